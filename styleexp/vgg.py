@@ -1,0 +1,122 @@
+"""VGG-16/19 convolutional features by layer name: frozen, max or average pooling, cut at the deepest layer.
+
+Layer names follow the VGG paper's blocks for both networks: ``conv1_1, relu1_1, conv1_2, relu1_2,
+pool1, conv2_1, ...``. The k-th convolutional layer can also be named by its number k (1..13 for
+VGG-16, 1..16 for VGG-19), as the literature does: layers 1, 3, 5, 9, 13 of VGG-19 are conv1_1,
+conv2_1, conv3_1, conv4_1, conv5_1, and its 10th layer is conv4_2.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+
+import torch
+from torch import nn
+from torchvision.models.vgg import cfgs, make_layers
+
+from styleexp.errors import UserError
+from styleexp.preprocessing import Preprocess
+
+NETWORKS = {"vgg16": "D", "vgg19": "E"}  # torchvision's configuration letters
+POOLING = ("max", "avg")
+
+
+def check_network(network: str) -> None:
+    if network not in NETWORKS:
+        raise UserError(f"unknown network {network!r}; choose one of {', '.join(NETWORKS)}")
+
+
+def layer_names(network: str) -> list[str]:
+    """Names of the modules of ``network``'s features, in order (``conv1_1``, ``relu1_1``, ..., ``pool5``)."""
+    check_network(network)
+    names, block, index = [], 1, 1
+    for item in cfgs[NETWORKS[network]]:
+        if item == "M":
+            names.append(f"pool{block}")
+            block, index = block + 1, 1
+        else:
+            names += [f"conv{block}_{index}", f"relu{block}_{index}"]
+            index += 1
+    return names
+
+
+def conv_layers(network: str) -> list[str]:
+    """Names of the convolutional layers in order; layer number k is ``conv_layers(network)[k - 1]``."""
+    return [name for name in layer_names(network) if name.startswith("conv")]
+
+
+def resolve_layer(network: str, layer: str | int) -> str:
+    """The name of ``layer``, given as a name (``relu4_2``) or a conv layer number (``10`` or ``"10"``)."""
+    names = layer_names(network)
+    text = str(layer).strip()
+    if text.isdigit():
+        convs = conv_layers(network)
+        if not 1 <= int(text) <= len(convs):
+            raise UserError(f"{network} has conv layers 1..{len(convs)}, not layer {text}")
+        return convs[int(text) - 1]
+    if text not in names:
+        raise UserError(f"{network} has no layer {text!r}; valid layers: {', '.join(names)} or numbers 1..{len(conv_layers(network))}")
+    return text
+
+
+def make_features(network: str, pooling: str = "max") -> nn.Sequential:
+    """torchvision's ``features`` for ``network`` (randomly initialised), pooling max or average."""
+    check_network(network)
+    if pooling not in POOLING:
+        raise UserError(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLING)}")
+    features = make_layers(cfgs[NETWORKS[network]])
+    if pooling == "avg":
+        for i, module in enumerate(features):
+            if isinstance(module, nn.MaxPool2d):
+                features[i] = nn.AvgPool2d(kernel_size=2, stride=2)
+    return features
+
+
+class VGGFeatures(nn.Module):
+    """A frozen VGG that returns the activations of the requested layers in one forward pass.
+
+    Input: RGB ``[B, 3, H, W]`` in ``[0, 1]``; ``preprocess`` maps it to what the weights expect.
+    Output: ``{layer name: [B, C, H', W']}`` for each requested layer. The network is cut after the
+    deepest requested layer, so no work is spent past it.
+    """
+
+    def __init__(
+        self,
+        network: str,
+        layers: Iterable[str | int],
+        state_dict: Mapping[str, torch.Tensor],
+        preprocess: Preprocess,
+        pooling: str = "max",
+    ):
+        super().__init__()
+        self.network = network
+        self.layers = tuple(dict.fromkeys(resolve_layer(network, layer) for layer in layers))
+        if not self.layers:
+            raise UserError("no layers requested from the network; name at least one layer")
+        names = layer_names(network)
+        full = make_features(network, pooling)
+        full.load_state_dict(state_dict)
+        depth = max(names.index(layer) for layer in self.layers) + 1
+        self.features = nn.Sequential(OrderedDict(zip(names[:depth], full[:depth])))
+        for previous, module in zip(names, self.features[1:]):
+            if isinstance(module, nn.ReLU):
+                # In place saves memory, but would overwrite a requested conv output.
+                module.inplace = previous not in self.layers
+        self.preprocess = preprocess
+        self.requires_grad_(False)
+        self.eval()
+
+    def train(self, mode: bool = True) -> VGGFeatures:
+        # Frozen whatever the caller (e.g. Lightning's fit loop) asks for.
+        return super().train(False)
+
+    def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        x = self.preprocess(image)
+        wanted = set(self.layers)
+        activations = {}
+        for name, module in self.features.named_children():
+            x = module(x)
+            if name in wanted:
+                activations[name] = x
+        return activations

@@ -1,0 +1,196 @@
+"""Where VGG weights come from: a weights directory, a download, a file, or a seeded random initialisation.
+
+A weights directory holds ``{network}_imagenet_{source}.pth`` files, each the ``features`` state dict
+of torchvision's architecture (keys ``0.weight``, ``0.bias``, ``2.weight``, ...). The directory is,
+in order: the one passed in (the ``weights_dir`` config value), ``$STYLEEXP_WEIGHTS_DIR``, or
+``~/.cache/styleexp/weights``. A missing file is downloaded there once, on a connected machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.error import URLError
+
+import torch
+from torch import nn
+from torchvision.models import VGG16_Weights, VGG19_Weights
+
+from styleexp import preprocessing
+from styleexp.errors import UserError
+from styleexp.vgg import check_network, make_features
+
+ENV_VAR = "STYLEEXP_WEIGHTS_DIR"
+SOURCES = ("caffe", "torchvision", "random")
+# The VGG team's Caffe models converted to PyTorch, as neural-style(-pt) uses them (whole models,
+# features and classifier; only the features are kept).
+CAFFE_URLS = {
+    "vgg16": "https://web.eecs.umich.edu/~justincj/models/vgg16-00b39a1b.pth",
+    "vgg19": "https://web.eecs.umich.edu/~justincj/models/vgg19-d01eb7cb.pth",
+}
+TORCHVISION_URLS = {"vgg16": VGG16_Weights.IMAGENET1K_V1.url, "vgg19": VGG19_Weights.IMAGENET1K_V1.url}
+
+
+@dataclass(frozen=True)
+class Weights:
+    """A features state dict and where it came from.
+
+    ``source`` is ``caffe``, ``torchvision``, ``random`` or a file path; ``preprocessing`` names the
+    input convention the weights expect (see :mod:`styleexp.preprocessing`); ``path`` is the file
+    read, ``None`` for random weights.
+    """
+
+    network: str
+    source: str
+    preprocessing: str
+    state_dict: dict[str, torch.Tensor]
+    path: Path | None
+
+
+def weights_dir(configured: str | os.PathLike | None = None) -> Path:
+    """The weights directory: ``configured``, else ``$STYLEEXP_WEIGHTS_DIR``, else the user cache."""
+    if configured:
+        return Path(configured).expanduser()
+    if os.environ.get(ENV_VAR):
+        return Path(os.environ[ENV_VAR]).expanduser()
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "styleexp" / "weights"
+
+
+def weights_file(network: str, source: str, directory: str | os.PathLike | None = None) -> Path:
+    """Where ``network``'s ``source`` weights live: ``{dir}/{network}_imagenet_{source}.pth``."""
+    return weights_dir(directory) / f"{network}_imagenet_{source}.pth"
+
+
+def load_weights(
+    network: str,
+    source: str = "caffe",
+    *,
+    directory: str | os.PathLike | None = None,
+    preprocessing_name: str | None = None,
+    seed: int = 0,
+    download: bool = True,
+) -> Weights:
+    """Load ``network``'s weights from ``source``: ``caffe``, ``torchvision``, ``random`` or a file path.
+
+    Named sources imply their preprocessing; a file path needs ``preprocessing_name``. Missing
+    named files are downloaded into the weights directory when ``download`` is true.
+    """
+    check_network(network)
+    if source == "random":
+        return Weights(network, source, _implied(source, preprocessing_name, "torchvision"), random_state_dict(network, seed), None)
+    if source in SOURCES:
+        path = weights_file(network, source, directory)
+        if not path.is_file():
+            if not download:
+                raise UserError(_missing_message(path, network, source, "downloads are switched off"))
+            _download(network, source, path)
+        return Weights(network, source, _implied(source, preprocessing_name, source), _read(path, network), path)
+    path = Path(source).expanduser()
+    if not path.is_file():
+        raise UserError(f"network.weights={source}: no such file; use caffe, torchvision, random or a path to a .pth file")
+    if preprocessing_name is None:
+        raise UserError(f"{path}: name the preprocessing these weights expect with network.preprocessing=caffe|torchvision")
+    preprocessing.get(preprocessing_name)
+    return Weights(network, str(path), preprocessing_name, _read(path, network), path)
+
+
+def random_state_dict(network: str, seed: int) -> dict[str, torch.Tensor]:
+    """A seeded He initialisation (torchvision's VGG scheme): for tests of logic, not of style."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        features = make_features(network)
+        for module in features.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.zeros_(module.bias)
+    return features.state_dict()
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _implied(source: str, given: str | None, implied: str) -> str:
+    if given is not None and given != implied:
+        raise UserError(f"{source} weights expect {implied} preprocessing, not {given}; drop network.preprocessing")
+    return implied
+
+
+def _features_only(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Accept a whole VGG state dict (``features.0.weight``, ``classifier...``) as well as a features one."""
+    if any(key.startswith("features.") for key in state_dict):
+        return {key.removeprefix("features."): value for key, value in state_dict.items() if key.startswith("features.")}
+    return state_dict
+
+
+def _read(path: Path, network: str) -> dict[str, torch.Tensor]:
+    try:
+        state_dict = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises pickle, zip and runtime errors alike for a bad file
+        raise UserError(f"{path}: not a PyTorch weights file ({type(error).__name__}); replace it with a .pth state dict") from None
+    if not isinstance(state_dict, dict):
+        raise UserError(f"{path}: holds a {type(state_dict).__name__}, not a state dict; save model.features.state_dict()")
+    state_dict = _features_only(state_dict)
+    _check_layout(state_dict, network, path)
+    return state_dict
+
+
+def _check_layout(state_dict: dict[str, torch.Tensor], network: str, path: Path) -> None:
+    with torch.device("meta"):
+        expected = {key: value.shape for key, value in make_features(network).state_dict().items()}
+    missing = sorted(expected.keys() - state_dict.keys(), key=_key_order)
+    unexpected = sorted(state_dict.keys() - expected.keys(), key=_key_order)
+    wrong = [key for key in sorted(expected.keys() & state_dict.keys(), key=_key_order) if state_dict[key].shape != expected[key]]
+    problems = []
+    if missing:
+        problems.append(f"missing {_few(missing)}")
+    if unexpected:
+        problems.append(f"unexpected {_few(unexpected)}")
+    if wrong:
+        key = wrong[0]
+        problems.append(f"wrong shape for {_few(wrong)} (e.g. {key}: {tuple(state_dict[key].shape)}, expected {tuple(expected[key])})")
+    if problems:
+        raise UserError(f"{path}: not {network} features weights: {'; '.join(problems)}; check network= matches the file")
+
+
+def _key_order(key: str) -> tuple[int, str]:
+    head, _, tail = key.partition(".")
+    return (int(head), tail) if head.isdigit() else (1 << 30, key)
+
+
+def _few(keys: list[str]) -> str:
+    return ", ".join(keys[:4]) + (f" and {len(keys) - 4} more" if len(keys) > 4 else "")
+
+
+def _download(network: str, source: str, target: Path) -> None:
+    url = (CAFFE_URLS if source == "caffe" else TORCHVISION_URLS)[network]
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=target.parent, prefix=".download-") as tmp:
+            raw = Path(tmp) / url.rsplit("/", 1)[-1]
+            torch.hub.download_url_to_file(url, str(raw), progress=True)
+            converted = Path(tmp) / target.name
+            torch.save(_features_only(torch.load(raw, map_location="cpu", weights_only=True)), converted)
+            os.replace(converted, target)
+    except (URLError, OSError) as error:
+        raise UserError(_missing_message(target, network, source, f"the download from {url} failed: {_reason(error)}")) from None
+
+
+def _reason(error: Exception) -> str:
+    return str(getattr(error, "reason", None) or error).splitlines()[0]
+
+
+def _missing_message(path: Path, network: str, source: str, why: str) -> str:
+    return (
+        f"{network} {source} weights not found: expected {path.name} in {path.parent} and {why}; "
+        f"copy the file there, or point {ENV_VAR} (or weights_dir=) at a directory that holds it"
+    )
