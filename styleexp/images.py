@@ -6,7 +6,6 @@ Convention: an image tensor is float32, shape ``[3, H, W]`` (RGB), values in ``[
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -77,9 +76,9 @@ def save_image(image: torch.Tensor, path: str | os.PathLike) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     pixels = image.detach().squeeze(0).clamp(0, 1).mul(255).round().to(torch.uint8)
     array = pixels.permute(1, 2, 0).cpu().numpy()
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.stem}.", suffix=".png", delete=False) as file:
-        Image.fromarray(array).save(file, format="PNG")
-    os.replace(file.name, path)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    Image.fromarray(array).save(partial, format="PNG")
+    os.replace(partial, path)
     return path
 
 

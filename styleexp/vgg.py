@@ -60,6 +60,12 @@ def resolve_layer(network: str, layer: str | int) -> str:
     return text
 
 
+def min_input_size(network: str, layer: str) -> int:
+    """Smallest image side, in pixels, that still gives ``layer`` a non-empty output: 2 per pooling before it."""
+    names = layer_names(network)
+    return 2 ** sum(name.startswith("pool") for name in names[: names.index(layer) + 1])
+
+
 def make_features(network: str, pooling: str = "max") -> nn.Sequential:
     """torchvision's ``features`` for ``network`` (randomly initialised), pooling max or average."""
     check_network(network)
@@ -103,9 +109,15 @@ class VGGFeatures(nn.Module):
             if isinstance(module, nn.ReLU):
                 # In place saves memory, but would overwrite a requested conv output.
                 module.inplace = previous not in self.layers
+        for module in self.features:
+            _freeze(module)
         self.preprocess = preprocess
-        self.requires_grad_(False)
         self.eval()
+
+    @property
+    def min_input_size(self) -> int:
+        """Smallest image side, in pixels, the deepest requested layer accepts."""
+        return max(min_input_size(self.network, layer) for layer in self.layers)
 
     def train(self, mode: bool = True) -> VGGFeatures:
         # Frozen whatever the caller (e.g. Lightning's fit loop) asks for.
@@ -120,3 +132,10 @@ class VGGFeatures(nn.Module):
             if name in wanted:
                 activations[name] = x
         return activations
+
+
+def _freeze(module: nn.Module) -> None:
+    """Turn weights into non-persistent buffers: no optimiser, checkpoint or ``parameters()`` sees them."""
+    for name, parameter in list(module.named_parameters(recurse=False)):
+        delattr(module, name)
+        module.register_buffer(name, parameter.detach(), persistent=False)

@@ -97,11 +97,18 @@ def test_extractor_is_frozen_but_passes_gradients_to_the_image():
     extractor = _extractor("vgg16", ["relu2_2"])
     extractor.train()
     assert not extractor.training and not any(m.training for m in extractor.modules())
-    assert not any(p.requires_grad for p in extractor.parameters())
+    assert list(extractor.parameters()) == [] and extractor.state_dict() == {}
+    assert all(not b.requires_grad for b in extractor.buffers())
     image = torch.rand(1, 3, 16, 16, requires_grad=True)
     extractor(image)["relu2_2"].sum().backward()
     assert image.grad is not None and image.grad.abs().sum() > 0
-    assert all(p.grad is None for p in extractor.parameters())
+    assert all(b.grad is None for b in extractor.buffers())
+
+
+def test_min_input_size_counts_the_poolings_before_a_layer():
+    assert _extractor("vgg16", ["relu1_1"]).min_input_size == 1
+    assert _extractor("vgg16", ["relu2_1", "pool2"]).min_input_size == 4
+    assert _extractor("vgg19", ["relu5_1"]).min_input_size == 16
 
 
 def test_preprocessing_maps_pixels_as_each_convention_says():
