@@ -96,8 +96,8 @@ class Config:
     logger: Dict[str, Any] = field(default_factory=dict)
 
 
-def _layers_of_kind(network: str, kind: str) -> list[str]:
-    return [name for name in layer_names(network) if name.startswith(kind)]
+def _layers_of_kind(network: str | Network, kind: str) -> list[str]:
+    return [name for name in layer_names(Network(network).value) if name.startswith(kind)]
 
 
 def register() -> None:

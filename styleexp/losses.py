@@ -36,7 +36,7 @@ def style_loss(
     the parts sum to the style loss. Missing ``layer_weights`` default to ``1 / len(targets)``.
     """
     weights = layer_weights or {}
-    equal = 1.0 / len(targets)
+    equal = 1.0 / max(len(targets), 1)
     return {
         layer: weights.get(layer, equal) * F.mse_loss(statistic(features[layer]), target)
         for layer, target in targets.items()

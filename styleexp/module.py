@@ -47,7 +47,7 @@ class StyleTransfer(pl.LightningModule):
         history_size: int = 100,
     ):
         super().__init__()
-        self.image = nn.Parameter(init_image.detach().clone().unsqueeze(0))
+        self.image = nn.Parameter(init_image.detach().unsqueeze(0).clone(memory_format=torch.contiguous_format))
         self.extractor = extractor
         self.content_targets = _buffers(targets.content)
         self.style_targets = _buffers(targets.style)
@@ -56,6 +56,7 @@ class StyleTransfer(pl.LightningModule):
         self.layer_weights = dict(layer_weights or {})
         self.optimizer_name, self.lr, self.history_size = optimizer, lr, history_size
         self.evaluations = 0
+        self.initial_losses: dict[str, torch.Tensor] = {}
         self.last_losses: dict[str, torch.Tensor] = {}
 
     def losses(self) -> dict[str, torch.Tensor]:
@@ -80,6 +81,8 @@ class StyleTransfer(pl.LightningModule):
         losses = self.losses()
         self.evaluations += 1
         self.last_losses = {key: value.detach() for key, value in losses.items()}
+        if self.evaluations == 1:
+            self.initial_losses = self.last_losses
         return losses["loss/total"]
 
     def optimizer_step(self, *args, **kwargs) -> None:

@@ -225,6 +225,7 @@ def _summary(cfg, module, trainer, clock, weights: Weights, status, message, mod
         "max_steps": cfg.steps,
         "evaluations": module.evaluations,
         "losses": {key: float(value) for key, value in module.last_losses.items()},
+        "initial_losses": {key: float(value) for key, value in module.initial_losses.items()},
         "seconds_per_step": clock.seconds_per_step,
         "peak_memory_mb": round(peak_mb, 1),
         "peak_memory_kind": "cuda max allocated" if on_gpu else "process max resident",

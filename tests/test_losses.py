@@ -30,6 +30,10 @@ def test_style_loss_parts_default_to_equal_weights_and_sum_to_the_loss():
     assert all(v.item() == 0 for v in style_loss(style, targets, statistics.gram).values())
 
 
+def test_no_style_targets_give_no_parts():
+    assert style_loss({"relu1_1": torch.rand(1, 3, 4, 4)}, {}, statistics.gram) == {}
+
+
 def test_style_loss_uses_the_statistic_it_is_given():
     style = {"relu1_1": torch.rand(1, 3, 6, 6)}
     shifted = {"relu1_1": style["relu1_1"] + 1.0}  # same covariance, other means

@@ -1,0 +1,3 @@
+from styleexp.cli import main
+
+main()

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import torch
+
+from styleexp import preprocessing, statistics
+from styleexp.module import StyleTransfer
+from styleexp.targets import compute_targets
+from styleexp.vgg import VGGFeatures
+from styleexp.weights import random_state_dict
+
+LAYERS = ["relu1_1", "relu2_1"]
+
+
+def _module(**kwargs) -> StyleTransfer:
+    extractor = VGGFeatures("vgg16", LAYERS, random_state_dict("vgg16", 0), preprocessing.torchvision())
+    content, style = torch.rand(3, 16, 16), torch.rand(3, 16, 16)
+    targets = compute_targets(extractor, content, style, "relu2_1", LAYERS, statistics.gram)
+    weights = {"content": 1.0, "style": 1.0, "tv": 0.1}
+    return StyleTransfer(extractor, torch.rand(3, 16, 16), targets, statistics.gram, weights, **kwargs)
+
+
+def test_the_image_is_the_only_parameter_and_the_only_thing_saved():
+    module = _module()
+    assert [name for name, _ in module.named_parameters()] == ["image"]
+    assert list(module.state_dict()) == ["image"]
+    assert module.image.shape == (1, 3, 16, 16)
+
+
+def test_losses_are_keyed_by_layer_and_total_is_their_weighted_sum():
+    module = _module()
+    losses = module.losses()
+    assert set(losses) == {"loss/content", "loss/style", "loss/style/relu1_1", "loss/style/relu2_1", "loss/tv", "loss/total"}
+    assert torch.isclose(losses["loss/style"], losses["loss/style/relu1_1"] + losses["loss/style/relu2_1"])
+    expected = losses["loss/content"] + losses["loss/style"] + 0.1 * losses["loss/tv"]
+    assert torch.isclose(losses["loss/total"], expected)
+
+
+def test_one_optimiser_step_lowers_the_loss():
+    for optimizer, lr in (("lbfgs", 1.0), ("adam", 0.01)):
+        module = _module(optimizer=optimizer, lr=lr)
+        opt = module.configure_optimizers()
+        before = module.losses()["loss/total"].item()
+
+        def closure() -> torch.Tensor:
+            opt.zero_grad()
+            loss = module.training_step(None, 0)
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+        assert module.losses()["loss/total"].item() < before, optimizer
+        assert module.evaluations >= 1 and module.initial_losses["loss/total"].item() == before

@@ -1,0 +1,218 @@
+"""Whole runs on the CPU with real weights: in-process through the composed Hydra config, or as the CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import open_dict
+
+from styleexp.cli import CONFIG_DIR
+from styleexp.errors import UserError
+from styleexp.images import load_image
+from styleexp.run import RunResult, run
+
+from .conftest import SHARED_IMAGES, require_weights
+
+FAST = ["logger=none", "size=32", "steps=3"]
+
+
+@pytest.fixture(autouse=True)
+def _weights() -> None:
+    require_weights("vgg16", "caffe")
+    require_weights("vgg19", "caffe")
+
+
+def run_in_process(run_dir: Path, *overrides: str) -> RunResult:
+    """Compose the real config with ``overrides`` and run it as the Hydra app would, in ``run_dir``."""
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose("config", overrides=list(overrides), return_hydra_config=True)
+    run_dir.mkdir(parents=True)
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = str(run_dir)
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return run(cfg)
+
+
+def summary(run_dir: Path) -> dict:
+    return json.loads((run_dir / "summary.json").read_text())
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    return 10 * math.log10(1 / torch.mean((a - b) ** 2).item())
+
+
+def cli(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "styleexp", *args], capture_output=True, text=True, timeout=300, **kwargs)
+
+
+def test_content_reconstruction_from_noise_at_relu1_1_is_nearly_perfect(tmp_path):
+    photo = SHARED_IMAGES / "tubingen.jpg"
+    result = run_in_process(
+        tmp_path / "run", "logger=none", f"content={photo}", "style=null", "network=vgg16",
+        "content_layer=relu1_1", "size=64", "steps=300",
+    )
+    assert result.status == "completed"
+    quality = psnr(load_image(tmp_path / "run" / "final.png"), load_image(photo, 64))
+    print(f"reconstruction PSNR at relu1_1, 64 px: {quality:.1f} dB")
+    assert quality > 30
+    assert summary(tmp_path / "run")["mode"] == "reconstruction"
+
+
+def test_pure_style_synthesis_cuts_the_style_loss_by_95_percent(tmp_path):
+    result = run_in_process(
+        tmp_path / "run", "logger=none", "content=null", f"style={SHARED_IMAGES / 'starry_night.jpg'}",
+        "network=vgg16", "size=64", "steps=60",
+    )
+    facts = summary(tmp_path / "run")
+    assert result.status == "completed" and facts["mode"] == "synthesis"
+    assert facts["losses"]["loss/style"] < 0.05 * facts["initial_losses"]["loss/style"]
+    assert facts["content_layer"] is None and facts["losses"]["loss/content"] == 0
+
+
+def test_full_transfer_lowers_both_losses_and_differs_from_both_inputs(tmp_path):
+    content, style = SHARED_IMAGES / "tubingen.jpg", SHARED_IMAGES / "starry_night.jpg"
+    result = run_in_process(tmp_path / "run", "logger=none", f"content={content}", f"style={style}", "size=64", "steps=40")
+    facts = summary(tmp_path / "run")
+    assert result.status == "completed" and facts["mode"] == "transfer"
+    for key in ("loss/content", "loss/style"):
+        assert facts["losses"][key] < 0.5 * facts["initial_losses"][key], key
+    output = load_image(tmp_path / "run" / "final.png")
+    assert (output - load_image(tmp_path / "run" / "content.png")).abs().mean() > 0.03
+    style_resized = torch.nn.functional.interpolate(load_image(style)[None], size=output.shape[1:], antialias=True, mode="bilinear")[0]
+    assert (output - style_resized).abs().mean() > 0.03
+
+
+@pytest.mark.parametrize(
+    "choice",
+    ["gram=centered", "gram=both", "pooling=avg", "optim=adam", "init=content", "init=style", "network=vgg16",
+     "style_layers=all_conv", "style_layers=gatys_conv", "trainer=cpu"],
+)
+def test_every_choice_runs(tmp_path, choice):
+    result = run_in_process(tmp_path / "run", *FAST, choice)
+    assert result.status == "completed" and result.exit_code == 0
+    facts = summary(tmp_path / "run")
+    assert facts["steps"] == 3 and all(math.isfinite(v) for v in facts["losses"].values())
+    assert load_image(tmp_path / "run" / "final.png").shape == (3, 32, 32)
+
+
+def test_first_and_only_pick_style_layers_out_of_a_set(tmp_path):
+    run_in_process(tmp_path / "first", *FAST, "network=vgg16", "style_layers=all_relu", "style_layers.first=3")
+    assert summary(tmp_path / "first")["style_layers"] == ["relu1_1", "relu1_2", "relu2_1"]
+    run_in_process(tmp_path / "only", *FAST, "network=vgg16", "style_layers=all_relu", "style_layers.only=13")
+    assert summary(tmp_path / "only")["style_layers"] == ["relu5_3"]
+    run_in_process(tmp_path / "numbers", *FAST, "network=vgg19", "style_layers.layers=[1,3,5,9,13]", "content_layer=10")
+    facts = summary(tmp_path / "numbers")
+    assert facts["style_layers"] == ["conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"]
+    assert facts["content_layer"] == "conv4_2"
+
+
+def test_same_seed_same_image_other_seed_other_image(tmp_path):
+    images = {}
+    for name, seed in (("a", 3), ("b", 3), ("c", 4)):
+        run_in_process(tmp_path / name, *FAST, f"seed={seed}")
+        images[name] = load_image(tmp_path / name / "final.png")
+    assert torch.equal(images["a"], images["b"])
+    assert not torch.equal(images["a"], images["c"])
+
+
+def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_finite_image(tmp_path):
+    result = run_in_process(tmp_path / "run", *FAST, "loss.content=inf")
+    assert result.status == "nan" and result.exit_code == 1 and "NaN or infinite" in result.message
+    assert summary(tmp_path / "run")["status"] == "nan"
+    assert torch.isfinite(load_image(tmp_path / "run" / "final.png")).all()
+
+
+@pytest.mark.parametrize(
+    "overrides, expected",
+    [
+        (["content=nowhere/missing.jpg"], "missing.jpg: no such file"),
+        (["style_layers.layers=[relu9_9]"], "valid layers: conv1_1"),
+        (["network=vgg16", "content_layer=relu5_4"], "vgg16 has no layer 'relu5_4'"),
+        (["size=8"], "too small for relu5_1"),
+        (["content=null", "style=null"], "neither content nor style"),
+        (["init=content", "content=null"], "init=content needs a content image"),
+        (["style_layers.first=6"], "style_layers.first=6 is out of range"),
+        (["network.weights=/no/such/weights.pth"], "no such file"),
+    ],
+)
+def test_bad_input_raises_a_clear_user_error(tmp_path, overrides, expected):
+    with pytest.raises(UserError, match=expected.replace("[", r"\[").replace("(", r"\(")):
+        run_in_process(tmp_path / "run", *FAST, *overrides)
+
+
+def test_cli_run_leaves_every_file_and_an_offline_wandb_run(tmp_path):
+    run_dir = tmp_path / "run"
+    done = cli("size=48", "steps=4", "image_every=2", "log_every=1", f"hydra.run.dir={run_dir}")
+    assert done.returncode == 0, done.stderr
+    for name in ("final.png", "content.png", "style.png", "images/step_000002.png", "images/step_000004.png",
+                 "metrics.csv", "summary.json", ".hydra/config.yaml", ".hydra/overrides.yaml"):
+        assert (run_dir / name).is_file(), name
+    assert max(load_image(run_dir / "final.png").shape[1:]) == 48
+    header = (run_dir / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert {"step", "loss/total", "loss/content", "loss/style/relu3_1", "loss/tv"} <= set(header)
+    facts = summary(run_dir)
+    assert facts["status"] == "completed" and facts["steps"] == 4 and facts["evaluations"] >= 4
+    assert facts["weights"]["sha256"] and facts["versions"]["torch"] and facts["seconds_per_step"] > 0
+
+    wandb_run = next((run_dir / "wandb").glob("offline-run-*"))
+    inspected = subprocess.run([Path(sys.executable).parent / "wandb", "leet", "inspect", "--summary", "--json", str(wandb_run)],
+                               capture_output=True, text=True, timeout=120)
+    record = json.loads(inspected.stdout)
+    assert record["name"] == "vgg19-max-gram-gatys-lbfgs-noise"
+    assert record["config"]["choices"]["gram"] == "gram" and record["config"]["size"] == 48
+    assert record["summary"]["status"] == "completed"
+    assert record["summary"]["loss/style/relu3_1"] > 0
+    assert {"images/output", "images/final"} <= set(record["summary"])
+    assert list((wandb_run / "files" / "media" / "images").rglob("*.png"))
+
+
+def test_cli_bad_input_is_one_line_and_exit_2(tmp_path):
+    done = cli("content=missing.jpg", "logger=none", f"hydra.run.dir={tmp_path / 'run'}")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == ["styleexp: error: missing.jpg: no such file; check the path"]
+    typo = cli("sise=3", "logger=none", f"hydra.run.dir={tmp_path / 'typo'}")
+    assert typo.returncode != 0 and "sise" in typo.stderr and "Traceback" not in typo.stderr
+    wrong_type = cli("steps=many", "logger=none", f"hydra.run.dir={tmp_path / 'type'}")
+    assert wrong_type.returncode != 0 and "steps" in wrong_type.stderr and "Traceback" not in wrong_type.stderr
+
+
+def test_cli_never_writes_into_an_existing_run_folder(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "final.png").write_bytes(b"earlier result")
+    done = cli("logger=none", "size=32", "steps=2", f"hydra.run.dir={run_dir}")
+    assert done.returncode != 0 and "already holds a run" in done.stderr
+    assert sorted(p.name for p in run_dir.iterdir()) == ["final.png"]
+    assert (run_dir / "final.png").read_bytes() == b"earlier result"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_interrupted_run_keeps_its_image_and_says_so(tmp_path, signum):
+    run_dir = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "styleexp", "logger=none", "size=64", "steps=100000", "image_every=2", f"hydra.run.dir={run_dir}"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not (run_dir / "images" / "step_000002.png").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    facts = summary(run_dir)
+    assert facts["status"] == "interrupted" and 2 <= facts["steps"] < 100000
+    assert load_image(run_dir / "final.png").shape == (3, 64, 64)
+    assert "interrupted at step" in stderr
