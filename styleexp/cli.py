@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -18,14 +19,78 @@ CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
 def main(cfg: DictConfig) -> None:
-    """``styleexp [overrides]``: one style transfer run (Hydra app; ``--help`` lists the config groups)."""
-    from styleexp.run import run  # deferred: `styleexp --help` need not import torch and Lightning
+    """``styleexp [overrides]``: one style transfer run (Hydra app; ``--help`` lists the config groups).
+
+    In a sweep (``-m``) a job that goes wrong is recorded and the sweep goes on; Ctrl-C stops the sweep.
+    """
+    # Deferred: `styleexp --help` need not import torch and Lightning.
+    from styleexp.run import run
+    from styleexp.sweeps import is_multirun
+
+    result = run(cfg)
+    if isinstance(result.error, UserError):
+        print(f"styleexp: error: {result.error}", file=sys.stderr)
+    else:
+        print(f"styleexp: {result.message}", file=sys.stderr if result.exit_code else sys.stdout)
+    if result.status == "interrupted" or (result.exit_code and not is_multirun()):
+        if result.error is not None and not isinstance(result.error, UserError):
+            raise result.error  # a bug, not a user mistake: show the traceback
+        sys.exit(result.exit_code)
+
+
+def reproduce(argv: list[str] | None = None) -> None:
+    """``styleexp-reproduce RUN_OR_SWEEP_DIR [overrides]``: run a saved run or sweep again, into a new folder.
+
+    A run is composed from its saved overrides (plus any given, to change a choice) with its seed,
+    weights source and thread count; the command then prints how far the new image is from the old.
+    """
+    parser = argparse.ArgumentParser(prog="styleexp-reproduce", description=reproduce.__doc__)
+    parser.add_argument("folder", type=Path, help="a run folder (with .hydra/) or a sweep folder (with multirun.yaml)")
+    parser.add_argument("overrides", nargs="*", help="changes to the saved config, e.g. gram=both")
+    args = parser.parse_args(argv)
+    from styleexp import reproduce as saved
+
+    sweep = (args.folder / "multirun.yaml").is_file()
+    try:
+        arguments = (
+            saved.sweep_arguments(args.folder, args.overrides, resume=False)
+            if sweep
+            else saved.run_arguments(args.folder, args.overrides, CONFIG_DIR)
+        )
+    except UserError as error:
+        _user_error(error)
+    _launch(arguments)
+    if not sweep:
+        new_dir = Path(next(a for a in reversed(arguments) if a.startswith("hydra.run.dir=")).partition("=")[2])
+        difference = saved.largest_pixel_difference(args.folder, new_dir)
+        print(f"styleexp: reproduced {args.folder} in {new_dir}; largest pixel difference {difference}/255")
+
+
+def resume(argv: list[str] | None = None) -> None:
+    """``styleexp-resume SWEEP_DIR [overrides]``: launch a saved sweep again into its folder; completed jobs are skipped."""
+    parser = argparse.ArgumentParser(prog="styleexp-resume", description=resume.__doc__)
+    parser.add_argument("folder", type=Path, help="a sweep folder (with multirun.yaml)")
+    parser.add_argument("overrides", nargs="*", help="added to the sweep's saved overrides")
+    args = parser.parse_args(argv)
+    from styleexp import reproduce as saved
 
     try:
-        result = run(cfg)
+        arguments = saved.sweep_arguments(args.folder, args.overrides, resume=True)
     except UserError as error:
-        print(f"styleexp: error: {error}", file=sys.stderr)
-        sys.exit(2)
-    print(f"styleexp: {result.message}", file=sys.stderr if result.exit_code else sys.stdout)
-    if result.exit_code:
-        sys.exit(result.exit_code)
+        _user_error(error)
+    _launch(arguments)
+
+
+def _launch(arguments: list[str]) -> None:
+    """Run the Hydra app with ``arguments`` in this process; a non-zero exit ends this command too."""
+    sys.argv = ["styleexp", *arguments]
+    try:
+        main()
+    except SystemExit as done:
+        if done.code:
+            raise
+
+
+def _user_error(error: UserError) -> None:
+    print(f"styleexp: error: {error}", file=sys.stderr)
+    sys.exit(2)

@@ -9,6 +9,7 @@ from typing import Any, Dict, List, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
+from styleexp import sweeps
 from styleexp.vgg import layer_names
 
 
@@ -83,6 +84,7 @@ class Config:
     size: int = 256  # longest side of the output, in pixels
     steps: int = 100  # optimiser steps
     seed: int = 0
+    threads: Optional[int] = None  # CPU threads; null: all cores, divided among a sweep's parallel jobs
     weights_dir: Optional[str] = None  # else $STYLEEXP_WEIGHTS_DIR, else the user cache
     log_every: int = 10  # losses to loggers and the progress bar
     image_every: int = 50  # intermediate images to the run folder and W&B
@@ -101,7 +103,8 @@ def _layers_of_kind(network: str | Network, kind: str) -> list[str]:
 
 
 def register() -> None:
-    """Register the schema as ``config_schema`` and the ``${vgg_layers:network,kind}`` resolver."""
+    """Register the schema as ``config_schema``, the ``${vgg_layers:network,kind}`` resolver and the sweep resolvers."""
     ConfigStore.instance().store(name="config_schema", node=Config)
+    sweeps.register_resolvers()
     if not OmegaConf.has_resolver("vgg_layers"):
         OmegaConf.register_new_resolver("vgg_layers", _layers_of_kind)

@@ -6,7 +6,9 @@ import json
 import platform
 import resource
 import signal
+import subprocess
 import sys
+import threading
 import time
 import warnings
 from dataclasses import dataclass
@@ -23,16 +25,16 @@ from hydra.experimental.callback import Callback as HydraCallback
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
 
-from styleexp import preprocessing, samples, statistics
-from styleexp.callbacks import ImageSaver, NaNGuard, StepClock, log_image
+from styleexp import preprocessing, samples, statistics, sweeps
+from styleexp.callbacks import ImageSaver, NaNGuard, StepClock
 from styleexp.errors import UserError
 from styleexp.images import save_image
 from styleexp.module import StyleTransfer
-from styleexp.targets import compute_targets
+from styleexp.targets import TargetCache, compute_targets
 from styleexp.vgg import VGGFeatures, resolve_layer
 from styleexp.weights import Weights, file_sha256, load_weights
 
-EXIT_FAILED, EXIT_INTERRUPTED = 1, 130
+EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
 
 class FreshRunDir(HydraCallback):
@@ -46,22 +48,90 @@ class FreshRunDir(HydraCallback):
 
 @dataclass
 class RunResult:
-    """What a finished, stopped or failed run reports back to the command line."""
+    """What a finished, stopped, failed or skipped run reports back to the command line."""
 
     run_dir: Path
-    status: str  # completed | interrupted | nan
+    status: str  # completed | skipped | interrupted | nan | failed
     message: str
+    error: Exception | None = None  # why a failed run failed
 
     @property
     def exit_code(self) -> int:
-        return {"completed": 0, "interrupted": EXIT_INTERRUPTED}.get(self.status, EXIT_FAILED)
+        if isinstance(self.error, UserError):
+            return EXIT_USAGE
+        return {"completed": 0, "skipped": 0, "interrupted": EXIT_INTERRUPTED}.get(self.status, EXIT_FAILED)
 
 
 def run(cfg: DictConfig) -> RunResult:
-    """Run the style transfer ``cfg`` describes in Hydra's output folder and return how it ended."""
+    """Run the style transfer ``cfg`` describes in Hydra's output folder and return how it ended.
+
+    It never raises for a run that goes wrong: a user mistake, a NaN, running out of memory or any
+    other error is recorded as ``failed`` in ``summary.json`` and W&B and returned, so a sweep goes on.
+    """
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
-    pl.seed_everything(cfg.seed, verbose=False)
+    identity = sweeps.config_identity(cfg)
+    if sweeps.is_multirun() and sweeps.completed_identity(run_dir) == identity:
+        return RunResult(run_dir, "skipped", f"skipped: {run_dir} holds a completed run of this config")
+    threads = sweeps.cpu_threads(cfg.threads)
+    if threads:
+        torch.set_num_threads(threads)
+    choices = {k: v for k, v in hydra_cfg.runtime.choices.items() if not k.startswith("hydra")}
+    overrides = list(hydra_cfg.overrides.task)
+    run_config = {
+        **OmegaConf.to_container(cfg, resolve=True, enum_to_str=True),
+        "choices": choices,
+        "overrides": sweeps.overrides_dict(overrides),
+    }
+    record: dict[str, Any] = {
+        "config_sha256": identity, "choices": choices, "overrides": overrides, "seed": cfg.seed,
+        "threads": torch.get_num_threads(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "versions": _versions(),
+    }
+    loggers = _loggers(cfg, run_config)
+    guard, clock = NaNGuard(), StepClock()
+    module: StyleTransfer | None = None
+    trainer: pl.Trainer | None = None
+    status, error, started = "failed", None, time.perf_counter()
+    previous_sigterm = _on_sigterm(_raise_keyboard_interrupt)
+    try:
+        module, facts = _prepare(cfg, run_dir)
+        record.update(facts)
+        trainer = pl.Trainer(
+            **OmegaConf.to_container(cfg.trainer, resolve=True),
+            logger=loggers or False,
+            callbacks=[ImageSaver(run_dir, cfg.image_every), guard, clock],
+        )
+        print(f"styleexp: {record['mode']} run in {run_dir}", flush=True)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+            warnings.filterwarnings("ignore", message=r".*exists and is not empty.*")  # our fresh run folder
+            warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")  # the frozen VGG
+            trainer.fit(module, DataLoader(range(cfg.steps), batch_size=None))
+        status = "nan" if guard.failure else "completed"
+    except (KeyboardInterrupt, SystemExit):
+        # Lightning answers Ctrl-C (and our SIGTERM) with its own graceful shutdown and sys.exit(1).
+        status = "interrupted"
+    except Exception as caught:  # recorded, not raised: the run failed, the sweep goes on
+        status, error = "failed", caught
+    finally:
+        _on_sigterm(previous_sigterm)
+        step = trainer.global_step if trainer else 0
+        final = save_image(module.image, run_dir / "final.png") if module is not None else None
+        message = _message(status, error, step, final, guard.failure, cfg.size)
+        summary = {
+            "status": status,
+            "message": message,
+            **record,
+            **(_progress(cfg, module, step, clock) if module is not None else {}),
+            "wall_time_s": round(time.perf_counter() - started, 3),
+        }
+        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        _finish_wandb(loggers, step, final, summary)
+    return RunResult(run_dir, status, message, error)
+
+
+def _prepare(cfg: DictConfig, run_dir: Path) -> tuple[StyleTransfer, dict[str, Any]]:
+    """Images, weights, network and targets -> the module to optimise, and what the summary records of them."""
     content, style = _load_images(cfg)
     weights = load_weights(
         cfg.network.name.value,
@@ -84,7 +154,14 @@ def run(cfg: DictConfig) -> RunResult:
     device = torch.device("cuda" if torch.cuda.is_available() and cfg.trainer.get("accelerator") != "cpu" else "cpu")
     extractor.to(device)
     statistic = statistics.get(cfg.statistic.value)
-    targets = compute_targets(extractor, content, style, content_layer, style_layers, statistic)
+    weights_facts = _weights_facts(weights)
+    cache = None
+    if sweeps.is_multirun():
+        network_key = json.dumps([weights_facts, cfg.network.pooling.value, cfg.seed if weights.source == "random" else None])
+        cache = TargetCache(Path(HydraConfig.get().sweep.dir) / ".targets", network_key)
+    started = time.perf_counter()
+    targets = compute_targets(extractor, content, style, content_layer, style_layers, statistic, cache)
+    targets_seconds = round(time.perf_counter() - started, 4)
 
     module = StyleTransfer(
         extractor,
@@ -100,49 +177,18 @@ def run(cfg: DictConfig) -> RunResult:
     for name, image in (("content", content), ("style", style)):
         if image is not None:
             save_image(image, run_dir / f"{name}.png")
-
-    choices = {k: v for k, v in hydra_cfg.runtime.choices.items() if not k.startswith("hydra")}
-    run_config = {**OmegaConf.to_container(cfg, resolve=True, enum_to_str=True), "choices": choices}
-    loggers = [
-        # Not recursive: the run config passed to W&B holds `_target_` nodes that must stay data.
-        hydra.utils.instantiate({**node, "config": run_config} if "config" in node else node, _recursive_=False, _convert_="all")
-        for node in OmegaConf.to_container(cfg.logger, resolve=True).values()
-        if node is not None
-    ]
-    guard, clock = NaNGuard(), StepClock()
-    trainer = pl.Trainer(
-        **OmegaConf.to_container(cfg.trainer, resolve=True),
-        logger=loggers or False,
-        callbacks=[ImageSaver(run_dir, cfg.image_every), guard, clock],
-    )
     mode = "transfer" if content is not None and style is not None else "reconstruction" if content is not None else "synthesis"
-    print(f"styleexp: {mode} run in {run_dir}", flush=True)
-
-    status, message, started = "interrupted", "", time.perf_counter()
-    previous_sigterm = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
-            warnings.filterwarnings("ignore", message=r".*exists and is not empty.*")  # our fresh run folder
-            warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")  # the frozen VGG
-            trainer.fit(module, DataLoader(range(cfg.steps), batch_size=None))
-        status = "nan" if guard.failure else "completed"
-    except (KeyboardInterrupt, SystemExit):
-        # Lightning answers Ctrl-C (and our SIGTERM) with its own graceful shutdown and sys.exit(1).
-        status = "interrupted"
-    finally:
-        signal.signal(signal.SIGTERM, previous_sigterm)
-        final = save_image(module.image, run_dir / "final.png")
-        message = {
-            "completed": f"done: {final}",
-            "interrupted": f"interrupted at step {trainer.global_step}; the image so far is in {final}",
-            "nan": f"stopped: {guard.failure}; the last finite image is in {final}",
-        }[status]
-        summary = _summary(cfg, module, trainer, clock, weights, status, message, mode, content_layer, style_layers, choices)
-        summary["wall_time_s"] = round(time.perf_counter() - started, 3)
-        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-        _finish_wandb(trainer, final, summary)
-    return RunResult(run_dir, status, message)
+    return module, {
+        "mode": mode,
+        "content_layer": content_layer if content is not None else None,
+        "style_layers": style_layers,
+        "weights": weights_facts,
+        "targets": {
+            "computed": cache.computed if cache else len(targets.content) + len(targets.style),
+            "reused": cache.reused if cache else 0,
+            "seconds": targets_seconds,
+        },
+    }
 
 
 def select_style_layers(cfg: DictConfig) -> list[str]:
@@ -214,14 +260,50 @@ def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _summary(cfg, module, trainer, clock, weights: Weights, status, message, mode, content_layer, style_layers, choices) -> dict:
+def _on_sigterm(handler: Any) -> Any:
+    """Install a SIGTERM handler where Python allows one (the main thread) and return the previous one."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, handler or signal.SIG_DFL)
+
+
+def _loggers(cfg: DictConfig, run_config: dict) -> list:
+    """The configured loggers; nodes with a ``config`` key (W&B) get the resolved run config."""
+    return [
+        # Not recursive: the run config passed to W&B holds `_target_` nodes that must stay data.
+        hydra.utils.instantiate({**node, "config": run_config} if "config" in node else node, _recursive_=False, _convert_="all")
+        for node in OmegaConf.to_container(cfg.logger, resolve=True).values()
+        if node is not None
+    ]
+
+
+def _message(status: str, error: Exception | None, step: int, final: Path | None, nan: str | None, size: int) -> str:
+    if status == "failed":
+        if isinstance(error, torch.OutOfMemoryError):
+            return f"out of memory at size={size}; lower size= or use fewer or shallower style layers"
+        return str(error) if isinstance(error, UserError) else f"{type(error).__name__}: {error}"
+    return {
+        "completed": f"done: {final}",
+        "interrupted": f"interrupted at step {step}; the image so far is in {final}",
+        "nan": f"stopped: {nan}; the last finite image is in {final}",
+    }[status]
+
+
+def _weights_facts(weights: Weights) -> dict[str, Any]:
+    return {
+        "network": weights.network,
+        "source": weights.source,
+        "preprocessing": weights.preprocessing,
+        "file": str(weights.path) if weights.path else None,
+        "sha256": file_sha256(weights.path) if weights.path else None,
+    }
+
+
+def _progress(cfg: DictConfig, module: StyleTransfer, step: int, clock: StepClock) -> dict[str, Any]:
     on_gpu = module.image.is_cuda
     peak_mb = torch.cuda.max_memory_allocated() / 2**20 if on_gpu else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
-        "status": status,
-        "message": message,
-        "mode": mode,
-        "steps": trainer.global_step,
+        "steps": step,
         "max_steps": cfg.steps,
         "evaluations": module.evaluations,
         "losses": {key: float(value) for key, value in module.last_losses.items()},
@@ -231,37 +313,38 @@ def _summary(cfg, module, trainer, clock, weights: Weights, status, message, mod
         "peak_memory_kind": "cuda max allocated" if on_gpu else "process max resident",
         "device": torch.cuda.get_device_name() if on_gpu else platform.processor() or platform.machine(),
         "image_size": list(module.image.shape[2:]),
-        "content_layer": content_layer if mode != "synthesis" else None,
-        "style_layers": style_layers,
-        "seed": cfg.seed,
-        "weights": {
-            "network": weights.network,
-            "source": weights.source,
-            "preprocessing": weights.preprocessing,
-            "file": str(weights.path) if weights.path else None,
-            "sha256": file_sha256(weights.path) if weights.path else None,
-        },
-        "choices": choices,
-        "overrides": list(HydraConfig.get().overrides.task),
-        "versions": {
-            "python": platform.python_version(),
-            **{name: version(name) for name in ("styleexp", "torch", "torchvision", "pytorch-lightning", "hydra-core", "wandb")},
-        },
     }
 
 
-def _finish_wandb(trainer: pl.Trainer, final: Path, summary: dict) -> None:
+def _versions() -> dict[str, str | None]:
+    """Package versions, and the styleexp commit when it runs from a git checkout."""
+    try:
+        git = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True)
+        commit = git.stdout.strip() if git.returncode == 0 else None
+    except OSError:  # no git on this machine
+        commit = None
+    return {
+        "python": platform.python_version(),
+        **{name: version(name) for name in ("styleexp", "torch", "torchvision", "pytorch-lightning", "hydra-core", "wandb")},
+        "styleexp_commit": commit,
+    }
+
+
+def _finish_wandb(loggers: list, step: int, final: Path | None, summary: dict) -> None:
     """Log the final image and the run's status, then close the W&B run however the run ended."""
     from pytorch_lightning.loggers import WandbLogger
 
-    wandb_loggers = [logger for logger in trainer.loggers if isinstance(logger, WandbLogger)]
+    wandb_loggers = [logger for logger in loggers if isinstance(logger, WandbLogger)]
     if not wandb_loggers:
         return
     import wandb
 
     try:
-        log_image(trainer, "images/final", final)
         for logger in wandb_loggers:
-            logger.experiment.summary.update({"status": summary["status"], "evaluations": summary["evaluations"]})
+            if final is not None:
+                logger.log_image(key="images/final", images=[str(final)], step=step)
+            logger.experiment.summary.update(
+                {"status": summary["status"], "message": summary["message"], "evaluations": summary.get("evaluations", 0)}
+            )
     finally:
         wandb.finish(exit_code=0 if summary["status"] == "completed" else 1)

@@ -147,9 +147,12 @@ def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_finite_image(tmp_pat
         (["network.weights=/no/such/weights.pth"], "no such file"),
     ],
 )
-def test_bad_input_raises_a_clear_user_error(tmp_path, overrides, expected):
-    with pytest.raises(UserError, match=expected.replace("[", r"\[").replace("(", r"\(")):
-        run_in_process(tmp_path / "run", *FAST, *overrides)
+def test_bad_input_fails_the_run_with_a_clear_user_error_on_record(tmp_path, overrides, expected):
+    result = run_in_process(tmp_path / "run", *FAST, *overrides)
+    assert result.status == "failed" and result.exit_code == 2 and isinstance(result.error, UserError)
+    assert expected in str(result.error)
+    facts = summary(tmp_path / "run")
+    assert facts["status"] == "failed" and facts["message"] == str(result.error)
 
 
 def test_cli_run_leaves_every_file_and_an_offline_wandb_run(tmp_path):

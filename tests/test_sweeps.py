@@ -1,0 +1,188 @@
+"""Sweeps: Hydra multirun through the real CLI (basic, joblib and submitit launchers), resume, reproduce."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf, read_write
+
+from styleexp.cli import CONFIG_DIR
+from styleexp.images import load_image
+from styleexp.sweeps import completed_identity, config_identity, job_dir, job_name
+
+from .conftest import require_weights
+
+FAST = ["size=32", "steps=3"]
+BIN = Path(sys.executable).parent
+
+
+def styleexp(*args: str, command: str = "styleexp", timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([BIN / command, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def summary(run_dir: Path) -> dict:
+    return json.loads((run_dir / "summary.json").read_text())
+
+
+def wandb_run_record(run_dir: Path) -> dict:
+    """The ``run`` record (name, group, config) of the offline W&B run in ``run_dir``."""
+    wandb_dir = next((run_dir / "wandb").glob("offline-run-*"))
+    records = subprocess.run([BIN / "wandb", "leet", "inspect", "--json", str(wandb_dir)], capture_output=True, text=True, timeout=120)
+    return next(json.loads(line)["run"] for line in records.stdout.splitlines() if '"type":"run"' in line)
+
+
+def job_folders(sweep_dir: Path) -> list[str]:
+    return sorted(path.name for path in sweep_dir.iterdir() if path.is_dir() and not path.name.startswith("."))
+
+
+@pytest.fixture
+def weights() -> None:
+    require_weights("vgg19", "caffe")
+
+
+def test_a_three_job_sweep_on_two_cores_gives_three_grouped_wandb_runs_and_shares_targets(tmp_path, weights):
+    sweep_dir = tmp_path / "sweep"
+    done = styleexp("-m", "init=noise,content,style", *FAST, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                    f"hydra.sweep.dir={sweep_dir}")
+    assert done.returncode == 0, done.stderr
+    assert "3 jobs, 3 completed" in done.stdout
+    assert job_folders(sweep_dir) == ["init=content", "init=noise", "init=style"]
+
+    records = {name: wandb_run_record(sweep_dir / name) for name in job_folders(sweep_dir)}
+    assert {record["run_id"] for record in records.values()}.__len__() == 3
+    for name, record in records.items():
+        assert record["display_name"] == name and record["run_group"] == "sweep"
+        config = record["config"]["update"]
+        assert config["init"]["name"] == name.removeprefix("init=") and config["overrides"]["init"] == config["init"]["name"]
+
+    # Five style layers and one content layer: computed by one job, loaded by the other two.
+    targets = [summary(sweep_dir / name)["targets"] for name in job_folders(sweep_dir)]
+    assert sorted(t["computed"] for t in targets) == [0, 0, 6] and sorted(t["reused"] for t in targets) == [0, 6, 6]
+    assert len(list((sweep_dir / ".targets").glob("*.pt"))) == 6
+    # Two parallel jobs on two cores: one thread each.
+    assert {summary(sweep_dir / name)["threads"] for name in job_folders(sweep_dir)} == {1}
+
+
+def test_a_failed_job_is_listed_the_sweep_goes_on_and_a_relaunch_reruns_only_it(tmp_path, weights):
+    sweep_dir = tmp_path / "sweep"
+    first = styleexp("-m", "content=missing.jpg,astronaut", "logger=none", *FAST, f"hydra.sweep.dir={sweep_dir}")
+    assert first.returncode == 1
+    assert "2 jobs, 1 completed" in first.stderr and "content=missing.jpg: failed: missing.jpg: no such file" in first.stderr
+    assert summary(sweep_dir / "content=missing.jpg")["status"] == "failed"
+    completed = sweep_dir / "content=astronaut"
+    assert summary(completed)["status"] == "completed"
+    final_before = (completed / "final.png").read_bytes()
+
+    again = styleexp(str(sweep_dir), command="styleexp-resume")
+    assert again.returncode == 1
+    assert f"skipped: {completed} holds a completed run" in again.stdout
+    assert "(1 skipped as done before), 1 failed" in again.stderr
+    assert job_folders(sweep_dir) == ["content=astronaut", "content=missing.jpg", "content=missing.jpg~attempt2"]
+    assert (completed / "final.png").read_bytes() == final_before
+    assert summary(sweep_dir / "content=missing.jpg")["status"] == "failed"  # the earlier attempt, kept
+
+
+def test_submitit_local_executor_runs_a_two_job_sweep(tmp_path, weights):
+    sweep_dir = tmp_path / "sweep"
+    done = styleexp("-m", "seed=0,1", "logger=none", *FAST, "hydra/launcher=submitit_local", f"hydra.sweep.dir={sweep_dir}")
+    assert done.returncode == 0, done.stderr
+    assert job_folders(sweep_dir) == ["seed=0", "seed=1"]
+    for name in job_folders(sweep_dir):
+        assert summary(sweep_dir / name)["status"] == "completed"
+    assert not torch.equal(load_image(sweep_dir / "seed=0" / "final.png"), load_image(sweep_dir / "seed=1" / "final.png"))
+    assert list((sweep_dir / ".submitit").rglob("*_result.pkl"))
+
+
+def test_reproduce_gives_the_same_image_and_changes_one_choice_on_request(tmp_path, weights):
+    original = tmp_path / "original"
+    assert styleexp("logger=none", *FAST, "steps=10", "seed=5", f"hydra.run.dir={original}").returncode == 0
+    again = tmp_path / "again"
+    done = styleexp(str(original), f"hydra.run.dir={again}", command="styleexp-reproduce")
+    assert done.returncode == 0, done.stderr
+    assert "largest pixel difference 0/255" in done.stdout
+    assert torch.equal(load_image(original / "final.png"), load_image(again / "final.png"))
+    assert summary(again)["seed"] == 5 and summary(again)["config_sha256"] == summary(original)["config_sha256"]
+
+    changed = tmp_path / "changed"
+    done = styleexp(str(original), "gram=both", f"hydra.run.dir={changed}", command="styleexp-reproduce")
+    assert done.returncode == 0, done.stderr
+    assert summary(changed)["choices"]["gram"] == "both" and summary(changed)["seed"] == 5
+
+
+def test_reproduce_refuses_a_run_whose_config_no_longer_composes_the_same(tmp_path, weights):
+    original = tmp_path / "original"
+    assert styleexp("logger=none", *FAST, f"hydra.run.dir={original}").returncode == 0
+    facts = summary(original)
+    (original / "summary.json").write_text(json.dumps({**facts, "config_sha256": "0" * 64}))
+    (original / ".hydra" / "config.yaml").write_text((original / ".hydra" / "config.yaml").read_text().replace("seed: 0", "seed: 9"))
+    done = styleexp(str(original), command="styleexp-reproduce")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"styleexp: error: the config under conf/ has changed since {original} was made (seed); "
+        "check out the commit in its summary.json (versions.styleexp_commit), or add overrides to run it changed"
+    ]
+    not_a_run = styleexp(str(tmp_path), command="styleexp-reproduce")
+    assert not_a_run.returncode == 2 and "is not a run folder: it has no .hydra/overrides.yaml" in not_a_run.stderr
+
+
+def test_job_names_read_as_the_swept_values_and_paths_never_nest_folders():
+    assert job_name(["gram=centered", "seed=1", "size=64"], swept={"gram", "seed"}) == "gram=centered,seed=1"
+    assert job_name([]) == "defaults"
+    a, b = job_name(["content=/photos/a/cat.jpg"]), job_name(["content=/photos/b/cat.jpg"])
+    assert a.startswith("content=cat.jpg-") and "/" not in a and a != b
+    assert len(job_name([f"style_layers.layers=[{','.join(['relu1_1'] * 40)}]"])) < 140
+
+
+def compose_job(sweep_dir: Path, *overrides: str):
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose("config", overrides=list(overrides), return_hydra_config=True)
+    with read_write(cfg.hydra):
+        cfg.hydra.sweep.dir = str(sweep_dir)
+    return cfg
+
+
+def test_a_job_reuses_its_folder_only_for_a_completed_run_of_the_same_config(tmp_path):
+    cfg = compose_job(tmp_path, "gram=both")
+    assert job_dir(cfg) == "gram=both"
+    folder = tmp_path / "gram=both"
+    folder.mkdir()
+    (folder / "summary.json").write_text(json.dumps({"status": "failed", "config_sha256": config_identity(cfg)}))
+    assert job_dir(cfg) == "gram=both~attempt2"
+    (tmp_path / "gram=both~attempt2").mkdir()
+    (tmp_path / "gram=both~attempt2" / "summary.json").write_text(json.dumps({"status": "completed", "config_sha256": config_identity(cfg)}))
+    assert completed_identity(tmp_path / "gram=both~attempt2") == config_identity(cfg)
+    assert job_dir(cfg) == "gram=both~attempt2"
+    assert job_dir(compose_job(tmp_path, "gram=both", "steps=7")).startswith("gram=both,steps=7")
+
+
+def test_config_identity_follows_what_is_computed_not_where_it_is_logged():
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        base = config_identity(compose("config"))
+        assert config_identity(compose("config", overrides=["logger=none", "threads=1"])) == base
+        assert config_identity(compose("config", overrides=["seed=1"])) != base
+        assert config_identity(compose("config", overrides=["style_layers=all_relu"])) != base
+
+
+def test_the_slurm_launcher_config_composes_with_a_partition():
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose("config", overrides=["hydra/launcher=slurm", "hydra.launcher.partition=gpu"], return_hydra_config=True)
+    launcher = cfg.hydra.launcher
+    assert launcher._target_.endswith("SlurmLauncher")
+    assert (launcher.partition, launcher.gpus_per_node, launcher.array_parallelism) == ("gpu", 1, 64)
+
+
+def test_the_wandb_sweep_file_passes_values_that_compose_as_overrides():
+    sweep = yaml.safe_load((Path(CONFIG_DIR).parent / "experiments" / "wandb_sweep.yaml").read_text())
+    assert "${args_no_hyphens}" in sweep["command"]
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        for key, spec in sweep["parameters"].items():
+            for value in spec.get("values", [spec.get("value")]):
+                cfg = compose("config", overrides=[f"{key}={value}"], return_hydra_config=True)
+                assert str(value) in (str(OmegaConf.select(cfg, key)), cfg.hydra.runtime.choices.get(key)), (key, value)
