@@ -27,6 +27,7 @@ class Statistic(Enum):
     gram = "gram"
     centered = "centered"
     both = "both"
+    mean_std = "mean_std"
 
 
 class Optimizer(Enum):
@@ -62,6 +63,8 @@ class OptimConfig:
     name: Optimizer = Optimizer.lbfgs
     lr: float = 1.0
     history_size: int = 100  # L-BFGS only
+    betas: List[float] = field(default_factory=lambda: [0.9, 0.999])  # Adam only
+    eps: float = 1e-8  # Adam only
 
 
 @dataclass

@@ -13,7 +13,6 @@ from styleexp.statistics import Statistic
 from styleexp.targets import Targets
 from styleexp.vgg import VGGFeatures
 
-
 LINE_SEARCH_EVALS = 25  # torch's default budget for one strong-Wolfe line search
 
 
@@ -45,6 +44,8 @@ class StyleTransfer(pl.LightningModule):
         optimizer: str = "lbfgs",
         lr: float = 1.0,
         history_size: int = 100,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
     ):
         super().__init__()
         self.image = nn.Parameter(init_image.detach().unsqueeze(0).clone(memory_format=torch.contiguous_format))
@@ -55,6 +56,7 @@ class StyleTransfer(pl.LightningModule):
         self.loss_weights = dict(loss_weights)
         self.layer_weights = dict(layer_weights or {})
         self.optimizer_name, self.lr, self.history_size = optimizer, lr, history_size
+        self.betas, self.eps = tuple(betas), eps
         self.evaluations = 0
         self.initial_losses: dict[str, torch.Tensor] = {}
         self.last_losses: dict[str, torch.Tensor] = {}
@@ -110,4 +112,4 @@ class StyleTransfer(pl.LightningModule):
                 history_size=self.history_size,
                 line_search_fn="strong_wolfe",
             )
-        return torch.optim.Adam([self.image], lr=self.lr)
+        return torch.optim.Adam([self.image], lr=self.lr, betas=self.betas, eps=self.eps)

@@ -45,7 +45,16 @@ def both(features: torch.Tensor) -> torch.Tensor:
     return torch.cat([gram(features), centered(features)], dim=1)
 
 
-STATISTICS: dict[str, Statistic] = {"gram": gram, "centered": centered, "both": both}
+def mean_std(features: torch.Tensor) -> torch.Tensor:
+    """Each channel's spatial mean and standard deviation: ``[B, C, H, W] -> [B, 2, C]``.
+
+    The first-order statistics AdaIN matches; they ignore how channels co-vary.
+    """
+    flat = features.flatten(2)
+    return torch.stack([flat.mean(dim=2), flat.std(dim=2, unbiased=False)], dim=1)
+
+
+STATISTICS: dict[str, Statistic] = {"gram": gram, "centered": centered, "both": both, "mean_std": mean_std}
 
 
 def get(name: str) -> Statistic:

@@ -53,6 +53,16 @@ def test_both_is_gram_stacked_on_centered():
     assert torch.equal(stacked[:, 3:], statistics.centered(features))
 
 
+def test_mean_std_holds_channel_means_and_spreads_but_not_their_correlation():
+    features = torch.tensor([[1.0, 2, 3, 4], [0, 1, 0, 1]]).view(1, 2, 2, 2)
+    expected = torch.tensor([[2.5, 0.5], [1.25**0.5, 0.5]])
+    assert torch.allclose(statistics.mean_std(features)[0], expected)
+    # Reversing one channel's positions keeps its mean and spread but changes how it co-varies.
+    shuffled = torch.stack([features[0, 0].flatten().flip(0), features[0, 1].flatten()]).view(1, 2, 2, 2)
+    assert torch.allclose(statistics.mean_std(shuffled), statistics.mean_std(features))
+    assert not torch.allclose(statistics.gram(shuffled), statistics.gram(features))
+
+
 def test_statistics_do_not_grow_with_image_size():
     small = torch.rand(1, 4, 8, 8)
     tiled = small.repeat(1, 1, 3, 3)  # same content, nine times the positions
