@@ -9,7 +9,7 @@ ifneq ($(wildcard ../shared/weights),)
 export STYLEEXP_WEIGHTS_DIR ?= $(abspath ../shared/weights)
 endif
 
-.PHONY: demo test clean
+.PHONY: demo test chromium clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,11 +17,20 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
+# The small Gram-variant study (18 runs at 64 px), then its report; a failed run still gets reported.
+SWEEP := outputs/sweeps/gram_variants_$(shell date +%Y-%m-%d_%H-%M-%S)
 demo: $(BIN)/.installed
-	$(BIN)/styleexp $(ARGS)
+	$(BIN)/styleexp -m study=gram_variants hydra.sweep.dir=$(SWEEP) $(ARGS); status=$$?; \
+		$(BIN)/styleexp-report $(SWEEP) && exit $$status
 
-test: $(BIN)/.installed
+test: $(BIN)/.installed chromium
 	$(BIN)/pytest $(ARGS)
+
+# The report test opens its HTML page in headless Chromium (Debian's package); without it, that test is skipped.
+chromium:
+	@command -v chromium >/dev/null || (command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
+		echo "chromium is not installed: the report page test will be skipped"
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 import hydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from styleexp import config
 from styleexp.errors import UserError
 
-config.register()
-# The fixed layout keeps conf/ beside the package (installed editable, as the Makefile does).
+# The fixed layout keeps conf/ and experiments/ beside the package (installed editable, as the Makefile does).
 CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+EXPERIMENTS_DIR = str(Path(__file__).resolve().parents[1] / "experiments")
+config.register()
+if not OmegaConf.has_resolver("experiments_dir"):
+    OmegaConf.register_new_resolver("experiments_dir", lambda: EXPERIMENTS_DIR)
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
@@ -79,6 +83,30 @@ def resume(argv: list[str] | None = None) -> None:
     except UserError as error:
         _user_error(error)
     _launch(arguments)
+
+
+def report(argv: list[str] | None = None) -> None:
+    """``styleexp-report SWEEP_DIR``: grid, table and HTML page of a sweep's saved runs, in ``SWEEP_DIR/report/``."""
+    parser = argparse.ArgumentParser(prog="styleexp-report", description=report.__doc__)
+    parser.add_argument("folder", type=Path, help="a sweep folder (with multirun.yaml)")
+    parser.add_argument("--wandb", default=os.environ.get("WANDB_MODE", "offline"), choices=["offline", "online", "disabled"],
+                        help="log the table and grid to the sweep's W&B group (default: offline, or $WANDB_MODE)")
+    parser.add_argument("--weights-dir", help="where the evaluation network's weights are (default: as for runs)")
+    args = parser.parse_args(argv)
+    from styleexp import measures
+    from styleexp import report as reports
+
+    try:
+        runs, keys = reports.load_runs(args.folder)
+        reports.score(runs, measures.evaluation_network(args.weights_dir))
+    except UserError as error:
+        _user_error(error)
+    out = reports.write(args.folder, runs, keys)
+    if args.wandb != "disabled":
+        rows = reports.table_rows(runs, keys)
+        reports.log_to_wandb(args.folder, runs, rows, out / "grid.png", args.wandb)
+    failed = sum(run.status != "completed" for run in runs)
+    print(f"styleexp: report of {len(runs)} runs ({failed} not completed) in {out}: grid.png, table.csv, table.md, index.html")
 
 
 def _launch(arguments: list[str]) -> None:

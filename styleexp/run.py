@@ -173,6 +173,8 @@ def _prepare(cfg: DictConfig, run_dir: Path) -> tuple[StyleTransfer, dict[str, A
         optimizer=cfg.optim.name.value,
         lr=cfg.optim.lr,
         history_size=cfg.optim.history_size,
+        betas=tuple(cfg.optim.betas),
+        eps=cfg.optim.eps,
     )
     for name, image in (("content", content), ("style", style)):
         if image is not None:

@@ -18,6 +18,7 @@ from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
 from hydra.experimental.callback import Callback as HydraCallback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
@@ -82,14 +83,32 @@ def job_dir(_root_: DictConfig) -> str:
     raise AssertionError("unreachable")
 
 
-def swept_keys(sweep_dir: Path) -> set[str] | None:
-    """The keys the sweep in ``sweep_dir`` varies (``gram`` in ``gram=gram,both``), from its ``multirun.yaml``."""
+def swept_values(sweep_dir: Path) -> dict[str, list[str] | None] | None:
+    """What the sweep in ``sweep_dir`` varies, from its ``multirun.yaml``: ``{key: values in sweep order}``.
+
+    Values are None where Hydra cannot list them without the config (``glob``). None if there is no sweep.
+    """
     try:
-        overrides = list(OmegaConf.load(sweep_dir / "multirun.yaml").hydra.overrides.task)
+        hydra_cfg = OmegaConf.load(sweep_dir / "multirun.yaml").hydra
     except (OSError, AttributeError):
         return None
-    parsed = OverridesParser.create().parse_overrides(overrides)
-    return {override.key_or_group for override in parsed if override.is_sweep_override()} or None
+    params = hydra_cfg.sweeper.get("params") or {}
+    definition = [f"{key}={value}" for key, value in params.items()] + list(hydra_cfg.overrides.task)
+    swept: dict[str, list[str] | None] = {}
+    for override in OverridesParser.create().parse_overrides(definition):
+        if override.is_sweep_override():
+            try:
+                swept[override.key_or_group] = list(override.sweep_string_iterator())
+            except HydraException:
+                swept[override.key_or_group] = None
+        else:
+            swept.pop(override.key_or_group, None)  # a later fixed value replaces a sweep
+    return swept
+
+
+def swept_keys(sweep_dir: Path) -> set[str] | None:
+    """The keys the sweep in ``sweep_dir`` varies (``gram`` in ``gram=gram,both``), or None if unknown."""
+    return set(swept_values(sweep_dir) or {}) or None
 
 
 def is_multirun() -> bool:

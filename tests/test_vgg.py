@@ -7,7 +7,13 @@ from torchvision import models
 
 from styleexp import preprocessing
 from styleexp.errors import UserError
-from styleexp.vgg import VGGFeatures, conv_layers, layer_names, make_features, resolve_layer
+from styleexp.vgg import (
+    VGGFeatures,
+    conv_layers,
+    layer_names,
+    make_features,
+    resolve_layer,
+)
 from styleexp.weights import random_state_dict
 
 

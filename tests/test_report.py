@@ -1,0 +1,195 @@
+"""Reports and fair measures from saved sweeps, and the ready studies and presets under experiments/."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+from PIL import Image
+
+from styleexp import measures, report
+from styleexp.cli import CONFIG_DIR, EXPERIMENTS_DIR
+from styleexp.images import load_image
+from styleexp.samples import load as load_sample
+
+from .conftest import require_weights
+
+BIN = Path(sys.executable).parent
+
+
+def styleexp(*args: str, command: str = "styleexp") -> subprocess.CompletedProcess:
+    return subprocess.run([BIN / command, *args], capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def network() -> measures.VGGFeatures:
+    require_weights("vgg19", "caffe")
+    require_weights("vgg16", "caffe")
+    return measures.evaluation_network()
+
+
+@pytest.fixture(scope="module")
+def gram_sweep(tmp_path_factory, network) -> Path:
+    """The Gram-variant study, tiny: two styles x three statistics, reported with W&B offline."""
+    sweep_dir = tmp_path_factory.mktemp("report") / "sweep"
+    done = styleexp("-m", "study=gram_variants", "hydra.sweeper.params.style='dark_circle,checkers'", "size=32", "steps=5",
+                    "logger=none", f"hydra.sweep.dir={sweep_dir}")
+    assert done.returncode == 0, done.stderr
+    reported = styleexp(str(sweep_dir), command="styleexp-report")
+    assert reported.returncode == 0, reported.stderr
+    return sweep_dir
+
+
+def read_table(sweep_dir: Path) -> list[dict[str, str]]:
+    with open(sweep_dir / "report" / "table.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def test_the_table_has_one_row_per_run_with_finite_measures(gram_sweep):
+    rows = read_table(gram_sweep)
+    assert sorted((row["style"], row["gram"]) for row in rows) == sorted(
+        (style, gram) for style in ("dark_circle", "checkers") for gram in ("gram", "centered", "both")
+    )
+    for row in rows:
+        assert row["status"] == "completed"
+        for name in measures.NAMES[:4]:
+            assert math.isfinite(float(row[name])) and float(row[name]) >= 0, name
+        assert row["content/relu4_2"] == "" and row["ssim"] == ""  # pure style: no content to compare to
+    markdown = (gram_sweep / "report" / "table.md").read_text().splitlines()
+    assert len(markdown) == 2 + len(rows) and "style/mean_std" in markdown[0]
+
+
+def test_the_grid_has_each_run_in_its_row_and_column(gram_sweep):
+    runs, keys = report.load_runs(gram_sweep)
+    assert keys == {"style": ["dark_circle", "checkers"], "gram": ["gram", "centered", "both"]}
+    sheet, cells = report.grid(runs, keys)
+    saved = Image.open(gram_sweep / "report" / "grid.png")
+    assert saved.size == sheet.size
+    assert len(cells) == 6
+    for run in runs:
+        left, top, _, _ = cells[run.folder.name]
+        assert (top - 28) // report.CELL == keys["style"].index(run.choices["style"])
+        assert (left - cells["style=dark_circle,gram=gram"][0]) // report.CELL == keys["gram"].index(run.choices["gram"])
+        thumbnail = report._thumbnail(run.image("final"))
+        crop = saved.crop((left + 2, top + 2, left + 2 + thumbnail.width, top + 2 + thumbnail.height))
+        assert np.array_equal(np.asarray(crop), np.asarray(thumbnail)), run.name
+
+
+def test_the_report_is_logged_to_the_sweeps_wandb_group(gram_sweep):
+    wandb_run = next((gram_sweep / "report" / "wandb").glob("offline-run-*"))
+    records = subprocess.run([BIN / "wandb", "leet", "inspect", "--json", str(wandb_run)], capture_output=True, text=True, timeout=120)
+    run = next(json.loads(line)["run"] for line in records.stdout.splitlines() if '"type":"run"' in line)
+    assert run["run_group"] == gram_sweep.name
+    history = [json.loads(line) for line in records.stdout.splitlines() if '"type":"history"' in line]
+    assert "report/table" in json.dumps(history) and "report/grid" in json.dumps(history)
+
+
+def test_the_page_opens_in_headless_chromium_with_every_image_and_sorts(gram_sweep):
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("chromium is not installed (make test installs Debian's package where it can)")
+    page = gram_sweep / "report" / "index.html"
+    assert "http" not in re.sub(r"https?://www\.w3\.org", "", page.read_text())  # nothing fetched from a server
+    dom = subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=5000", "--dump-dom",
+         f"{page.as_uri()}#sort=style/gram"],
+        capture_output=True, text=True, timeout=120,
+    ).stdout
+    assert re.search(r'id="image-check">all 7 images shown<', dom), dom[-500:]
+    header = re.findall(r"<th[^>]*>([^<]*)</th>", dom)
+    column = header.index("style/gram")
+    assert 'class="sorted-asc"' in dom
+    body = dom.split("<tbody>")[1].split("</tbody>")[0]
+    shown = [float(re.findall(r"<td>([^<]*)</td>", row)[column]) for row in body.split("</tr>") if "<td>" in row]
+    as_written = [float(row["style/gram"]) for row in read_table(gram_sweep)]
+    assert len(shown) == 6 and shown == sorted(as_written) and shown != as_written  # the page re-ordered the rows
+
+
+def test_a_failed_run_shows_as_failed_in_the_report(tmp_path, network):
+    sweep_dir = tmp_path / "sweep"
+    done = styleexp("-m", "content=missing.jpg,astronaut", "style=null", "size=32", "steps=3", "logger=none",
+                    f"hydra.sweep.dir={sweep_dir}")
+    assert done.returncode == 1
+    reported = styleexp(str(sweep_dir), "--wandb", "disabled", command="styleexp-report")
+    assert reported.returncode == 0 and "(1 not completed)" in reported.stdout
+    rows = {row["content"]: row for row in read_table(sweep_dir)}
+    assert rows["missing.jpg"]["status"] == "failed" and rows["missing.jpg"]["ssim"] == ""
+    assert rows["astronaut"]["status"] == "completed" and 0 < float(rows["astronaut"]["ssim"]) <= 1
+    runs, keys = report.load_runs(sweep_dir)
+    sheet, cells = report.grid(runs, keys)
+    left, top, _, _ = cells["content=missing.jpg"]
+    assert sheet.getpixel((left + 4, top + 4)) == (200, 40, 40)  # the status banner
+    assert "missing.jpg: no such file" in (sweep_dir / "report" / "index.html").read_text()
+
+
+def test_measures_score_images_the_same_whatever_run_made_them(tmp_path, network):
+    content, style = load_sample("astronaut", 48), load_sample("checkers", 48)
+    noise = torch.rand(3, 48, 48, generator=torch.Generator().manual_seed(0))
+    same_as_style = measures.measure(network, style, content, style)
+    assert all(same_as_style[f"style/{name}"] < 1e-10 for name in measures.STYLE_STATISTICS)
+    same_as_content = measures.measure(network, content, content, style)
+    assert same_as_content["content/relu4_2"] < 1e-10 and same_as_content["ssim"] == pytest.approx(1.0)
+    from_noise = measures.measure(network, noise, content, style)
+    assert from_noise["content/relu4_2"] > 0.1 and from_noise["ssim"] < 0.2
+    assert all(from_noise[f"style/{name}"] > 0.01 for name in measures.STYLE_STATISTICS)
+
+    # Two runs of different networks, pooling and statistics that left the same image score the same.
+    runs = []
+    for name, choices in (("a", {"network": "vgg16", "pooling": "avg", "gram": "centered"}), ("b", {"network": "vgg19"})):
+        folder = tmp_path / name
+        folder.mkdir()
+        for image_name, image in (("final", noise), ("content", content), ("style", style)):
+            Image.fromarray((image * 255).round().byte().permute(1, 2, 0).numpy()).save(folder / f"{image_name}.png")
+        runs.append(report.Run(name, folder, choices, {"status": "completed", "losses": {"loss/total": float(len(name))}}))
+    report.score(runs, network)
+    assert runs[0].scores == runs[1].scores
+    assert runs[0].scores == measures.measure(network, load_image(tmp_path / "a" / "final.png"), content, style)
+
+
+STUDIES = {
+    "content_layers": ("content_layer", 13),
+    "gram_variants": ("gram", 3),
+    "style_layers_first": ("style_layers.first", 13),
+    "style_layers_only": ("style_layers.only", 13),
+    "network_pooling": ("pooling", 2),
+}
+
+
+@pytest.mark.parametrize("study", sorted(STUDIES))
+def test_every_study_composes_every_job_of_its_sweep(study):
+    key, count = STUDIES[study]
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose("config", overrides=[f"study={study}"], return_hydra_config=True)
+        params = dict(cfg.hydra.sweeper.params)
+        assert key in params and len(str(params[key]).replace("range(1,14)", ",".join(map(str, range(1, 14)))).split(",")) == count
+        assert cfg.size <= 128 and cfg.steps <= 200  # the small variant is the default
+        for value in str(params[key]).replace("range(1,14)", ",".join(map(str, range(1, 14)))).split(","):
+            job = compose("config", overrides=[f"study={study}", f"{key}={value}"], return_hydra_config=True)
+            assert value in (job.hydra.runtime.choices.get(key), str(OmegaConf.select(job, key))), (key, value)
+
+
+def test_presets_reproduce_the_published_configurations():
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        gatys = compose("config", overrides=["preset=gatys2016"])
+        keras = compose("config", overrides=["preset=keras_tutorial"])
+        implementation = compose("config", overrides=["preset=artistic_style_2018"])
+    assert (gatys.network.name.value, gatys.network.pooling.value, gatys.optim.name.value) == ("vgg19", "avg", "lbfgs")
+    assert gatys.content_layer == "relu4_2" and list(gatys.style_layers.layers) == ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
+    assert (keras.optim.name.value, keras.init.name.value, keras.content_layer) == ("adam", "content", "relu5_2")
+    assert keras.loss.style / keras.loss.content == pytest.approx(1e-5)
+    assert (implementation.network.pooling.value, implementation.optim.name.value, implementation.steps) == ("avg", "adam", 5000)
+    # alpha 1e-4, beta 5 in their normalisation: content alpha*N*M/2, style beta/4 at 512 px.
+    assert implementation.loss.content == pytest.approx(1e-4 * 512 * 64 * 64 / 2, rel=1e-3)
+    assert implementation.loss.style == pytest.approx(5 / 4)
+    assert Path(EXPERIMENTS_DIR, "preset", "gatys2016.yaml").is_file()
