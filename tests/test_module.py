@@ -51,3 +51,40 @@ def test_one_optimiser_step_lowers_the_loss(optimizer, lr):
     opt.step(closure)
     assert module.losses()["loss/total"].item() < before
     assert module.evaluations >= 1 and module.initial_losses["loss/total"].item() == before
+
+
+def test_lbfgs_steps_reuse_known_points_and_follow_one_long_lbfgs_run():
+    torch.manual_seed(1)
+    module = _module(optimizer="lbfgs")
+    torch.manual_seed(1)
+    reference = _module(optimizer="lbfgs")
+    opt = module.configure_optimizers()
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = module.training_step(None, 0)
+        loss.backward()
+        module.on_after_backward()  # as Lightning calls it
+        return loss
+
+    steps = 10
+    for _ in range(steps):
+        module.on_train_batch_start(None, 0)
+        opt.step(closure)
+
+    # torch's own L-BFGS, all iterations in one call: it never re-evaluates a known point.
+    long_run = torch.optim.LBFGS([reference.image], lr=1.0, max_iter=steps, max_eval=steps * 26, history_size=100,
+                                 line_search_fn="strong_wolfe", tolerance_grad=0, tolerance_change=0)
+    evaluations = 0
+
+    def reference_closure() -> torch.Tensor:
+        nonlocal evaluations
+        evaluations += 1
+        long_run.zero_grad()
+        loss = reference.losses()["loss/total"]
+        loss.backward()
+        return loss
+
+    long_run.step(reference_closure)
+    assert torch.allclose(module.image, reference.image, atol=1e-6)
+    assert module.evaluations == evaluations  # one network pass per point, none repeated
