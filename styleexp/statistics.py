@@ -7,6 +7,7 @@ Adding a statistic is one function and one line in ``STATISTICS``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import torch
@@ -16,6 +17,37 @@ from styleexp.errors import UserError
 Statistic = Callable[[torch.Tensor], torch.Tensor]
 
 
+def _in_fp32(statistic: Statistic) -> Statistic:
+    """Compute ``statistic`` in float32 even under bf16 autocast: its sums over H*W products need the bits."""
+
+    @functools.wraps(statistic)
+    def wrapped(features: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(features.device.type, enabled=False):
+            return statistic(features if features.dtype in (torch.float32, torch.float64) else features.float())
+
+    return wrapped
+
+
+class _OuterProduct(torch.autograd.Function):
+    """``X X^T`` for ``X`` of shape ``[B, C, M]``, with a backward of one matrix product.
+
+    Autograd's own backward makes two products, one of them transposed, and adds the two: at early
+    layers that strided add of a ``[C, M]`` gradient costs more than a product. Here
+    ``dX = (dG + dG^T) X``.
+    """
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, flat: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(flat)
+        return torch.bmm(flat, flat.transpose(1, 2))
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor) -> torch.Tensor:
+        (flat,) = ctx.saved_tensors
+        return torch.bmm(grad + grad.transpose(1, 2), flat)
+
+
+@_in_fp32
 def gram(features: torch.Tensor) -> torch.Tensor:
     """Gram matrix ``G = F F^T / M``: ``[B, C, H, W] -> [B, C, C]``, ``M = H * W`` spatial positions.
 
@@ -23,9 +55,10 @@ def gram(features: torch.Tensor) -> torch.Tensor:
     Gram matrix divided by M).
     """
     flat = features.flatten(2)
-    return torch.bmm(flat, flat.transpose(1, 2)) / flat.shape[2]
+    return _OuterProduct.apply(flat) / flat.shape[2]
 
 
+@_in_fp32
 def centered(features: torch.Tensor) -> torch.Tensor:
     """Centered Gram matrix: the Gram matrix after subtracting each channel's spatial mean.
 
@@ -33,9 +66,10 @@ def centered(features: torch.Tensor) -> torch.Tensor:
     """
     flat = features.flatten(2)
     flat = flat - flat.mean(dim=2, keepdim=True)
-    return torch.bmm(flat, flat.transpose(1, 2)) / flat.shape[2]
+    return _OuterProduct.apply(flat) / flat.shape[2]
 
 
+@_in_fp32
 def both(features: torch.Tensor) -> torch.Tensor:
     """The Gram and centered Gram matrices stacked: ``[B, C, H, W] -> [B, 2C, C]``, each divided by M.
 
@@ -45,6 +79,7 @@ def both(features: torch.Tensor) -> torch.Tensor:
     return torch.cat([gram(features), centered(features)], dim=1)
 
 
+@_in_fp32
 def mean_std(features: torch.Tensor) -> torch.Tensor:
     """Each channel's spatial mean and standard deviation: ``[B, C, H, W] -> [B, 2, C]``.
 

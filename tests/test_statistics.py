@@ -63,6 +63,24 @@ def test_mean_std_holds_channel_means_and_spreads_but_not_their_correlation():
     assert not torch.allclose(statistics.gram(shuffled), statistics.gram(features))
 
 
+@pytest.mark.parametrize("name", ["gram", "centered", "both"])
+def test_gram_gradients_match_autograd_of_the_plain_formula(name):
+    features = torch.rand(2, 3, 4, 5, dtype=torch.float64, requires_grad=True)
+    weights = torch.rand_like(statistics.get(name)(features))
+    (statistics.get(name)(features) * weights).sum().backward()
+    ours = features.grad.clone()
+    features.grad = None
+    flat = features.flatten(2)
+    centered_flat = flat - flat.mean(dim=2, keepdim=True)
+    plain = {
+        "gram": torch.bmm(flat, flat.transpose(1, 2)) / 20,
+        "centered": torch.bmm(centered_flat, centered_flat.transpose(1, 2)) / 20,
+    }
+    plain["both"] = torch.cat([plain["gram"], plain["centered"]], dim=1)
+    (plain[name] * weights).sum().backward()
+    assert torch.allclose(ours, features.grad)
+
+
 def test_statistics_do_not_grow_with_image_size():
     small = torch.rand(1, 4, 8, 8)
     tiled = small.repeat(1, 1, 3, 3)  # same content, nine times the positions
