@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 import time
 from pathlib import Path
 
@@ -34,12 +35,14 @@ class ImageSaver(pl.Callback):
 
 
 class NaNGuard(pl.Callback):
-    """Stop a run whose loss is no longer finite, putting back the last image whose loss was.
+    """Stop a run whose loss is no longer finite, putting back the last image checked finite.
 
-    ``failure`` holds the reason once it fired.
+    Checks every ``every`` steps (a check waits for the device) and after the last; ``failure``
+    holds the reason once it fired.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, every: int = 1) -> None:
+        self.every = max(1, every)
         self.last_finite: torch.Tensor | None = None
         self.failure: str | None = None
 
@@ -47,34 +50,41 @@ class NaNGuard(pl.Callback):
         self.last_finite = module.image.detach().clone()
 
     def on_train_batch_end(self, trainer: pl.Trainer, module: StyleTransfer, *args) -> None:
+        if trainer.global_step % self.every == 0 or trainer.global_step >= trainer.max_steps:
+            self.check(trainer, module)
+
+    def check(self, trainer: pl.Trainer, module: StyleTransfer) -> None:
         image_ok = torch.isfinite(module.image).all()
         if bool(torch.isfinite(module.last_losses["loss/total"]) & image_ok):
             self.last_finite.copy_(module.image.detach())
             return
         with torch.no_grad():
             module.image.copy_(self.last_finite)
-        self.failure = f"the loss became NaN or infinite at step {trainer.global_step}; lower the learning rate or loss weights"
+        self.failure = f"the loss became NaN or infinite by step {trainer.global_step}; lower the learning rate or loss weights"
         trainer.should_stop = True
 
 
 class StepClock(pl.Callback):
-    """Seconds per optimiser step, from the end of the first step (warm-up excluded) to the end of the last."""
+    """Seconds per optimiser step: the median over intervals of ``every`` steps, the first interval left out.
 
-    def __init__(self) -> None:
-        self.first: float | None = None
-        self.last: float | None = None
-        self.steps_timed = 0
+    Timing waits for the device only at those steps, so the steps between run unsynchronised.
+    """
+
+    def __init__(self, every: int = 1) -> None:
+        self.every = max(1, every)
+        self.marks: list[tuple[int, float]] = []
 
     def on_train_batch_end(self, trainer: pl.Trainer, module: StyleTransfer, *args) -> None:
-        if module.image.is_cuda:
-            torch.cuda.synchronize()
-        now = time.perf_counter()
-        if self.first is None:
-            self.first = now
-        else:
-            self.steps_timed += 1
-        self.last = now
+        if trainer.global_step % self.every == 0 or trainer.global_step in (1, trainer.max_steps):
+            if module.image.is_cuda:
+                torch.cuda.synchronize()
+            self.marks.append((trainer.global_step, time.perf_counter()))
 
     @property
     def seconds_per_step(self) -> float | None:
-        return (self.last - self.first) / self.steps_timed if self.steps_timed else None
+        """Warm-up (the first step, and the interval after it) excluded; None if too few steps ran."""
+        rates = [(t1 - t0) / (s1 - s0) for (s0, t0), (s1, t1) in zip(self.marks[1:], self.marks[2:])]
+        if not rates and len(self.marks) == 2:
+            (s0, t0), (s1, t1) = self.marks
+            rates = [(t1 - t0) / (s1 - s0)]
+        return statistics.median(rates) if rates else None

@@ -35,6 +35,12 @@ class Optimizer(Enum):
     adam = "adam"
 
 
+class Precision(Enum):
+    fp32 = "fp32"
+    tf32 = "tf32"
+    bf16 = "bf16"
+
+
 class Init(Enum):
     noise = "noise"
     content = "content"
@@ -80,6 +86,13 @@ class LossWeights:
 
 
 @dataclass
+class SpeedConfig:
+    precision: Precision = Precision.fp32  # fp32 | tf32 (NVIDIA GPUs) | bf16 autocast, statistics in fp32
+    channels_last: bool = False  # NHWC memory layout for the network
+    compile: bool = False  # torch.compile the network (first steps pay the compilation)
+
+
+@dataclass
 class Config:
     content: Optional[str] = None  # path or sample name; null for pure style synthesis
     style: Optional[str] = None  # path or sample name; null for content reconstruction
@@ -97,6 +110,7 @@ class Config:
     style_layers: StyleLayersConfig = field(default_factory=StyleLayersConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     init: InitConfig = field(default_factory=InitConfig)
+    speed: SpeedConfig = field(default_factory=SpeedConfig)
     trainer: Dict[str, Any] = field(default_factory=dict)
     logger: Dict[str, Any] = field(default_factory=dict)
 

@@ -23,9 +23,10 @@ import torch.nn.functional as F
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback as HydraCallback
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import TQDMProgressBar
 from torch.utils.data import DataLoader
 
-from styleexp import preprocessing, samples, statistics, sweeps
+from styleexp import preprocessing, samples, speed, statistics, sweeps
 from styleexp.callbacks import ImageSaver, NaNGuard, StepClock
 from styleexp.errors import UserError
 from styleexp.images import save_image
@@ -88,18 +89,20 @@ def run(cfg: DictConfig) -> RunResult:
         "threads": torch.get_num_threads(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "versions": _versions(),
     }
     loggers = _loggers(cfg, run_config)
-    guard, clock = NaNGuard(), StepClock()
+    guard, clock = NaNGuard(cfg.log_every), StepClock(cfg.log_every)
     module: StyleTransfer | None = None
     trainer: pl.Trainer | None = None
     status, error, started = "failed", None, time.perf_counter()
     previous_sigterm = _on_sigterm(_raise_keyboard_interrupt)
     try:
-        module, facts = _prepare(cfg, run_dir)
+        module, facts = prepare(cfg, run_dir)
         record.update(facts)
+        trainer_config = OmegaConf.to_container(cfg.trainer, resolve=True)
+        trainer_config["precision"] = speed.set_precision(cfg.speed.precision.value, next(module.extractor.buffers()).device)
         trainer = pl.Trainer(
-            **OmegaConf.to_container(cfg.trainer, resolve=True),
+            **trainer_config,
             logger=loggers or False,
-            callbacks=[ImageSaver(run_dir, cfg.image_every), guard, clock],
+            callbacks=[ImageSaver(run_dir, cfg.image_every), guard, clock, TQDMProgressBar(refresh_rate=cfg.log_every)],
         )
         print(f"styleexp: {record['mode']} run in {run_dir}", flush=True)
         with warnings.catch_warnings():
@@ -130,7 +133,7 @@ def run(cfg: DictConfig) -> RunResult:
     return RunResult(run_dir, status, message, error)
 
 
-def _prepare(cfg: DictConfig, run_dir: Path) -> tuple[StyleTransfer, dict[str, Any]]:
+def prepare(cfg: DictConfig, run_dir: Path) -> tuple[StyleTransfer, dict[str, Any]]:
     """Images, weights, network and targets -> the module to optimise, and what the summary records of them."""
     content, style = _load_images(cfg)
     weights = load_weights(
@@ -153,6 +156,7 @@ def _prepare(cfg: DictConfig, run_dir: Path) -> tuple[StyleTransfer, dict[str, A
     _check_size(extractor, content=content, style=style)
     device = torch.device("cuda" if torch.cuda.is_available() and cfg.trainer.get("accelerator") != "cpu" else "cpu")
     extractor.to(device)
+    speed.configure(extractor, cfg.speed.channels_last, cfg.speed.compile)
     statistic = statistics.get(cfg.statistic.value)
     weights_facts = _weights_facts(weights)
     cache = None

@@ -112,6 +112,7 @@ class VGGFeatures(nn.Module):
         for module in self.features:
             _freeze(module)
         self.preprocess = preprocess
+        self.memory_format = torch.contiguous_format  # speed.py may switch it to channels_last
         self.eval()
 
     @property
@@ -124,7 +125,7 @@ class VGGFeatures(nn.Module):
         return super().train(False)
 
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        x = self.preprocess(image)
+        x = self.preprocess(image).contiguous(memory_format=self.memory_format)
         wanted = set(self.layers)
         activations = {}
         for name, module in self.features.named_children():

@@ -145,6 +145,7 @@ def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_finite_image(tmp_pat
         (["init=content", "content=null"], "init=content needs a content image"),
         (["style_layers.first=6"], "style_layers.first=6 is out of range"),
         (["network.weights=/no/such/weights.pth"], "no such file"),
+        (["speed.precision=tf32", "trainer=cpu"], "speed.precision=tf32 needs an NVIDIA GPU"),
     ],
 )
 def test_bad_input_fails_the_run_with_a_clear_user_error_on_record(tmp_path, overrides, expected):
