@@ -1,0 +1,66 @@
+"""Speed switches give the fp32 image within stated tolerances; the benchmark writes well-formed results."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from styleexp.images import load_image
+
+from .conftest import require_weights
+from .test_run import run_in_process, summary
+
+SMALL = ["logger=none", "network=vgg16", "optim=adam", "size=32", "steps=8", "trainer=cpu", "seed=2"]
+# Largest and mean difference from the fp32 image, in [0, 1] pixel units. Another summation order
+# (memory layout, compiled kernels) moves pixels by float32 rounding, less than one 8-bit level;
+# bfloat16 keeps 8 bits of mantissa, so a few pixels move visibly but the image as a whole does not.
+TOLERANCE = {
+    "speed.channels_last=true": (1 / 255, 1e-3),
+    "speed.compile=true": (1 / 255, 1e-3),
+    "speed.precision=bf16": (0.25, 0.01),
+}
+
+
+@pytest.fixture(scope="module")
+def fp32_image(tmp_path_factory):
+    require_weights("vgg16", "caffe")
+    run_dir = tmp_path_factory.mktemp("fp32") / "run"
+    assert run_in_process(run_dir, *SMALL).status == "completed"
+    return load_image(run_dir / "final.png"), summary(run_dir)["losses"]["loss/total"]
+
+
+@pytest.mark.parametrize("switch", sorted(TOLERANCE))
+def test_every_speed_switch_gives_the_fp32_image_within_tolerance(tmp_path, fp32_image, switch):
+    reference, reference_loss = fp32_image
+    result = run_in_process(tmp_path / "run", *SMALL, switch)
+    assert result.status == "completed", result.message
+    image = load_image(tmp_path / "run" / "final.png")
+    difference = (image - reference).abs()
+    print(f"{switch}: largest pixel difference {difference.max():.4f}, mean {difference.mean():.5f}")
+    largest, mean = TOLERANCE[switch]
+    assert difference.max() <= largest and difference.mean() <= mean
+    assert summary(tmp_path / "run")["losses"]["loss/total"] == pytest.approx(reference_loss, rel=0.05)
+
+
+def test_the_benchmark_runs_a_tiny_case_and_writes_well_formed_results(tmp_path):
+    require_weights("vgg16", "caffe")
+    out = tmp_path / "bench.json"
+    done = subprocess.run(
+        [Path(sys.executable).parent / "styleexp-bench", "--networks", "vgg16", "--optimizers", "adam", "lbfgs",
+         "--sizes", "32", "--steps", "4", "--device", "cpu", "--out", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    results = json.loads(out.read_text())
+    assert results["machine"]["conv_flop_per_s"] > 0 and results["machine"]["threads"] >= 1
+    cases = {(r["optimizer"], r["mode"]): r for r in results["results"]}
+    assert set(cases) == {("adam", "pipeline"), ("adam", "bare"), ("lbfgs", "pipeline"), ("lbfgs", "bare")}
+    for case in cases.values():
+        assert case["seconds_per_step"] > 0 and case["peak_memory_mb"] > 0 and case["flops_per_step"] > 0
+        assert 0 < case["of_peak"] and case["passes_per_step"] >= 1
+    assert cases[("adam", "bare")]["passes_per_step"] == 1
+    assert "| vgg16 | lbfgs | 32 | fp32 | - | bare |" in done.stdout
