@@ -13,7 +13,6 @@ from __future__ import annotations
 import itertools
 import json
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -30,6 +29,8 @@ PEER_WARMUP, PEER_STEPS = 10, 30  # neural-style-pt runs: per-step time from the
 
 def main(argv: list[str] | None = None) -> None:
     import argparse
+
+    from styleexp.speed import device_name
 
     parser = argparse.ArgumentParser(prog="styleexp-bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--networks", nargs="+", default=["vgg16", "vgg19"])
@@ -137,11 +138,10 @@ def bare(case: dict) -> dict:
         if device.type == "cuda":
             torch.cuda.synchronize()
         times.append(time.perf_counter() - started)
-    on_gpu = device.type == "cuda"
     return {
         "seconds_per_step": statistics.median(times[WARMUP:]),
         "passes_per_step": module.evaluations / case["steps"],
-        "peak_memory_mb": round(torch.cuda.max_memory_allocated() / 2**20 if on_gpu else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_memory_mb": round(speed.peak_memory_mb(device), 1),
         "final_loss": float(module.last_losses["loss/total"]),
     }
 
@@ -209,10 +209,6 @@ def peer(checkout: Path, size: int, device: torch.device) -> dict:
             if done.returncode != 0:
                 return {"error": (done.stderr.strip().splitlines() or ["failed"])[-1]}
     return {"seconds_per_step": (seconds[PEER_WARMUP + PEER_STEPS] - seconds[PEER_WARMUP]) / PEER_STEPS, "passes_per_step": 1.0}
-
-
-def device_name(device: torch.device) -> str:
-    return torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
 
 
 def row(result: dict) -> str:

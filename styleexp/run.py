@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import platform
-import resource
 import signal
 import subprocess
 import sys
@@ -307,7 +306,7 @@ def _weights_facts(weights: Weights) -> dict[str, Any]:
 
 def _progress(cfg: DictConfig, module: StyleTransfer, step: int, clock: StepClock) -> dict[str, Any]:
     on_gpu = module.image.is_cuda
-    peak_mb = torch.cuda.max_memory_allocated() / 2**20 if on_gpu else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = speed.peak_memory_mb(module.image.device)
     return {
         "steps": step,
         "max_steps": cfg.steps,
@@ -317,7 +316,7 @@ def _progress(cfg: DictConfig, module: StyleTransfer, step: int, clock: StepCloc
         "seconds_per_step": clock.seconds_per_step,
         "peak_memory_mb": round(peak_mb, 1),
         "peak_memory_kind": "cuda max allocated" if on_gpu else "process max resident",
-        "device": torch.cuda.get_device_name() if on_gpu else platform.processor() or platform.machine(),
+        "device": speed.device_name(module.image.device),
         "image_size": list(module.image.shape[2:]),
     }
 
