@@ -6,7 +6,9 @@ BIN := $(VENV)/bin
 # Genuine ImageNet weights beside the checkout (development machines and CI); elsewhere the
 # user cache or an explicit STYLEEXP_WEIGHTS_DIR is used.
 ifneq ($(wildcard ../shared/weights),)
-export STYLEEXP_WEIGHTS_DIR ?= $(abspath ../shared/weights)
+ifeq ($(STYLEEXP_WEIGHTS_DIR),)
+export STYLEEXP_WEIGHTS_DIR := $(abspath ../shared/weights)
+endif
 endif
 
 .PHONY: demo test chromium clean

@@ -230,10 +230,11 @@ def table(results: list[dict]) -> str:
         if "error" in r:
             lines.append(f"| {r['network']} | {r['optimizer']} | {r['size']} | {r.get('precision')} | {switches} | {r['mode']} | {r['error']} | | | | |")
             continue
+        peak_mb, flops, share = r.get("peak_memory_mb"), r.get("flops_per_step"), r.get("of_peak")
         lines.append(
             f"| {r['network']} | {r['optimizer']} | {r['size']} | {r.get('precision', 'fp32')} | {switches} | {r['mode']} "
-            f"| {r['seconds_per_step'] * 1e3:.1f} | {r['passes_per_step']:.2f} | {r.get('peak_memory_mb', float('nan')):.0f} "
-            f"| {r.get('flops_per_step', float('nan')) / 1e9:.1f} | {r.get('of_peak', float('nan')):.0%} |"
+            f"| {r['seconds_per_step'] * 1e3:.1f} | {r['passes_per_step']:.2f} | {'-' if peak_mb is None else f'{peak_mb:.0f}'} "
+            f"| {'-' if flops is None else f'{flops / 1e9:.1f}'} | {'-' if share is None else f'{share:.0%}'} |"
         )
     return "\n".join(lines)
 
