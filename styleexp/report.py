@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from omegaconf import OmegaConf
 from PIL import Image, ImageDraw, ImageFont
 
 from styleexp import measures
@@ -61,7 +62,7 @@ def load_runs(sweep_dir: Path) -> tuple[list[Run], dict[str, list[str]]]:
         summaries = [_summary(f) for f in folders]
         done = [i for i, s in enumerate(summaries) if s.get("status") == "completed"]
         pick = done[-1] if done else len(folders) - 1
-        overrides = [line.removeprefix("- ") for line in (folders[pick] / ".hydra" / "overrides.yaml").read_text().splitlines()]
+        overrides = list(OmegaConf.load(folders[pick] / ".hydra" / "overrides.yaml"))
         runs.append(Run(name, folders[pick], overrides_dict(overrides), summaries[pick]))
     if not runs:
         raise UserError(f"{sweep_dir} holds no runs yet; launch the sweep first")
@@ -96,7 +97,6 @@ def write(sweep_dir: Path, runs: list[Run], keys: dict[str, list[str]]) -> Path:
 def log_to_wandb(sweep_dir: Path, runs: list[Run], rows: list[dict[str, object]], grid_png: Path, mode: str) -> None:
     """Log the table and the grid as a ``report`` run in the sweep's W&B group (offline unless ``mode`` says otherwise)."""
     import wandb
-    from omegaconf import OmegaConf
 
     saved = OmegaConf.load(runs[0].folder / ".hydra" / "config.yaml")
     project = OmegaConf.select(saved, "logger.wandb.project", default="styleexp")
