@@ -122,8 +122,11 @@ class StyleTransfer(pl.LightningModule):
                 self.image.clamp_(0, 1)
 
     def on_train_batch_end(self, outputs: object, batch: object, batch_idx: int) -> None:
-        total = self.last_losses["loss/total"]
-        self.log("loss/total", total, prog_bar=True)
+        # Only on the steps Lightning passes to the loggers: each self.log call costs about 1 ms,
+        # a sixth of a step at 64 px.
+        if self.trainer.global_step % max(1, self.trainer.log_every_n_steps) and not self.trainer.should_stop:
+            return
+        self.log("loss/total", self.last_losses["loss/total"], prog_bar=True)
         self.log_dict({key: value for key, value in self.last_losses.items() if key != "loss/total"})
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
