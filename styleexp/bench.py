@@ -10,6 +10,7 @@ passes per step; ``of_peak`` divides the achieved rate by a measured 3x3 convolu
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import platform
@@ -85,6 +86,8 @@ def main(argv: list[str] | None = None) -> None:
 
 def pipeline(case: dict) -> dict:
     """Run the ``styleexp`` command on ``case`` and read its summary."""
+    from styleexp.sweeps import read_summary
+
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / "run"
         command = [str(Path(sys.executable).parent / "styleexp"), *_overrides(case), "log_every=10", "image_every=0",
@@ -92,7 +95,7 @@ def pipeline(case: dict) -> dict:
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode != 0:
             return {"error": (done.stderr.strip().splitlines() or ["failed"])[-1]}
-        summary = json.loads((run_dir / "summary.json").read_text())
+        summary = read_summary(run_dir)
     return {
         "seconds_per_step": summary["seconds_per_step"],
         "passes_per_step": summary["evaluations"] / summary["steps"],
@@ -103,18 +106,10 @@ def pipeline(case: dict) -> dict:
 
 def bare(case: dict) -> dict:
     """The optimisation loop alone on ``case``: same module, no Lightning, no logging, no callbacks."""
-    from hydra import compose, initialize_config_dir
-
     from styleexp import speed
-    from styleexp.cli import CONFIG_DIR
-    from styleexp.run import prepare
 
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose("config", overrides=[*_overrides(case), "logger=none"])
     device = torch.device(case["device"])
-    with tempfile.TemporaryDirectory() as tmp:
-        module, _ = prepare(cfg, Path(tmp))
-    module.to(device)
+    module = _module(_overrides(case), device)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=case["precision"] == "bf16")
     speed.set_precision(case["precision"], device)
     optimizer = module.configure_optimizers()
@@ -146,25 +141,15 @@ def bare(case: dict) -> dict:
     }
 
 
-def flops_per_pass(network: str, size: int, device: torch.device, _cache: dict = {}) -> float:
+@functools.lru_cache
+def flops_per_pass(network: str, size: int, device: torch.device) -> float:
     """FLOPs of one forward and backward pass of the main job's losses at ``size`` (counted, not estimated)."""
-    key = (network, size, device.type)
-    if key not in _cache:
-        from hydra import compose, initialize_config_dir
-        from torch.utils.flop_counter import FlopCounterMode
+    from torch.utils.flop_counter import FlopCounterMode
 
-        from styleexp.cli import CONFIG_DIR
-        from styleexp.run import prepare
-
-        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-            cfg = compose("config", overrides=[f"network={network}", f"size={size}", "logger=none"])
-        with tempfile.TemporaryDirectory() as tmp:
-            module, _ = prepare(cfg, Path(tmp))
-        module.to(device)
-        with FlopCounterMode(display=False) as counter:
-            module.losses()["loss/total"].backward()
-        _cache[key] = float(counter.get_total_flops())
-    return _cache[key]
+    module = _module([f"network={network}", f"size={size}"], device)
+    with FlopCounterMode(display=False) as counter:
+        module.losses()["loss/total"].backward()
+    return float(counter.get_total_flops())
 
 
 def conv_throughput(device: torch.device) -> float:
@@ -237,6 +222,20 @@ def table(results: list[dict]) -> str:
             f"| {'-' if flops is None else f'{flops / 1e9:.1f}'} | {'-' if share is None else f'{share:.0%}'} |"
         )
     return "\n".join(lines)
+
+
+def _module(overrides: list[str], device: torch.device) -> torch.nn.Module:
+    """The run's module (image, extractor, targets, losses) for the main job with ``overrides``, on ``device``."""
+    from hydra import compose, initialize_config_dir
+
+    from styleexp.cli import CONFIG_DIR
+    from styleexp.run import prepare
+
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose("config", overrides=[*overrides, "logger=none"])
+    with tempfile.TemporaryDirectory() as tmp:
+        module, _ = prepare(cfg, Path(tmp))
+    return module.to(device)
 
 
 def _overrides(case: dict) -> list[str]:

@@ -14,11 +14,11 @@ from styleexp.images import save_image
 from styleexp.module import StyleTransfer
 
 
-def log_image(trainer: pl.Trainer, key: str, path: Path) -> None:
-    """Send a saved PNG to every W&B logger of ``trainer`` at the current step."""
-    for logger in trainer.loggers:
+def log_image(loggers: list, key: str, path: Path, step: int) -> None:
+    """Send a saved PNG to every W&B logger among ``loggers`` at ``step``."""
+    for logger in loggers:
         if isinstance(logger, WandbLogger):
-            logger.log_image(key=key, images=[str(path)], step=trainer.global_step)
+            logger.log_image(key=key, images=[str(path)], step=step)
 
 
 class ImageSaver(pl.Callback):
@@ -31,7 +31,7 @@ class ImageSaver(pl.Callback):
     def on_train_batch_end(self, trainer: pl.Trainer, module: StyleTransfer, *args) -> None:
         if self.every > 0 and trainer.global_step % self.every == 0:
             path = save_image(module.image, self.folder / f"step_{trainer.global_step:06d}.png")
-            log_image(trainer, "images/output", path)
+            log_image(trainer.loggers, "images/output", path, trainer.global_step)
 
 
 class NaNGuard(pl.Callback):

@@ -101,9 +101,8 @@ def report(argv: list[str] | None = None) -> None:
         reports.score(runs, measures.evaluation_network(args.weights_dir))
     except UserError as error:
         _user_error(error)
-    out = reports.write(args.folder, runs, keys)
+    out, rows = reports.write(args.folder, runs, keys)
     if args.wandb != "disabled":
-        rows = reports.table_rows(runs, keys)
         reports.log_to_wandb(args.folder, runs, rows, out / "grid.png", args.wandb)
     failed = sum(run.status != "completed" for run in runs)
     print(f"styleexp: report of {len(runs)} runs ({failed} not completed) in {out}: grid.png, table.csv, table.md, index.html")

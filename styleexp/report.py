@@ -10,7 +10,6 @@ import base64
 import csv
 import html
 import itertools
-import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from PIL import Image, ImageDraw, ImageFont
 from styleexp import measures
 from styleexp.errors import UserError
 from styleexp.images import load_image
-from styleexp.sweeps import ATTEMPT, overrides_dict, swept_values
+from styleexp.sweeps import ATTEMPT, overrides_dict, read_summary, swept_values
 
 CELL = 160  # pixels: the longest side of each image in the grid
 LOSSES = ["loss/total", "loss/content", "loss/style"]
@@ -59,7 +58,7 @@ def load_runs(sweep_dir: Path) -> tuple[list[Run], dict[str, list[str]]]:
     runs = []
     for name, folders in attempts.items():
         folders.sort(key=lambda f: int(f.name.split(ATTEMPT)[1]) if ATTEMPT in f.name else 1)
-        summaries = [_summary(f) for f in folders]
+        summaries = [read_summary(f) for f in folders]
         done = [i for i, s in enumerate(summaries) if s.get("status") == "completed"]
         pick = done[-1] if done else len(folders) - 1
         overrides = list(OmegaConf.load(folders[pick] / ".hydra" / "overrides.yaml"))
@@ -79,8 +78,8 @@ def score(runs: list[Run], network: torch.nn.Module) -> None:
             run.scores = measures.measure(network, output, run.image("content"), run.image("style"))
 
 
-def write(sweep_dir: Path, runs: list[Run], keys: dict[str, list[str]]) -> Path:
-    """Write the grid, the tables and the page into ``<sweep_dir>/report/`` and return that folder."""
+def write(sweep_dir: Path, runs: list[Run], keys: dict[str, list[str]]) -> tuple[Path, list[dict[str, object]]]:
+    """Write the grid, the tables and the page into ``<sweep_dir>/report/``; return that folder and the table."""
     out = sweep_dir / "report"
     out.mkdir(exist_ok=True)
     rows = table_rows(runs, keys)
@@ -91,7 +90,7 @@ def write(sweep_dir: Path, runs: list[Run], keys: dict[str, list[str]]) -> Path:
     (out / "table.md").write_text(markdown_table(rows))
     grid(runs, keys)[0].save(out / "grid.png")
     (out / "index.html").write_text(page(sweep_dir, runs, rows, out / "grid.png"))
-    return out
+    return out, rows
 
 
 def log_to_wandb(sweep_dir: Path, runs: list[Run], rows: list[dict[str, object]], grid_png: Path, mode: str) -> None:
@@ -212,13 +211,6 @@ def page(sweep_dir: Path, runs: list[Run], rows: list[dict[str, object]], grid_p
 def natural_sorted(values: set[str]) -> list[str]:
     """Sorted so that ``2`` comes before ``10``."""
     return sorted(values, key=lambda v: [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", v)])
-
-
-def _summary(folder: Path) -> dict:
-    try:
-        return json.loads((folder / "summary.json").read_text())
-    except (OSError, ValueError):
-        return {}
 
 
 def _position(run: Run, keys: dict[str, list[str]]) -> tuple[str, ...]:

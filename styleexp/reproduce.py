@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from pathlib import Path
 
@@ -11,7 +10,7 @@ from omegaconf import OmegaConf
 
 from styleexp.errors import UserError
 from styleexp.images import load_image
-from styleexp.sweeps import NOT_IDENTITY, config_identity
+from styleexp.sweeps import NOT_IDENTITY, config_identity, read_summary
 
 
 def run_arguments(run_dir: Path, extra: list[str], config_dir: str) -> list[str]:
@@ -21,7 +20,7 @@ def run_arguments(run_dir: Path, extra: list[str], config_dir: str) -> list[str]
     which keys changed.
     """
     overrides = list(OmegaConf.load(_existing(run_dir, ".hydra/overrides.yaml", "run")))
-    summary = json.loads((run_dir / "summary.json").read_text()) if (run_dir / "summary.json").is_file() else {}
+    summary = read_summary(run_dir)
     if not extra and summary.get("config_sha256"):
         _check_unchanged(run_dir, overrides, summary["config_sha256"], config_dir)
     # The same number of threads: results then match bit for bit, whatever the CPU reductions' order.

@@ -26,7 +26,7 @@ from pytorch_lightning.callbacks import TQDMProgressBar
 from torch.utils.data import DataLoader
 
 from styleexp import preprocessing, samples, speed, statistics, sweeps
-from styleexp.callbacks import ImageSaver, NaNGuard, StepClock
+from styleexp.callbacks import ImageSaver, NaNGuard, StepClock, log_image
 from styleexp.errors import UserError
 from styleexp.images import save_image
 from styleexp.module import StyleTransfer
@@ -345,9 +345,9 @@ def _finish_wandb(loggers: list, step: int, final: Path | None, summary: dict) -
     import wandb
 
     try:
+        if final is not None:
+            log_image(wandb_loggers, "images/final", final, step)
         for logger in wandb_loggers:
-            if final is not None:
-                logger.log_image(key="images/final", images=[str(final)], step=step)
             logger.experiment.summary.update(
                 {"status": summary["status"], "message": summary["message"], "evaluations": summary.get("evaluations", 0)}
             )

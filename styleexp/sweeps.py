@@ -57,12 +57,17 @@ def job_name(overrides: list[str], swept: set[str] | None = None) -> str:
     return f"{name}-{digest}" if shortened else name
 
 
+def read_summary(run_dir: Path) -> dict:
+    """The ``summary.json`` of ``run_dir``, or {} if the run never wrote one."""
+    try:
+        return json.loads((run_dir / "summary.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
 def completed_identity(run_dir: Path) -> str | None:
     """The config identity of the completed run in ``run_dir``, or None if it holds no completed run."""
-    try:
-        summary = json.loads((run_dir / "summary.json").read_text())
-    except (OSError, ValueError):
-        return None
+    summary = read_summary(run_dir)
     return summary.get("config_sha256") if summary.get("status") == "completed" else None
 
 
@@ -162,12 +167,11 @@ class SweepRecord(HydraCallback):
         )
         failed, skipped = [], 0
         for job in jobs:
-            summary_file = job / "summary.json"
-            summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
+            summary = read_summary(job)
             status = summary.get("status", "killed")
             if status != "completed":
                 failed.append(f"  {job.name}: {status}: {summary.get('message', 'no summary.json; the process died')}")
-            elif summary_file.stat().st_mtime < self.started:
+            elif (job / "summary.json").stat().st_mtime < self.started:
                 skipped += 1
         print(
             f"styleexp: sweep {sweep_dir}: {len(jobs)} jobs, {len(jobs) - len(failed)} completed "
