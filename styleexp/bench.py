@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def pipeline(case: dict) -> dict:
     """Run the ``styleexp`` command on ``case`` and read its summary."""
-    from styleexp.sweeps import read_summary
+    from styleexp.rundir import read_summary
 
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / "run"
@@ -113,23 +113,11 @@ def bare(case: dict) -> dict:
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=case["precision"] == "bf16")
     speed.set_precision(case["precision"], device)
     optimizer = module.configure_optimizers()
-
-    def closure() -> torch.Tensor:
-        optimizer.zero_grad()
-        with autocast:
-            loss = module.training_step(None, 0)
-        loss.backward()
-        module.on_after_backward()
-        return loss
-
     times = []
     for _ in range(case["steps"]):
         started = time.perf_counter()
-        module.on_train_batch_start(None, 0)
-        optimizer.step(closure)
-        if case["optimizer"] != "lbfgs":
-            with torch.no_grad():
-                module.image.clamp_(0, 1)
+        with autocast:
+            module.step(optimizer)
         if device.type == "cuda":
             torch.cuda.synchronize()
         times.append(time.perf_counter() - started)
@@ -137,7 +125,7 @@ def bare(case: dict) -> dict:
         "seconds_per_step": statistics.median(times[WARMUP:]),
         "passes_per_step": module.evaluations / case["steps"],
         "peak_memory_mb": round(speed.peak_memory_mb(device), 1),
-        "final_loss": float(module.last_losses["loss/total"]),
+        "final_loss": float(module.last_losses["loss/total"].sum()),
     }
 
 
@@ -148,7 +136,7 @@ def flops_per_pass(network: str, size: int, device: torch.device) -> float:
 
     module = _module([f"network={network}", f"size={size}"], device)
     with FlopCounterMode(display=False) as counter:
-        module.losses()["loss/total"].backward()
+        module.losses()["loss/total"].sum().backward()
     return float(counter.get_total_flops())
 
 
@@ -228,14 +216,12 @@ def _module(overrides: list[str], device: torch.device) -> torch.nn.Module:
     """The run's module (image, extractor, targets, losses) for the main job with ``overrides``, on ``device``."""
     from hydra import compose, initialize_config_dir
 
+    from styleexp.build import build
     from styleexp.cli import CONFIG_DIR
-    from styleexp.run import prepare
 
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose("config", overrides=[*overrides, "logger=none"])
-    with tempfile.TemporaryDirectory() as tmp:
-        module, _ = prepare(cfg, Path(tmp))
-    return module.to(device)
+    return build(cfg).module.to(device)
 
 
 def _overrides(case: dict) -> list[str]:

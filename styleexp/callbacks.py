@@ -8,17 +8,10 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.loggers import WandbLogger
 
 from styleexp.images import save_image
 from styleexp.module import StyleTransfer
-
-
-def log_image(loggers: list, key: str, path: Path, step: int) -> None:
-    """Send a saved PNG to every W&B logger among ``loggers`` at ``step``."""
-    for logger in loggers:
-        if isinstance(logger, WandbLogger):
-            logger.log_image(key=key, images=[str(path)], step=step)
+from styleexp.tracking import log_image
 
 
 class ImageSaver(pl.Callback):
@@ -55,7 +48,7 @@ class NaNGuard(pl.Callback):
 
     def check(self, trainer: pl.Trainer, module: StyleTransfer) -> None:
         image_ok = torch.isfinite(module.image).all()
-        if bool(torch.isfinite(module.last_losses["loss/total"]) & image_ok):
+        if bool(torch.isfinite(module.last_losses["loss/total"]).all() & image_ok):
             self.last_finite.copy_(module.image.detach())
             return
         with torch.no_grad():

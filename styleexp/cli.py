@@ -27,7 +27,7 @@ def main(cfg: DictConfig) -> None:
 
     In a sweep (``-m``) a job that goes wrong is recorded and the sweep goes on; Ctrl-C stops the sweep.
     """
-    # Deferred: `styleexp --help` need not import torch and Lightning.
+    # Deferred: Lightning and the rest of a run load only once Hydra has a config to run.
     from styleexp.run import run
     from styleexp.sweeps import is_multirun
 

@@ -1,59 +1,54 @@
-"""Structured-config schemas, registered in Hydra's ConfigStore: a typo or a wrong type fails before any work."""
+"""Structured-config schemas, registered in Hydra's ConfigStore: a typo or a wrong type fails before any work.
+
+Allowed values come from the registries, and so do the options of the groups that pick one:
+``network``, ``pooling``, ``gram`` (the style statistic), ``init`` and ``optim`` are stored here
+from ``NETWORKS``, ``POOLING``, ``STATISTICS``, ``INITS`` and ``OPTIMIZERS``, and the ``loss.*``
+weights from ``TERMS``. Every default of a plain key lives in these dataclasses; ``conf/config.yaml``
+picks the main job's group options.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from enum import Enum
+import dataclasses
+from dataclasses import dataclass, field, make_dataclass
 from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import OmegaConf
+from omegaconf import MISSING, OmegaConf
 
 from styleexp import sweeps
-from styleexp.vgg import layer_names
+from styleexp.extractors import NETWORKS, POOLING, layer_names
+from styleexp.inits import INITS
+from styleexp.optimizers import OPTIMIZERS
+from styleexp.speed import PRECISIONS
+from styleexp.statistics import STATISTICS
+from styleexp.terms import TERMS
 
-
-class Network(Enum):
-    vgg16 = "vgg16"
-    vgg19 = "vgg19"
-
-
-class Pooling(Enum):
-    max = "max"
-    avg = "avg"
-
-
-class Statistic(Enum):
-    gram = "gram"
-    centered = "centered"
-    both = "both"
-    mean_std = "mean_std"
-
-
-class Optimizer(Enum):
-    lbfgs = "lbfgs"
-    adam = "adam"
-
-
-class Precision(Enum):
-    fp32 = "fp32"
-    tf32 = "tf32"
-    bf16 = "bf16"
-
-
-class Init(Enum):
-    noise = "noise"
-    content = "content"
-    style = "style"
+Network = NETWORKS.enum("Network", __name__)
+Pooling = POOLING.enum("Pooling", __name__)
+Statistic = STATISTICS.enum("Statistic", __name__)
+Init = INITS.enum("Init", __name__)
+Optimizer = OPTIMIZERS.enum("Optimizer", __name__)
+Precision = PRECISIONS.enum("Precision", __name__)
 
 
 @dataclass
 class NetworkConfig:
-    name: Network = Network.vgg19
+    name: Network = MISSING  # the `network` group
     weights: str = "caffe"  # caffe | torchvision | random | path to a .pth file
     preprocessing: Optional[str] = None  # needed only for a path: caffe | torchvision
-    pooling: Pooling = Pooling.max
+    pooling: Pooling = MISSING  # the `pooling` group
     download: bool = True
+
+
+@dataclass
+class StatisticConfig:
+    name: Statistic = MISSING  # the `gram` group
+
+
+@dataclass
+class InitConfig:
+    name: Init = MISSING  # the `init` group
 
 
 @dataclass
@@ -65,37 +60,28 @@ class StyleLayersConfig:
 
 
 @dataclass
-class OptimConfig:
-    name: Optimizer = Optimizer.lbfgs
-    lr: float = 1.0
-    history_size: int = 100  # L-BFGS only
-    betas: List[float] = field(default_factory=lambda: [0.9, 0.999])  # Adam only
-    eps: float = 1e-8  # Adam only
-
-
-@dataclass
-class InitConfig:
-    name: Init = Init.noise
-
-
-@dataclass
-class LossWeights:
-    content: float = 1.0
-    style: float = 1.0
-    tv: float = 0.0
-
-
-@dataclass
 class SpeedConfig:
     precision: Precision = Precision.fp32  # fp32 | tf32 (NVIDIA GPUs) | bf16 autocast, statistics in fp32
     channels_last: bool = False  # NHWC memory layout for the network
     compile: bool = False  # torch.compile the network (first steps pay the compilation)
 
 
+# loss.<term>: one weight per registered loss term, defaulting to the term's own.
+def _schema(name: str, fields: list[tuple]) -> type:
+    """A dataclass made from ``fields``, living in this module so that launchers can pickle configs that hold it."""
+    schema = make_dataclass(name, fields)
+    schema.__module__ = __name__
+    globals()[name] = schema
+    return schema
+
+
+LossWeights = _schema("LossWeights", [(name, float, field(default=kind.default_weight)) for name, kind in TERMS.items()])
+
+
 @dataclass
 class Config:
-    content: Optional[str] = None  # path or sample name; null for pure style synthesis
-    style: Optional[str] = None  # path or sample name; null for content reconstruction
+    content: Optional[str] = "astronaut"  # path or sample name; null for pure style synthesis
+    style: Optional[str] = "rainbow_circles"  # path or sample name; null for content reconstruction
     content_layer: str = "relu4_2"
     size: int = 256  # longest side of the output, in pixels
     steps: int = 100  # optimiser steps
@@ -103,25 +89,50 @@ class Config:
     threads: Optional[int] = None  # CPU threads; null: all cores, divided among a sweep's parallel jobs
     weights_dir: Optional[str] = None  # else $STYLEEXP_WEIGHTS_DIR, else the user cache
     log_every: int = 10  # losses to loggers and the progress bar
-    image_every: int = 50  # intermediate images to the run folder and W&B
-    statistic: Statistic = Statistic.gram
+    image_every: int = 25  # intermediate images to the run folder and W&B
     loss: LossWeights = field(default_factory=LossWeights)
     network: NetworkConfig = field(default_factory=NetworkConfig)
+    gram: StatisticConfig = field(default_factory=StatisticConfig)
     style_layers: StyleLayersConfig = field(default_factory=StyleLayersConfig)
-    optim: OptimConfig = field(default_factory=OptimConfig)
+    optim: Any = MISSING  # the `optim` group: its option's settings (optimizers.py)
     init: InitConfig = field(default_factory=InitConfig)
     speed: SpeedConfig = field(default_factory=SpeedConfig)
     trainer: Dict[str, Any] = field(default_factory=dict)
     logger: Dict[str, Any] = field(default_factory=dict)
 
 
-def _layers_of_kind(network: str | Network, kind: str) -> list[str]:
-    return [name for name in layer_names(Network(network).value) if name.startswith(kind)]
+def _optim_schema(name: str) -> type:
+    """The ``optim`` node of option ``name``: the option's name, then its optimiser's settings."""
+    settings = OPTIMIZERS[name].settings
+    fields = [("name", Optimizer, field(default=Optimizer[name]))]
+    fields += [(f.name, f.type, field(default=f.default, default_factory=f.default_factory)) for f in dataclasses.fields(settings)]
+    return _schema(f"{name.title()}Config", fields)
+
+
+OPTIM_SCHEMAS = {name: _optim_schema(name) for name in OPTIMIZERS}
+
+
+def _layers_of_kind(network: Any, kind: str) -> list[str]:
+    return [name for name in layer_names(getattr(network, "value", network)) if name.startswith(kind)]
 
 
 def register() -> None:
-    """Register the schema as ``config_schema``, the ``${vgg_layers:network,kind}`` resolver and the sweep resolvers."""
-    ConfigStore.instance().store(name="config_schema", node=Config)
+    """Register the schema as ``config_schema``, the registry-backed group options and the resolvers.
+
+    ``${layers:network,kind}`` lists a network's layers of a kind (``relu``, ``conv``).
+    """
+    store = ConfigStore.instance()
+    store.store(name="config_schema", node=Config)
+    for name in NETWORKS:
+        store.store(group="network", name=name, node={"name": name})
+    for name in POOLING:
+        store.store(group="pooling", name=name, node={"pooling": name}, package="network")
+    for name in STATISTICS:
+        store.store(group="gram", name=name, node={"name": name})
+    for name in INITS:
+        store.store(group="init", name=name, node={"name": name})
+    for name in OPTIMIZERS:
+        store.store(group="optim", name=name, node=OPTIM_SCHEMAS[name])
     sweeps.register_resolvers()
-    if not OmegaConf.has_resolver("vgg_layers"):
-        OmegaConf.register_new_resolver("vgg_layers", _layers_of_kind)
+    if not OmegaConf.has_resolver("layers"):
+        OmegaConf.register_new_resolver("layers", _layers_of_kind)

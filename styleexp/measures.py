@@ -21,7 +21,7 @@ import torch
 from skimage.metrics import structural_similarity
 
 from styleexp import preprocessing, statistics
-from styleexp.vgg import VGGFeatures
+from styleexp.extractors import Extractor, build_extractor
 from styleexp.weights import load_weights
 
 NETWORK, WEIGHTS, POOLING = "vgg19", "caffe", "max"
@@ -31,10 +31,10 @@ STYLE_STATISTICS = ["gram", "centered", "both", "mean_std"]
 NAMES = [f"style/{name}" for name in STYLE_STATISTICS] + [f"content/{CONTENT_LAYER}", "ssim"]
 
 
-def evaluation_network(weights_dir: str | os.PathLike | None = None) -> VGGFeatures:
+def evaluation_network(weights_dir: str | os.PathLike | None = None) -> Extractor:
     """The fixed network every output is measured with."""
     weights = load_weights(NETWORK, WEIGHTS, directory=weights_dir)
-    return VGGFeatures(NETWORK, STYLE_LAYERS + [CONTENT_LAYER], weights.state_dict, preprocessing.get(weights.preprocessing), POOLING)
+    return build_extractor(NETWORK, STYLE_LAYERS + [CONTENT_LAYER], weights.state_dict, preprocessing.get(weights.preprocessing), POOLING)
 
 
 def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -44,7 +44,7 @@ def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
 
 @torch.no_grad()
 def measure(
-    network: VGGFeatures, output: torch.Tensor, content: torch.Tensor | None, style: torch.Tensor | None
+    network: Extractor, output: torch.Tensor, content: torch.Tensor | None, style: torch.Tensor | None
 ) -> dict[str, float | None]:
     """The ``NAMES`` measures of ``output`` (``[3, H, W]`` in [0, 1]); None where an input image is missing."""
     features = network(output[None])

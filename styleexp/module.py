@@ -1,146 +1,103 @@
-"""The LightningModule: one image, its only parameter, optimised toward fixed content and style targets."""
+"""The LightningModule: a batch of images, its only parameter, optimised toward fixed targets by its loss terms."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
 from torch import nn
 
-from styleexp.losses import content_loss, style_loss, tv_loss
-from styleexp.statistics import Statistic
-from styleexp.targets import Targets
-from styleexp.vgg import VGGFeatures
-
-LINE_SEARCH_EVALS = 25  # torch's default budget for one strong-Wolfe line search
+from styleexp.extractors import Extractor
+from styleexp.optimizers import Optimizer
+from styleexp.terms import Term, total
 
 
 @dataclass
 class Evaluation:
-    """The losses and gradient of one point the optimiser evaluated."""
+    """One point the optimiser evaluated: the image, its losses (each ``[N]``) and the gradient of their sum."""
 
     image: torch.Tensor
     losses: dict[str, torch.Tensor]
-    grad: torch.Tensor | None = None
-
-
-def _buffers(tensors: Mapping[str, torch.Tensor]) -> nn.Module:
-    """A module holding tensors as non-persistent buffers: they follow ``.to(device)`` but are never saved."""
-    holder = nn.Module()
-    for name, tensor in tensors.items():
-        holder.register_buffer(name, tensor, persistent=False)
-    return holder
+    grad: torch.Tensor
 
 
 class StyleTransfer(pl.LightningModule):
-    """Optimise ``image`` (``[1, 3, H, W]`` in [0, 1]) so the frozen ``extractor`` sees the targets.
+    """Optimise ``image`` (``[N, 3, H, W]`` in [0, 1]) so the frozen ``extractor`` sees each element's targets.
 
-    Logged each step (before the global loss weights): ``loss/content``, ``loss/style`` and
-    ``loss/style/<layer>`` (layer-weighted parts that sum to ``loss/style``), ``loss/tv``; and
-    ``loss/total``, the weighted sum that is optimised. ``evaluations`` counts forward+backward
-    passes, which exceed optimiser steps under L-BFGS's line search.
+    Each element's loss is the weighted sum of the ``terms`` that apply to it (``terms.py``); the
+    optimiser minimises their sum over the batch, so a solo run is N = 1 and elements do not
+    interact. ``losses()`` gives every logged key per element; they go to the loggers at logging
+    steps only. ``evaluations`` counts forward+backward passes, which exceed optimiser steps under
+    L-BFGS's line search.
     """
 
     def __init__(
         self,
-        extractor: VGGFeatures,
+        extractor: Extractor,
         init_image: torch.Tensor,
-        targets: Targets,
-        statistic: Statistic,
-        loss_weights: Mapping[str, float],
-        layer_weights: Mapping[str, float] | None = None,
-        optimizer: str = "lbfgs",
-        lr: float = 1.0,
-        history_size: int = 100,
-        betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-8,
+        terms: Sequence[Term],
+        optimizer: Optimizer,
+        settings: Any,
     ):
         super().__init__()
-        self.image = nn.Parameter(init_image.detach().unsqueeze(0).clone(memory_format=torch.contiguous_format))
+        self.automatic_optimization = False  # one step helper, `step`, for Lightning and plain loops alike
+        self.image = nn.Parameter(init_image.detach().clone(memory_format=torch.contiguous_format))
         self.extractor = extractor
-        self.content_targets = _buffers(targets.content)
-        self.style_targets = _buffers(targets.style)
-        self.statistic = statistic
-        self.loss_weights = dict(loss_weights)
-        self.layer_weights = dict(layer_weights or {})
-        self.optimizer_name, self.lr, self.history_size = optimizer, lr, history_size
-        self.betas, self.eps = tuple(betas), eps
+        self.terms = nn.ModuleList(terms)
+        self.optimizer, self.settings = optimizer, settings
         self.evaluations = 0
         # L-BFGS starts each step by evaluating the point its last line search ended on, which
-        # that search already evaluated: those points are kept one step to answer it again.
+        # that search already evaluated: the points of a step are kept to answer it again.
         self.evaluated: list[Evaluation] = []
-        self.previous_step: list[Evaluation] = []
         self.initial_losses: dict[str, torch.Tensor] = {}
         self.last_losses: dict[str, torch.Tensor] = {}
 
     def losses(self) -> dict[str, torch.Tensor]:
-        """All loss terms of the current image, keyed as logged; ``loss/total`` is the optimised one."""
+        """Every loss of the current image, keyed as logged, each ``[N]``; ``loss/total`` is the optimised one."""
         features = self.extractor(self.image)
-        zero = self.image.new_zeros(())
-        losses: dict[str, torch.Tensor] = {}
-        content = content_loss(features, dict(self.content_targets.named_buffers()))
-        losses["loss/content"] = sum(content.values(), zero)
-        style = style_loss(features, dict(self.style_targets.named_buffers()), self.statistic, self.layer_weights)
-        losses["loss/style"] = sum(style.values(), zero)
-        losses.update({f"loss/style/{layer}": part for layer, part in style.items()})
-        losses["loss/tv"] = tv_loss(self.image) if self.loss_weights["tv"] else zero
-        losses["loss/total"] = (
-            self.loss_weights["content"] * losses["loss/content"]
-            + self.loss_weights["style"] * losses["loss/style"]
-            + self.loss_weights["tv"] * losses["loss/tv"]
-        )
-        return losses
+        return total(self.terms, features, self.image)
 
-    def training_step(self, batch: object, batch_idx: int) -> torch.Tensor:
-        known = next((e for e in self.previous_step if e.grad is not None and torch.equal(e.image, self.image)), None)
-        if known is not None:
-            self.last_losses = known.losses
-            # The known value, with the known gradient at this very point; no network pass.
-            return known.losses["loss/total"] + ((self.image - self.image.detach()) * known.grad).sum()
-        losses = self.losses()
-        self.evaluations += 1
-        self.last_losses = {key: value.detach() for key, value in losses.items()}
-        if self.evaluations == 1:
-            self.initial_losses = self.last_losses
-        if self.optimizer_name == "lbfgs":
-            self.evaluated.append(Evaluation(self.image.detach().clone(), self.last_losses))
-        return losses["loss/total"]
+    def step(self, optimizer: torch.optim.Optimizer, backward: Callable[[torch.Tensor], None] = torch.Tensor.backward) -> None:
+        """One optimiser step on the image: the closure, the known-point answer, clamping. ``backward`` runs a backward pass."""
+        previous, self.evaluated = self.evaluated, []
 
-    def on_after_backward(self) -> None:
-        if self.evaluated and self.evaluated[-1].grad is None:
-            self.evaluated[-1].grad = self.image.grad.detach().clone()
+        def closure() -> torch.Tensor:
+            optimizer.zero_grad()
+            known = next((e for e in previous if torch.equal(e.image, self.image)), None)
+            if known is not None:
+                # Evaluated in the previous step: its value and gradient, no network pass.
+                self.last_losses = known.losses
+                self.image.grad = known.grad.clone()
+                return known.losses["loss/total"].sum()
+            losses = self.losses()
+            loss = losses["loss/total"].sum()
+            backward(loss)
+            self.evaluations += 1
+            self.last_losses = {key: value.detach() for key, value in losses.items()}
+            if self.evaluations == 1:
+                self.initial_losses = self.last_losses
+            if self.optimizer.quasi_newton:
+                self.evaluated.append(Evaluation(self.image.detach().clone(), self.last_losses, self.image.grad.detach().clone()))
+            return loss.detach()
 
-    def on_train_batch_start(self, batch: object, batch_idx: int) -> None:
-        self.previous_step, self.evaluated = self.evaluated, []
-
-    def optimizer_step(self, *args, **kwargs) -> None:
-        super().optimizer_step(*args, **kwargs)
-        if self.optimizer_name != "lbfgs":
+        optimizer.step(closure)
+        if not self.optimizer.quasi_newton:
             with torch.no_grad():
                 self.image.clamp_(0, 1)
 
+    def training_step(self, batch: object, batch_idx: int) -> None:
+        self.step(self.optimizers(), self.manual_backward)
+
     def on_train_batch_end(self, outputs: object, batch: object, batch_idx: int) -> None:
         # Only on the steps Lightning passes to the loggers: each self.log call costs about 1 ms,
-        # a sixth of a step at 64 px.
+        # a sixth of a step at 64 px. A batch logs the sum over its elements.
         if self.trainer.global_step % max(1, self.trainer.log_every_n_steps) and not self.trainer.should_stop:
             return
-        self.log("loss/total", self.last_losses["loss/total"], prog_bar=True)
-        self.log_dict({key: value for key, value in self.last_losses.items() if key != "loss/total"})
+        self.log("loss/total", self.last_losses["loss/total"].sum(), prog_bar=True)
+        self.log_dict({key: value.sum() for key, value in self.last_losses.items() if key != "loss/total"})
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        if self.optimizer_name == "lbfgs":
-            # One L-BFGS iteration per Lightning step, so `steps` counts iterations and per-step
-            # hooks (logging, images, NaN checks) see every one; the history carries over. torch
-            # derives max_eval = max_iter * 5 // 4, which for max_iter=1 leaves the line search no
-            # evaluations at all, so give it its own budget.
-            return torch.optim.LBFGS(
-                [self.image],
-                lr=self.lr,
-                max_iter=1,
-                max_eval=1 + LINE_SEARCH_EVALS,
-                history_size=self.history_size,
-                line_search_fn="strong_wolfe",
-            )
-        return torch.optim.Adam([self.image], lr=self.lr, betas=self.betas, eps=self.eps)
+        return self.optimizer.build([self.image], self.settings)

@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 
 from styleexp.errors import UserError
 from styleexp.images import load_image
-from styleexp.sweeps import NOT_IDENTITY, config_identity, read_summary
+from styleexp.rundir import NOT_IDENTITY, config_identity, read_summary
 
 
 def run_arguments(run_dir: Path, extra: list[str], config_dir: str) -> list[str]:

@@ -15,7 +15,8 @@ from pathlib import Path
 import torch
 
 from styleexp.errors import UserError
-from styleexp.vgg import VGGFeatures
+from styleexp.extractors import Extractor
+from styleexp.registry import Registry
 
 
 def peak_memory_mb(device: torch.device) -> float:
@@ -45,7 +46,11 @@ def device_name(device: torch.device) -> str:
     return f"{model}, {os.cpu_count()} cores"
 
 
-TRAINER_PRECISION = {"fp32": "32-true", "tf32": "32-true", "bf16": "bf16-mixed"}
+# speed.precision option -> Lightning's precision setting.
+PRECISIONS: Registry[str] = Registry("precision")
+PRECISIONS.add("fp32", "32-true")
+PRECISIONS.add("tf32", "32-true")
+PRECISIONS.add("bf16", "bf16-mixed")
 
 
 def set_precision(precision: str, device: torch.device) -> str:
@@ -61,10 +66,10 @@ def set_precision(precision: str, device: torch.device) -> str:
     torch.backends.cuda.matmul.allow_tf32 = tf32
     torch.backends.cudnn.allow_tf32 = tf32
     torch.set_float32_matmul_precision("high" if tf32 else "highest")
-    return TRAINER_PRECISION[precision]
+    return PRECISIONS[precision]
 
 
-def configure(extractor: VGGFeatures, channels_last: bool, compile: bool) -> VGGFeatures:
+def configure(extractor: Extractor, channels_last: bool, compile: bool) -> Extractor:
     """Switch ``extractor`` to channels-last memory and/or compile it with ``torch.compile``, in place."""
     if channels_last:
         extractor.to(memory_format=torch.channels_last)

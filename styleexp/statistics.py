@@ -1,8 +1,8 @@
-"""Style statistics: what of a layer's activations counts as style. One function each, in a registry.
+"""Style statistics: what of a layer's activations counts as style. One function each, in ``STATISTICS``.
 
-Every statistic maps activations ``F`` of shape ``[B, C, H, W]`` to a ``[B, ., C]`` matrix per image,
+Every statistic maps activations ``F`` of shape ``[N, C, H, W]`` to a ``[N, ., C]`` matrix per image,
 normalised by the number of spatial positions ``M = H * W`` so that it does not grow with image size.
-Adding a statistic is one function and one line in ``STATISTICS``.
+A new statistic is one function here, decorated with ``@STATISTICS.register("name")``.
 """
 
 from __future__ import annotations
@@ -12,12 +12,13 @@ from collections.abc import Callable
 
 import torch
 
-from styleexp.errors import UserError
+from styleexp.registry import Registry
 
-Statistic = Callable[[torch.Tensor], torch.Tensor]
+StatisticFn = Callable[[torch.Tensor], torch.Tensor]
+STATISTICS: Registry[StatisticFn] = Registry("style statistic")
 
 
-def _in_fp32(statistic: Statistic) -> Statistic:
+def _in_fp32(statistic: StatisticFn) -> StatisticFn:
     """Compute ``statistic`` in float32 even under bf16 autocast: its sums over H*W products need the bits."""
 
     @functools.wraps(statistic)
@@ -29,7 +30,7 @@ def _in_fp32(statistic: Statistic) -> Statistic:
 
 
 class _OuterProduct(torch.autograd.Function):
-    """``X X^T`` for ``X`` of shape ``[B, C, M]``, with a backward of one matrix product.
+    """``X X^T`` for ``X`` of shape ``[N, C, M]``, with a backward of one matrix product.
 
     Autograd's own backward makes two products, one of them transposed, and adds the two: at early
     layers that strided add of a ``[C, M]`` gradient costs more than a product. Here
@@ -47,9 +48,10 @@ class _OuterProduct(torch.autograd.Function):
         return torch.bmm(grad + grad.transpose(1, 2), flat)
 
 
+@STATISTICS.register("gram")
 @_in_fp32
 def gram(features: torch.Tensor) -> torch.Tensor:
-    """Gram matrix ``G = F F^T / M``: ``[B, C, H, W] -> [B, C, C]``, ``M = H * W`` spatial positions.
+    """Gram matrix ``G = F F^T / M``: ``[N, C, H, W] -> [N, C, C]``, ``M = H * W`` spatial positions.
 
     ``G[i, j]`` is the mean over positions of the product of channels i and j (Gatys et al.'s
     Gram matrix divided by M).
@@ -58,20 +60,22 @@ def gram(features: torch.Tensor) -> torch.Tensor:
     return _OuterProduct.apply(flat) / flat.shape[2]
 
 
+@STATISTICS.register("centered")
 @_in_fp32
 def centered(features: torch.Tensor) -> torch.Tensor:
     """Centered Gram matrix: the Gram matrix after subtracting each channel's spatial mean.
 
-    ``[B, C, H, W] -> [B, C, C]``, divided by ``M = H * W``: the (biased) covariance of channels.
+    ``[N, C, H, W] -> [N, C, C]``, divided by ``M = H * W``: the (biased) covariance of channels.
     """
     flat = features.flatten(2)
     flat = flat - flat.mean(dim=2, keepdim=True)
     return _OuterProduct.apply(flat) / flat.shape[2]
 
 
+@STATISTICS.register("both")
 @_in_fp32
 def both(features: torch.Tensor) -> torch.Tensor:
-    """The Gram and centered Gram matrices stacked: ``[B, C, H, W] -> [B, 2C, C]``, each divided by M.
+    """The Gram and centered Gram matrices stacked: ``[N, C, H, W] -> [N, 2C, C]``, each divided by M.
 
     As in the reference write-up (``tf.concat([gram, gram_centered], axis=0)``): matching it fixes
     both the channel means and their covariances.
@@ -79,9 +83,10 @@ def both(features: torch.Tensor) -> torch.Tensor:
     return torch.cat([gram(features), centered(features)], dim=1)
 
 
+@STATISTICS.register("mean_std")
 @_in_fp32
 def mean_std(features: torch.Tensor) -> torch.Tensor:
-    """Each channel's spatial mean and standard deviation: ``[B, C, H, W] -> [B, 2, C]``.
+    """Each channel's spatial mean and standard deviation: ``[N, C, H, W] -> [N, 2, C]``.
 
     The first-order statistics AdaIN matches; they ignore how channels co-vary.
     """
@@ -89,11 +94,6 @@ def mean_std(features: torch.Tensor) -> torch.Tensor:
     return torch.stack([flat.mean(dim=2), flat.std(dim=2, unbiased=False)], dim=1)
 
 
-STATISTICS: dict[str, Statistic] = {"gram": gram, "centered": centered, "both": both, "mean_std": mean_std}
-
-
-def get(name: str) -> Statistic:
-    """The statistic called ``name``."""
-    if name not in STATISTICS:
-        raise UserError(f"unknown style statistic {name!r}; choose one of {', '.join(STATISTICS)}")
+def get(name: str) -> StatisticFn:
+    """The statistic called ``name``; an unknown name is a :class:`UserError` listing the known ones."""
     return STATISTICS[name]

@@ -8,7 +8,6 @@ earlier attempt is kept and the job runs again in ``<name>~attempt2`` (``~attemp
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import sys
 import time
@@ -23,17 +22,10 @@ from hydra.experimental.callback import Callback as HydraCallback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-# Keys that do not change what a run computes: where it logs, and how many CPU threads it uses.
-NOT_IDENTITY = ("hydra", "logger", "threads")
+from styleexp.rundir import completed_identity, config_identity, read_summary
+
 MAX_NAME = 120  # characters; file systems allow 255 bytes per folder name
 ATTEMPT = "~attempt"
-
-
-def config_identity(cfg: DictConfig) -> str:
-    """SHA-256 of the resolved config without ``NOT_IDENTITY`` keys: equal identities, equal runs."""
-    kept = OmegaConf.masked_copy(cfg, [key for key in cfg if key not in NOT_IDENTITY])
-    resolved = OmegaConf.to_container(kept, resolve=True, enum_to_str=True)
-    return hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()
 
 
 def job_name(overrides: list[str], swept: set[str] | None = None) -> str:
@@ -55,20 +47,6 @@ def job_name(overrides: list[str], swept: set[str] | None = None) -> str:
     if len(name) > MAX_NAME:
         return f"{name[:MAX_NAME]}...{digest}"
     return f"{name}-{digest}" if shortened else name
-
-
-def read_summary(run_dir: Path) -> dict:
-    """The ``summary.json`` of ``run_dir``, or {} if the run never wrote one."""
-    try:
-        return json.loads((run_dir / "summary.json").read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-def completed_identity(run_dir: Path) -> str | None:
-    """The config identity of the completed run in ``run_dir``, or None if it holds no completed run."""
-    summary = read_summary(run_dir)
-    return summary.get("config_sha256") if summary.get("status") == "completed" else None
 
 
 def job_dir(_root_: DictConfig) -> str:

@@ -1,4 +1,4 @@
-"""What the image is optimised toward, computed once from the content and style images.
+"""What the terms compare the image to, computed once from the content and style images.
 
 In a sweep, targets are also shared between jobs through a ``TargetCache`` on disk: one file per
 image, network, weights, pooling, layer and statistic, so a job reuses what an earlier job computed.
@@ -9,37 +9,26 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from styleexp.statistics import Statistic
-from styleexp.vgg import VGGFeatures
-
-
-@dataclass
-class Targets:
-    """``content``: {layer: activations [1, C, H, W]}; ``style``: {layer: statistic [1, ., C]}. Either may be empty."""
-
-    content: dict[str, torch.Tensor]
-    style: dict[str, torch.Tensor]
+from styleexp.extractors import Extractor
+from styleexp.statistics import STATISTICS
 
 
 class TargetCache:
     """Targets as files in ``folder``, keyed by everything they depend on; safe for parallel jobs.
 
     ``network_key`` must name the extractor completely (network, weights file or seed, preprocessing,
-    pooling). ``computed`` and ``reused`` count targets, one per layer.
+    pooling).
     """
 
     def __init__(self, folder: Path, network_key: str):
         self.folder = Path(folder)
         self.network_key = network_key
-        self.computed = 0
-        self.reused = 0
 
     def path(self, image: torch.Tensor, layer: str, kind: str) -> Path:
         digest = hashlib.sha256(image.detach().cpu().contiguous().numpy().tobytes())
@@ -63,49 +52,49 @@ class TargetCache:
         os.replace(partial, path)
 
 
-@torch.no_grad()
-def compute_targets(
-    extractor: VGGFeatures,
-    content: torch.Tensor | None,
-    style: torch.Tensor | None,
-    content_layer: str,
-    style_layers: list[str],
-    statistic: Statistic,
-    cache: TargetCache | None = None,
-) -> Targets:
-    """Run the extractor once per given image (``[3, H, W]`` in [0, 1]) and keep what the losses compare to.
+class Targets:
+    """Content activations and style statistics of images, each computed once (one extractor pass per image).
 
-    With a ``cache``, targets found there are loaded instead and new ones are stored there.
+    Images are ``[3, H, W]`` in [0, 1]; targets keep a leading batch dimension of 1. With a ``cache``,
+    targets found there are loaded instead, and new ones are stored there. ``computed`` and
+    ``reused`` count targets, one per image, layer and kind.
     """
-    content_targets, style_targets = {}, {}
-    if content is not None:
-        content_targets = _targets(extractor, content, [content_layer], lambda f: f, "content", cache)
-    if style is not None:
-        style_targets = _targets(extractor, style, style_layers, statistic, f"style-{statistic.__name__}", cache)
-    return Targets(content_targets, style_targets)
 
+    def __init__(self, extractor: Extractor, cache: TargetCache | None = None):
+        self.extractor = extractor
+        self.cache = cache
+        self.computed = 0
+        self.reused = 0
+        self._features: dict[int, tuple[torch.Tensor, dict[str, torch.Tensor]]] = {}
 
-def _targets(
-    extractor: VGGFeatures,
-    image: torch.Tensor,
-    layers: list[str],
-    transform: Callable[[torch.Tensor], torch.Tensor],
-    kind: str,
-    cache: TargetCache | None,
-) -> dict[str, torch.Tensor]:
-    device = next(extractor.buffers()).device
-    if cache is None:
-        features = extractor(image[None].to(device))
-        return {layer: transform(features[layer]) for layer in layers}
-    with cache.locked():
-        paths = {layer: cache.path(image, layer, kind) for layer in layers}
-        found = {layer: cache.load(path, device) for layer, path in paths.items()}
-        missing = [layer for layer, target in found.items() if target is None]
-        if missing:
-            features = extractor(image[None].to(device))
-            for layer in missing:
-                found[layer] = transform(features[layer])
-                cache.save(paths[layer], found[layer])
-        cache.computed += len(missing)
-        cache.reused += len(layers) - len(missing)
-    return found
+    def activations(self, image: torch.Tensor, layer: str) -> torch.Tensor:
+        """``[1, C, H', W']``: the extractor's activations of ``image`` at ``layer``."""
+        return self._target(image, layer, "content", lambda features: features)
+
+    def statistic(self, image: torch.Tensor, layer: str, statistic: str) -> torch.Tensor:
+        """``[1, ., C]``: the style statistic called ``statistic`` of ``image``'s activations at ``layer``."""
+        return self._target(image, layer, f"style-{statistic}", STATISTICS[statistic])
+
+    @torch.no_grad()
+    def _target(self, image: torch.Tensor, layer: str, kind: str, transform) -> torch.Tensor:
+        device = next(self.extractor.buffers()).device
+        if self.cache is None:
+            self.computed += 1
+            return transform(self._forward(image)[layer])
+        with self.cache.locked():
+            path = self.cache.path(image, layer, kind)
+            found = self.cache.load(path, device)
+            if found is not None:
+                self.reused += 1
+                return found
+            target = transform(self._forward(image)[layer])
+            self.cache.save(path, target)
+            self.computed += 1
+            return target
+
+    def _forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        if id(image) not in self._features:
+            # The image is kept with its features, so its id cannot be reused while this holds it.
+            device = next(self.extractor.buffers()).device
+            self._features[id(image)] = (image, self.extractor(image[None].to(device)))
+        return self._features[id(image)][1]

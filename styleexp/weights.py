@@ -1,7 +1,7 @@
 """Where VGG weights come from: a weights directory, a download, a file, or a seeded random initialisation.
 
-A weights directory holds ``{network}_imagenet_{source}.pth`` files, each the ``features`` state dict
-of torchvision's architecture (keys ``0.weight``, ``0.bias``, ``2.weight``, ...). The directory is,
+A weights directory holds ``{network}_imagenet_{source}.pth`` files, each the state dict of the
+network's architecture (for VGG, torchvision's ``features``: keys ``0.weight``, ``0.bias``, ...). The directory is,
 in order: the one passed in (the ``weights_dir`` config value), ``$STYLEEXP_WEIGHTS_DIR``, or
 ``~/.cache/styleexp/weights``. A missing file is downloaded there once, on a connected machine.
 """
@@ -17,21 +17,13 @@ from urllib.error import URLError
 
 import torch
 from torch import nn
-from torchvision.models import VGG16_Weights, VGG19_Weights
 
 from styleexp import preprocessing
 from styleexp.errors import UserError
-from styleexp.vgg import check_network, make_features
+from styleexp.extractors import NETWORKS
 
 ENV_VAR = "STYLEEXP_WEIGHTS_DIR"
 SOURCES = ("caffe", "torchvision", "random")
-# The VGG team's Caffe models converted to PyTorch, as neural-style(-pt) uses them (whole models,
-# features and classifier; only the features are kept).
-CAFFE_URLS = {
-    "vgg16": "https://web.eecs.umich.edu/~justincj/models/vgg16-00b39a1b.pth",
-    "vgg19": "https://web.eecs.umich.edu/~justincj/models/vgg19-d01eb7cb.pth",
-}
-TORCHVISION_URLS = {"vgg16": VGG16_Weights.IMAGENET1K_V1.url, "vgg19": VGG19_Weights.IMAGENET1K_V1.url}
 
 
 @dataclass(frozen=True)
@@ -79,7 +71,7 @@ def load_weights(
     Named sources imply their preprocessing; a file path needs ``preprocessing_name``. Missing
     named files are downloaded into the weights directory when ``download`` is true.
     """
-    check_network(network)
+    NETWORKS[network]  # an unknown network fails here, naming the known ones
     if source == "random":
         return Weights(network, source, _implied(source, preprocessing_name, "torchvision"), random_state_dict(network, seed), None)
     if source in SOURCES:
@@ -102,7 +94,7 @@ def random_state_dict(network: str, seed: int) -> dict[str, torch.Tensor]:
     """A seeded He initialisation (torchvision's VGG scheme): for tests of logic, not of style."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        features = make_features(network)
+        features = NETWORKS[network].architecture("max")
         for module in features.modules():
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
@@ -146,7 +138,7 @@ def _read(path: Path, network: str) -> dict[str, torch.Tensor]:
 
 def _check_layout(state_dict: dict[str, torch.Tensor], network: str, path: Path) -> None:
     with torch.device("meta"):
-        expected = {key: value.shape for key, value in make_features(network).state_dict().items()}
+        expected = {key: value.shape for key, value in NETWORKS[network].architecture("max").state_dict().items()}
     missing = sorted(expected.keys() - state_dict.keys(), key=_key_order)
     unexpected = sorted(state_dict.keys() - expected.keys(), key=_key_order)
     wrong = [key for key in sorted(expected.keys() & state_dict.keys(), key=_key_order) if state_dict[key].shape != expected[key]]
@@ -172,7 +164,9 @@ def _few(keys: list[str]) -> str:
 
 
 def _download(network: str, source: str, target: Path) -> None:
-    url = (CAFFE_URLS if source == "caffe" else TORCHVISION_URLS)[network]
+    url = NETWORKS[network].downloads.get(source)
+    if url is None:
+        raise UserError(_missing_message(target, network, source, "no download of them is known"))
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=target.parent, prefix=".download-") as tmp:

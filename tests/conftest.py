@@ -1,15 +1,28 @@
-"""Shared fixtures. Real-behaviour tests use genuine weights from $STYLEEXP_WEIGHTS_DIR (CI: ../shared/weights)."""
+"""Shared fixtures and helpers. Real-behaviour tests use genuine weights from $STYLEEXP_WEIGHTS_DIR (CI: ../shared/weights).
+
+Tests that launch processes or run many optimiser steps are marked ``slow``: ``pytest -m "not slow"``
+is the fast tier.
+"""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
 
 from styleexp import weights
+from styleexp.cli import CONFIG_DIR
+from styleexp.run import RunResult, run
 
 SHARED_IMAGES = Path(__file__).resolve().parents[2] / "shared" / "images"
+BIN = Path(sys.executable).parent
 
 
 @pytest.fixture(autouse=True)
@@ -25,9 +38,57 @@ def require_weights(network: str, source: str) -> Path:
     return path
 
 
-@pytest.fixture
-def photo() -> Path:
-    path = SHARED_IMAGES / "tubingen.jpg"
+def shared_image(name: str) -> Path:
+    """A photograph or painting of ``../shared/images``, or a skip when the folder is not beside the checkout."""
+    path = SHARED_IMAGES / name
     if not path.is_file():
         pytest.skip(f"{path} not found: the shared test images are not beside the checkout")
     return path
+
+
+@pytest.fixture
+def photo() -> Path:
+    return shared_image("tubingen.jpg")
+
+
+def compose_config(*overrides: str, hydra: bool = False) -> DictConfig:
+    """The real config composed with ``overrides`` (with its ``hydra`` node when asked)."""
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        return compose("config", overrides=list(overrides), return_hydra_config=hydra)
+
+
+def run_in_process(run_dir: Path, *overrides: str) -> RunResult:
+    """Compose the real config with ``overrides`` and run it as the Hydra app would, in ``run_dir``."""
+    cfg = compose_config(*overrides, hydra=True)
+    run_dir.mkdir(parents=True)
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = str(run_dir)
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return run(cfg)
+
+
+def summary(run_dir: Path) -> dict:
+    return json.loads((run_dir / "summary.json").read_text())
+
+
+def styleexp(*args: str, command: str = "styleexp", timeout: int = 300) -> subprocess.CompletedProcess:
+    """One of the installed commands, as a user runs it."""
+    return subprocess.run([BIN / command, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def wandb_records(folder: Path) -> list[dict]:
+    """Every record (run, history, summary, ...) of the offline W&B run in ``folder/wandb/``."""
+    wandb_dir = next((Path(folder) / "wandb").glob("offline-run-*"))
+    done = subprocess.run([BIN / "wandb", "leet", "inspect", "--json", str(wandb_dir)], capture_output=True, text=True, timeout=120)
+    return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+
+
+def wandb_run_record(run_dir: Path) -> dict:
+    """The ``run`` record (name, group, config) of the offline W&B run in ``run_dir``."""
+    return next(record["run"] for record in wandb_records(run_dir) if record.get("type") == "run")
+
+
+def job_folders(sweep_dir: Path) -> list[str]:
+    return sorted(path.name for path in sweep_dir.iterdir() if path.is_dir() and not path.name.startswith("."))

@@ -3,21 +3,34 @@ from __future__ import annotations
 import pytest
 import torch
 
-from styleexp import preprocessing, statistics
+from styleexp import preprocessing
+from styleexp.extractors.vgg import VGGFeatures
 from styleexp.module import StyleTransfer
-from styleexp.targets import compute_targets
-from styleexp.vgg import VGGFeatures
+from styleexp.optimizers import OPTIMIZERS
+from styleexp.spec import Spec
+from styleexp.targets import Targets
+from styleexp.terms import build_terms
 from styleexp.weights import random_state_dict
 
 LAYERS = ["relu1_1", "relu2_1"]
 
 
-def _module(**kwargs) -> StyleTransfer:
+def _spec(seed: int = 0, statistic: str = "gram", tv: float = 0.1, style_layers: list[str] = LAYERS) -> Spec:
+    generator = torch.Generator().manual_seed(seed)
+    return Spec(
+        content=torch.rand(3, 16, 16, generator=generator), style=torch.rand(3, 16, 16, generator=generator),
+        content_layer="relu2_1", style_layers=style_layers, layer_weights={layer: 1 / len(style_layers) for layer in style_layers},
+        statistic=statistic, weights={"content": 1.0, "style": 1.0, "tv": tv}, init="noise", seed=seed,
+    )
+
+
+def _module(specs: list[Spec] | None = None, optimizer: str = "lbfgs", **settings) -> StyleTransfer:
+    specs = specs or [_spec()]
     extractor = VGGFeatures("vgg16", LAYERS, random_state_dict("vgg16", 0), preprocessing.torchvision())
-    content, style = torch.rand(3, 16, 16), torch.rand(3, 16, 16)
-    targets = compute_targets(extractor, content, style, "relu2_1", LAYERS, statistics.gram)
-    weights = {"content": 1.0, "style": 1.0, "tv": 0.1}
-    return StyleTransfer(extractor, torch.rand(3, 16, 16), targets, statistics.gram, weights, **kwargs)
+    terms = build_terms(specs, Targets(extractor))
+    images = torch.stack([torch.rand(3, 16, 16, generator=torch.Generator().manual_seed(100 + s.seed)) for s in specs])
+    choice = OPTIMIZERS[optimizer]
+    return StyleTransfer(extractor, images, terms, choice, choice.settings(**settings))
 
 
 def test_the_image_is_the_only_parameter_and_the_only_thing_saved():
@@ -41,36 +54,18 @@ def test_one_optimiser_step_lowers_the_loss(optimizer, lr):
     module = _module(optimizer=optimizer, lr=lr)
     opt = module.configure_optimizers()
     before = module.losses()["loss/total"].item()
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        loss = module.training_step(None, 0)
-        loss.backward()
-        return loss
-
-    opt.step(closure)
+    module.step(opt)
     assert module.losses()["loss/total"].item() < before
     assert module.evaluations >= 1 and module.initial_losses["loss/total"].item() == before
 
 
 def test_lbfgs_steps_reuse_known_points_and_follow_one_long_lbfgs_run():
-    torch.manual_seed(1)
     module = _module(optimizer="lbfgs")
-    torch.manual_seed(1)
     reference = _module(optimizer="lbfgs")
     opt = module.configure_optimizers()
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        loss = module.training_step(None, 0)
-        loss.backward()
-        module.on_after_backward()  # as Lightning calls it
-        return loss
-
     steps = 10
     for _ in range(steps):
-        module.on_train_batch_start(None, 0)
-        opt.step(closure)
+        module.step(opt)
 
     # torch's own L-BFGS, all iterations in one call: it never re-evaluates a known point.
     long_run = torch.optim.LBFGS([reference.image], lr=1.0, max_iter=steps, max_eval=steps * 26, history_size=100,
@@ -81,10 +76,42 @@ def test_lbfgs_steps_reuse_known_points_and_follow_one_long_lbfgs_run():
         nonlocal evaluations
         evaluations += 1
         long_run.zero_grad()
-        loss = reference.losses()["loss/total"]
+        loss = reference.losses()["loss/total"].sum()
         loss.backward()
         return loss
 
     long_run.step(reference_closure)
     assert torch.allclose(module.image, reference.image, atol=1e-6)
     assert module.evaluations == evaluations  # one network pass per point, none repeated
+
+
+def test_a_batch_holds_each_elements_own_settings_and_gives_each_its_solo_losses():
+    specs = [_spec(0, "gram"), _spec(1, "centered", tv=0.0), _spec(2, "gram", style_layers=["relu1_1"])]
+    batch = _module(specs)
+    assert batch.image.shape == (3, 3, 16, 16)
+    # Elements with the same statistic and layers share one style term; the others get their own.
+    styles = [term for term in batch.terms if term.name == "style"]
+    assert sorted((term.statistic, term.elements) for term in styles) == [("centered", [1]), ("gram", [0]), ("gram", [2])]
+    together = batch.losses()
+    for i, spec in enumerate(specs):
+        alone = _module([spec])
+        with torch.no_grad():
+            alone.image.copy_(batch.image[i : i + 1])
+        for key, value in alone.losses().items():
+            assert torch.allclose(together[key][i], value[0], rtol=1e-5), (i, key)
+    # A layer or term an element does not use is 0 for it.
+    assert together["loss/style/relu2_1"][2] == 0 and together["loss/tv"][1] == 0 and together["loss/tv"][0] > 0
+
+
+def test_adam_on_a_batch_takes_each_elements_solo_steps():
+    # In float64: Adam divides by |gradient|, which turns last-bit differences of a batched float32
+    # pass into visible ones where gradients are near zero.
+    specs = [_spec(0), _spec(1, "both")]
+    batch = _module(specs, optimizer="adam", lr=0.01).double()
+    solos = [_module([spec], optimizer="adam", lr=0.01).double() for spec in specs]
+    optimizers = [module.configure_optimizers() for module in (batch, *solos)]
+    for _ in range(5):
+        for module, optimizer in zip((batch, *solos), optimizers):
+            module.step(optimizer)
+    for i, solo in enumerate(solos):
+        assert torch.allclose(batch.image[i], solo.image[0], atol=1e-6)

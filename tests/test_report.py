@@ -8,7 +8,6 @@ import math
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,17 +22,11 @@ from styleexp.cli import CONFIG_DIR, EXPERIMENTS_DIR
 from styleexp.images import load_image
 from styleexp.samples import load as load_sample
 
-from .conftest import require_weights
-
-BIN = Path(sys.executable).parent
-
-
-def styleexp(*args: str, command: str = "styleexp") -> subprocess.CompletedProcess:
-    return subprocess.run([BIN / command, *args], capture_output=True, text=True, timeout=300)
+from .conftest import require_weights, styleexp, wandb_records
 
 
 @pytest.fixture(scope="module")
-def network() -> measures.VGGFeatures:
+def network() -> measures.Extractor:
     require_weights("vgg19", "caffe")
     require_weights("vgg16", "caffe")
     return measures.evaluation_network()
@@ -56,6 +49,7 @@ def read_table(sweep_dir: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow
 def test_the_table_has_one_row_per_run_with_finite_measures(gram_sweep):
     rows = read_table(gram_sweep)
     assert sorted((row["style"], row["gram"]) for row in rows) == sorted(
@@ -70,6 +64,7 @@ def test_the_table_has_one_row_per_run_with_finite_measures(gram_sweep):
     assert len(markdown) == 2 + len(rows) and "style/mean_std" in markdown[0]
 
 
+@pytest.mark.slow
 def test_the_grid_has_each_run_in_its_row_and_column(gram_sweep):
     runs, keys = report.load_runs(gram_sweep)
     assert keys == {"style": ["dark_circle", "checkers"], "gram": ["gram", "centered", "both"]}
@@ -81,20 +76,21 @@ def test_the_grid_has_each_run_in_its_row_and_column(gram_sweep):
         left, top, _, _ = cells[run.folder.name]
         assert (top - 28) // report.CELL == keys["style"].index(run.choices["style"])
         assert (left - cells["style=dark_circle,gram=gram"][0]) // report.CELL == keys["gram"].index(run.choices["gram"])
-        thumbnail = report._thumbnail(run.image("final"))
+        thumbnail = report.thumbnail(run.image("final"))
         crop = saved.crop((left + 2, top + 2, left + 2 + thumbnail.width, top + 2 + thumbnail.height))
         assert np.array_equal(np.asarray(crop), np.asarray(thumbnail)), run.name
 
 
+@pytest.mark.slow
 def test_the_report_is_logged_to_the_sweeps_wandb_group(gram_sweep):
-    wandb_run = next((gram_sweep / "report" / "wandb").glob("offline-run-*"))
-    records = subprocess.run([BIN / "wandb", "leet", "inspect", "--json", str(wandb_run)], capture_output=True, text=True, timeout=120)
-    run = next(json.loads(line)["run"] for line in records.stdout.splitlines() if '"type":"run"' in line)
+    records = wandb_records(gram_sweep / "report")
+    run = next(record["run"] for record in records if record["type"] == "run")
     assert run["run_group"] == gram_sweep.name
-    history = [json.loads(line) for line in records.stdout.splitlines() if '"type":"history"' in line]
+    history = [record for record in records if record["type"] == "history"]
     assert "report/table" in json.dumps(history) and "report/grid" in json.dumps(history)
 
 
+@pytest.mark.slow
 def test_the_page_opens_in_headless_chromium_with_every_image_and_sorts(gram_sweep):
     chromium = shutil.which("chromium")
     if chromium is None:
@@ -116,6 +112,7 @@ def test_the_page_opens_in_headless_chromium_with_every_image_and_sorts(gram_swe
     assert len(shown) == 6 and shown == sorted(as_written) and shown != as_written  # the page re-ordered the rows
 
 
+@pytest.mark.slow
 def test_a_failed_run_shows_as_failed_in_the_report(tmp_path, network):
     sweep_dir = tmp_path / "sweep"
     done = styleexp("-m", "content=missing.jpg,astronaut", "style=null", "size=32", "steps=3", "logger=none",
@@ -157,26 +154,38 @@ def test_measures_score_images_the_same_whatever_run_made_them(tmp_path, network
     assert runs[0].scores == measures.measure(network, load_image(tmp_path / "a" / "final.png"), content, style)
 
 
-STUDIES = {
-    "content_layers": ("content_layer", 13),
-    "gram_variants": ("gram", 3),
-    "style_layers_first": ("style_layers.first", 13),
-    "style_layers_only": ("style_layers.only", 13),
-    "network_pooling": ("pooling", 2),
-}
+STUDIES = sorted(path.stem for path in Path(EXPERIMENTS_DIR, "study").glob("*.yaml"))
 
 
-@pytest.mark.parametrize("study", sorted(STUDIES))
+def sweep_values(cfg) -> dict[str, list[str]]:
+    """Each swept key of a composed study and its values, as Hydra's basic sweeper expands them."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides([f"{key}={value}" for key, value in cfg.hydra.sweeper.params.items()])
+    return {override.key_or_group: list(override.sweep_string_iterator()) for override in parsed}
+
+
+def test_the_classic_studies_sweep_their_keys():
+    expected = {"content_layers": {"content_layer": 13}, "gram_variants": {"style": 6, "gram": 3},
+                "style_layers_first": {"style_layers.first": 13}, "style_layers_only": {"style_layers.only": 13},
+                "network_pooling": {"network": 2, "pooling": 2}}
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        for study, counts in expected.items():
+            swept = sweep_values(compose("config", overrides=[f"study={study}"], return_hydra_config=True))
+            assert {key: len(values) for key, values in swept.items()} == counts, study
+
+
+@pytest.mark.parametrize("study", STUDIES)
 def test_every_study_composes_every_job_of_its_sweep(study):
-    key, count = STUDIES[study]
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose("config", overrides=[f"study={study}"], return_hydra_config=True)
-        params = dict(cfg.hydra.sweeper.params)
-        assert key in params and len(str(params[key]).replace("range(1,14)", ",".join(map(str, range(1, 14)))).split(",")) == count
+        swept = sweep_values(cfg)
+        assert swept and all(len(values) >= 2 for values in swept.values())
         assert cfg.size <= 128 and cfg.steps <= 200  # the small variant is the default
-        for value in str(params[key]).replace("range(1,14)", ",".join(map(str, range(1, 14)))).split(","):
-            job = compose("config", overrides=[f"study={study}", f"{key}={value}"], return_hydra_config=True)
-            assert value in (job.hydra.runtime.choices.get(key), str(OmegaConf.select(job, key))), (key, value)
+        for key, values in swept.items():
+            for value in values:
+                job = compose("config", overrides=[f"study={study}", f"{key}={value}"], return_hydra_config=True)
+                assert value in (job.hydra.runtime.choices.get(key), str(OmegaConf.select(job, key))), (key, value)
 
 
 def test_presets_reproduce_the_published_configurations():

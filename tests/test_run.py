@@ -8,20 +8,14 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import open_dict
 
-from styleexp.cli import CONFIG_DIR
 from styleexp.errors import UserError
 from styleexp.images import load_image
-from styleexp.run import RunResult, run
 
-from .conftest import SHARED_IMAGES, require_weights
+from .conftest import BIN, require_weights, run_in_process, shared_image, summary
 
 FAST = ["logger=none", "size=32", "steps=3"]
 
@@ -32,33 +26,17 @@ def _weights() -> None:
     require_weights("vgg19", "caffe")
 
 
-def run_in_process(run_dir: Path, *overrides: str) -> RunResult:
-    """Compose the real config with ``overrides`` and run it as the Hydra app would, in ``run_dir``."""
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose("config", overrides=list(overrides), return_hydra_config=True)
-    run_dir.mkdir(parents=True)
-    with open_dict(cfg):
-        cfg.hydra.runtime.output_dir = str(run_dir)
-    HydraConfig.instance().set_config(cfg)
-    with open_dict(cfg):
-        del cfg["hydra"]
-    return run(cfg)
-
-
-def summary(run_dir: Path) -> dict:
-    return json.loads((run_dir / "summary.json").read_text())
-
-
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return 10 * math.log10(1 / torch.mean((a - b) ** 2).item())
 
 
-def cli(*args: str, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "styleexp", *args], capture_output=True, text=True, timeout=300, **kwargs)
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "styleexp", *args], capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_content_reconstruction_from_noise_at_relu1_1_is_nearly_perfect(tmp_path):
-    photo = SHARED_IMAGES / "tubingen.jpg"
+    photo = shared_image("tubingen.jpg")
     result = run_in_process(
         tmp_path / "run", "logger=none", f"content={photo}", "style=null", "network=vgg16",
         "content_layer=relu1_1", "size=64", "steps=300",
@@ -72,7 +50,7 @@ def test_content_reconstruction_from_noise_at_relu1_1_is_nearly_perfect(tmp_path
 
 def test_pure_style_synthesis_cuts_the_style_loss_by_95_percent(tmp_path):
     result = run_in_process(
-        tmp_path / "run", "logger=none", "content=null", f"style={SHARED_IMAGES / 'starry_night.jpg'}",
+        tmp_path / "run", "logger=none", "content=null", f"style={shared_image('starry_night.jpg')}",
         "network=vgg16", "size=64", "steps=60",
     )
     facts = summary(tmp_path / "run")
@@ -82,7 +60,7 @@ def test_pure_style_synthesis_cuts_the_style_loss_by_95_percent(tmp_path):
 
 
 def test_full_transfer_lowers_both_losses_and_differs_from_both_inputs(tmp_path):
-    content, style = SHARED_IMAGES / "tubingen.jpg", SHARED_IMAGES / "starry_night.jpg"
+    content, style = shared_image("tubingen.jpg"), shared_image("starry_night.jpg")
     result = run_in_process(tmp_path / "run", "logger=none", f"content={content}", f"style={style}", "size=64", "steps=40")
     facts = summary(tmp_path / "run")
     assert result.status == "completed" and facts["mode"] == "transfer"
@@ -156,6 +134,7 @@ def test_bad_input_fails_the_run_with_a_clear_user_error_on_record(tmp_path, ove
     assert facts["status"] == "failed" and facts["message"] == str(result.error)
 
 
+@pytest.mark.slow
 def test_cli_run_leaves_every_file_and_an_offline_wandb_run(tmp_path):
     run_dir = tmp_path / "run"
     done = cli("size=48", "steps=4", "image_every=2", "log_every=1", f"hydra.run.dir={run_dir}")
@@ -171,7 +150,7 @@ def test_cli_run_leaves_every_file_and_an_offline_wandb_run(tmp_path):
     assert facts["weights"]["sha256"] and facts["versions"]["torch"] and facts["seconds_per_step"] > 0
 
     wandb_run = next((run_dir / "wandb").glob("offline-run-*"))
-    inspected = subprocess.run([Path(sys.executable).parent / "wandb", "leet", "inspect", "--summary", "--json", str(wandb_run)],
+    inspected = subprocess.run([BIN / "wandb", "leet", "inspect", "--summary", "--json", str(wandb_run)],
                                capture_output=True, text=True, timeout=120)
     record = json.loads(inspected.stdout)
     assert record["name"] == "vgg19-max-gram-gatys-lbfgs-noise"
@@ -182,6 +161,7 @@ def test_cli_run_leaves_every_file_and_an_offline_wandb_run(tmp_path):
     assert list((wandb_run / "files" / "media" / "images").rglob("*.png"))
 
 
+@pytest.mark.slow
 def test_cli_bad_input_is_one_line_and_exit_2(tmp_path):
     done = cli("content=missing.jpg", "logger=none", f"hydra.run.dir={tmp_path / 'run'}")
     assert done.returncode == 2
@@ -192,6 +172,7 @@ def test_cli_bad_input_is_one_line_and_exit_2(tmp_path):
     assert wrong_type.returncode != 0 and "steps" in wrong_type.stderr and "Traceback" not in wrong_type.stderr
 
 
+@pytest.mark.slow
 def test_cli_never_writes_into_an_existing_run_folder(tmp_path):
     run_dir = tmp_path / "run"
     run_dir.mkdir()
@@ -202,6 +183,7 @@ def test_cli_never_writes_into_an_existing_run_folder(tmp_path):
     assert (run_dir / "final.png").read_bytes() == b"earlier result"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_interrupted_run_keeps_its_image_and_says_so(tmp_path, signum):
     run_dir = tmp_path / "run"

@@ -11,8 +11,7 @@ import pytest
 
 from styleexp.images import load_image
 
-from .conftest import require_weights
-from .test_run import run_in_process, summary
+from .conftest import require_weights, run_in_process, summary
 
 SMALL = ["logger=none", "network=vgg16", "optim=adam", "size=32", "steps=8", "trainer=cpu", "seed=2"]
 # Largest and mean difference from the fp32 image, in [0, 1] pixel units. Another summation order
@@ -33,7 +32,11 @@ def fp32_image(tmp_path_factory):
     return load_image(run_dir / "final.png"), summary(run_dir)["losses"]["loss/total"]
 
 
-@pytest.mark.parametrize("switch", sorted(TOLERANCE))
+@pytest.mark.parametrize("switch", [
+    "speed.channels_last=true",
+    pytest.param("speed.compile=true", marks=pytest.mark.slow),  # about 40 s of compilation
+    "speed.precision=bf16",
+])
 def test_every_speed_switch_gives_the_fp32_image_within_tolerance(tmp_path, fp32_image, switch):
     reference, reference_loss = fp32_image
     result = run_in_process(tmp_path / "run", *SMALL, switch)
@@ -46,6 +49,7 @@ def test_every_speed_switch_gives_the_fp32_image_within_tolerance(tmp_path, fp32
     assert summary(tmp_path / "run")["losses"]["loss/total"] == pytest.approx(reference_loss, rel=0.05)
 
 
+@pytest.mark.slow
 def test_the_benchmark_runs_a_tiny_case_and_writes_well_formed_results(tmp_path):
     require_weights("vgg16", "caffe")
     out = tmp_path / "bench.json"

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,31 +13,12 @@ from omegaconf import OmegaConf, read_write
 
 from styleexp.cli import CONFIG_DIR
 from styleexp.images import load_image
-from styleexp.sweeps import completed_identity, config_identity, job_dir, job_name
+from styleexp.rundir import completed_identity, config_identity
+from styleexp.sweeps import job_dir, job_name
 
-from .conftest import require_weights
+from .conftest import job_folders, require_weights, styleexp, summary, wandb_run_record
 
 FAST = ["size=32", "steps=3"]
-BIN = Path(sys.executable).parent
-
-
-def styleexp(*args: str, command: str = "styleexp", timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([BIN / command, *args], capture_output=True, text=True, timeout=timeout)
-
-
-def summary(run_dir: Path) -> dict:
-    return json.loads((run_dir / "summary.json").read_text())
-
-
-def wandb_run_record(run_dir: Path) -> dict:
-    """The ``run`` record (name, group, config) of the offline W&B run in ``run_dir``."""
-    wandb_dir = next((run_dir / "wandb").glob("offline-run-*"))
-    records = subprocess.run([BIN / "wandb", "leet", "inspect", "--json", str(wandb_dir)], capture_output=True, text=True, timeout=120)
-    return next(json.loads(line)["run"] for line in records.stdout.splitlines() if '"type":"run"' in line)
-
-
-def job_folders(sweep_dir: Path) -> list[str]:
-    return sorted(path.name for path in sweep_dir.iterdir() if path.is_dir() and not path.name.startswith("."))
 
 
 @pytest.fixture
@@ -47,6 +26,7 @@ def weights() -> None:
     require_weights("vgg19", "caffe")
 
 
+@pytest.mark.slow
 def test_a_three_job_sweep_on_two_cores_gives_three_grouped_wandb_runs_and_shares_targets(tmp_path, weights):
     sweep_dir = tmp_path / "sweep"
     done = styleexp("-m", "init=noise,content,style", *FAST, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
@@ -70,6 +50,7 @@ def test_a_three_job_sweep_on_two_cores_gives_three_grouped_wandb_runs_and_share
     assert {summary(sweep_dir / name)["threads"] for name in job_folders(sweep_dir)} == {1}
 
 
+@pytest.mark.slow
 def test_a_failed_job_is_listed_the_sweep_goes_on_and_a_relaunch_reruns_only_it(tmp_path, weights):
     sweep_dir = tmp_path / "sweep"
     first = styleexp("-m", "content=missing.jpg,astronaut", "logger=none", *FAST, f"hydra.sweep.dir={sweep_dir}")
@@ -89,6 +70,7 @@ def test_a_failed_job_is_listed_the_sweep_goes_on_and_a_relaunch_reruns_only_it(
     assert summary(sweep_dir / "content=missing.jpg")["status"] == "failed"  # the earlier attempt, kept
 
 
+@pytest.mark.slow
 def test_submitit_local_executor_runs_a_two_job_sweep(tmp_path, weights):
     sweep_dir = tmp_path / "sweep"
     done = styleexp("-m", "seed=0,1", "logger=none", *FAST, "hydra/launcher=submitit_local", f"hydra.sweep.dir={sweep_dir}")
@@ -100,6 +82,7 @@ def test_submitit_local_executor_runs_a_two_job_sweep(tmp_path, weights):
     assert list((sweep_dir / ".submitit").rglob("*_result.pkl"))
 
 
+@pytest.mark.slow
 def test_reproduce_gives_the_same_image_and_changes_one_choice_on_request(tmp_path, weights):
     original = tmp_path / "original"
     assert styleexp("logger=none", *FAST, "steps=10", "seed=5", f"hydra.run.dir={original}").returncode == 0
@@ -116,6 +99,7 @@ def test_reproduce_gives_the_same_image_and_changes_one_choice_on_request(tmp_pa
     assert summary(changed)["choices"]["gram"] == "both" and summary(changed)["seed"] == 5
 
 
+@pytest.mark.slow
 def test_reproduce_refuses_a_run_whose_config_no_longer_composes_the_same(tmp_path, weights):
     original = tmp_path / "original"
     assert styleexp("logger=none", *FAST, f"hydra.run.dir={original}").returncode == 0

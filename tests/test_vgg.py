@@ -7,7 +7,7 @@ from torchvision import models
 
 from styleexp import preprocessing
 from styleexp.errors import UserError
-from styleexp.vgg import (
+from styleexp.extractors.vgg import (
     VGGFeatures,
     conv_layers,
     layer_names,

@@ -8,7 +8,8 @@ from torchvision import models
 
 from styleexp import preprocessing, samples, weights
 from styleexp.errors import UserError
-from styleexp.vgg import VGGFeatures
+from styleexp.extractors import NETWORKS
+from styleexp.extractors.vgg import VGGFeatures
 
 from .conftest import require_weights
 
@@ -71,7 +72,7 @@ def test_missing_file_error_names_file_directory_and_remedy(tmp_path):
 
 
 def test_failed_download_says_so(monkeypatch, tmp_path):
-    monkeypatch.setitem(weights.CAFFE_URLS, "vgg16", (tmp_path / "nowhere" / "vgg16-00b39a1b.pth").as_uri())
+    monkeypatch.setitem(NETWORKS["vgg16"].downloads, "caffe", (tmp_path / "nowhere" / "vgg16-00b39a1b.pth").as_uri())
     with pytest.raises(UserError, match="download from .* failed") as error:
         weights.load_weights("vgg16", "caffe", directory=tmp_path / "weights")
     assert "vgg16_imagenet_caffe.pth" in str(error.value)
@@ -83,7 +84,7 @@ def test_download_stores_the_features_of_a_whole_model(monkeypatch, tmp_path):
     published = tmp_path / "server" / "vgg16-00b39a1b.pth"
     published.parent.mkdir()
     torch.save(whole, published)
-    monkeypatch.setitem(weights.CAFFE_URLS, "vgg16", published.as_uri())
+    monkeypatch.setitem(NETWORKS["vgg16"].downloads, "caffe", published.as_uri())
 
     loaded = weights.load_weights("vgg16", "caffe", directory=tmp_path / "weights")
     stored = tmp_path / "weights" / "vgg16_imagenet_caffe.pth"

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from styleexp import statistics
-from styleexp.losses import content_loss, style_loss, tv_loss
+from styleexp.terms import content_loss, style_loss, tv_loss
 
 
 def test_content_loss_is_the_mean_squared_error_per_layer():

@@ -1,4 +1,4 @@
-"""VGG-16/19 convolutional features by layer name: frozen, max or average pooling, cut at the deepest layer.
+"""VGG-16 and VGG-19 features by layer name: frozen, max or average pooling, cut at the deepest layer.
 
 Layer names follow the VGG paper's blocks for both networks: ``conv1_1, relu1_1, conv1_2, relu1_2,
 pool1, conv2_1, ...``. The k-th convolutional layer can also be named by its number k (1..13 for
@@ -13,51 +13,34 @@ from collections.abc import Iterable, Mapping
 
 import torch
 from torch import nn
+from torchvision.models import VGG16_Weights, VGG19_Weights
 from torchvision.models.vgg import cfgs, make_layers
 
 from styleexp.errors import UserError
+from styleexp.extractors import NETWORKS, POOLING, Extractor, Network, conv_layers, layer_names, resolve_layer
 from styleexp.preprocessing import Preprocess
 
-NETWORKS = {"vgg16": "D", "vgg19": "E"}  # torchvision's configuration letters
-POOLING = ("max", "avg")
+CONFIGURATIONS = {"vgg16": "D", "vgg19": "E"}  # torchvision's configuration letters
+# The VGG team's Caffe models converted to PyTorch, as neural-style(-pt) uses them (whole models,
+# features and classifier; only the features are kept), and torchvision's retrained ones.
+DOWNLOADS = {
+    "vgg16": {"caffe": "https://web.eecs.umich.edu/~justincj/models/vgg16-00b39a1b.pth", "torchvision": VGG16_Weights.IMAGENET1K_V1.url},
+    "vgg19": {"caffe": "https://web.eecs.umich.edu/~justincj/models/vgg19-d01eb7cb.pth", "torchvision": VGG19_Weights.IMAGENET1K_V1.url},
+}
+
+__all__ = ["VGGFeatures", "conv_layers", "layer_names", "make_features", "min_input_size", "resolve_layer"]
 
 
-def check_network(network: str) -> None:
-    if network not in NETWORKS:
-        raise UserError(f"unknown network {network!r}; choose one of {', '.join(NETWORKS)}")
-
-
-def layer_names(network: str) -> list[str]:
-    """Names of the modules of ``network``'s features, in order (``conv1_1``, ``relu1_1``, ..., ``pool5``)."""
-    check_network(network)
+def _names(configuration: str) -> tuple[str, ...]:
     names, block, index = [], 1, 1
-    for item in cfgs[NETWORKS[network]]:
+    for item in cfgs[configuration]:
         if item == "M":
             names.append(f"pool{block}")
             block, index = block + 1, 1
         else:
             names += [f"conv{block}_{index}", f"relu{block}_{index}"]
             index += 1
-    return names
-
-
-def conv_layers(network: str) -> list[str]:
-    """Names of the convolutional layers in order; layer number k is ``conv_layers(network)[k - 1]``."""
-    return [name for name in layer_names(network) if name.startswith("conv")]
-
-
-def resolve_layer(network: str, layer: str | int) -> str:
-    """The name of ``layer``, given as a name (``relu4_2``) or a conv layer number (``10`` or ``"10"``)."""
-    names = layer_names(network)
-    text = str(layer).strip()
-    if text.isdigit():
-        convs = conv_layers(network)
-        if not 1 <= int(text) <= len(convs):
-            raise UserError(f"{network} has conv layers 1..{len(convs)}, not layer {text}")
-        return convs[int(text) - 1]
-    if text not in names:
-        raise UserError(f"{network} has no layer {text!r}; valid layers: {', '.join(names)} or numbers 1..{len(conv_layers(network))}")
-    return text
+    return tuple(names)
 
 
 def min_input_size(network: str, layer: str) -> int:
@@ -68,22 +51,20 @@ def min_input_size(network: str, layer: str) -> int:
 
 def make_features(network: str, pooling: str = "max") -> nn.Sequential:
     """torchvision's ``features`` for ``network`` (randomly initialised), pooling max or average."""
-    check_network(network)
-    if pooling not in POOLING:
-        raise UserError(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLING)}")
-    features = make_layers(cfgs[NETWORKS[network]])
-    if pooling == "avg":
-        for i, module in enumerate(features):
-            if isinstance(module, nn.MaxPool2d):
-                features[i] = nn.AvgPool2d(kernel_size=2, stride=2)
+    configuration = CONFIGURATIONS[NETWORKS[network].name]
+    pool = POOLING[pooling]
+    features = make_layers(cfgs[configuration])
+    for i, module in enumerate(features):
+        if isinstance(module, nn.MaxPool2d):
+            features[i] = pool()
     return features
 
 
-class VGGFeatures(nn.Module):
+class VGGFeatures(Extractor):
     """A frozen VGG that returns the activations of the requested layers in one forward pass.
 
-    Input: RGB ``[B, 3, H, W]`` in ``[0, 1]``; ``preprocess`` maps it to what the weights expect.
-    Output: ``{layer name: [B, C, H', W']}`` for each requested layer. The network is cut after the
+    Input: RGB ``[N, 3, H, W]`` in ``[0, 1]``; ``preprocess`` maps it to what the weights expect.
+    Output: ``{layer name: [N, C, H', W']}`` for each requested layer. The network is cut after the
     deepest requested layer, so no work is spent past it.
     """
 
@@ -117,7 +98,6 @@ class VGGFeatures(nn.Module):
 
     @property
     def min_input_size(self) -> int:
-        """Smallest image side, in pixels, the deepest requested layer accepts."""
         return max(min_input_size(self.network, layer) for layer in self.layers)
 
     def train(self, mode: bool = True) -> VGGFeatures:
@@ -140,3 +120,17 @@ def _freeze(module: nn.Module) -> None:
     for name, parameter in list(module.named_parameters(recurse=False)):
         delattr(module, name)
         module.register_buffer(name, parameter.detach(), persistent=False)
+
+
+for _name, _configuration in CONFIGURATIONS.items():
+    NETWORKS.add(
+        _name,
+        Network(
+            name=_name,
+            layer_names=_names(_configuration),
+            architecture=lambda pooling, name=_name: make_features(name, pooling),
+            extractor=lambda layers, state_dict, preprocess, pooling, name=_name: VGGFeatures(name, layers, state_dict, preprocess, pooling),
+            min_input_size=lambda layer, name=_name: min_input_size(name, layer),
+            downloads=dict(DOWNLOADS[_name]),
+        ),
+    )

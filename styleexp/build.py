@@ -1,0 +1,148 @@
+"""Config -> the module to optimise: images, weights, extractor, targets, loss terms, initial image, optimiser."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from styleexp import preprocessing, samples, speed, sweeps
+from styleexp.errors import UserError
+from styleexp.extractors import Extractor, build_extractor, resolve_layer
+from styleexp.inits import init_image
+from styleexp.module import StyleTransfer
+from styleexp.optimizers import OPTIMIZERS
+from styleexp.rundir import weights_facts
+from styleexp.spec import Spec
+from styleexp.targets import TargetCache, Targets
+from styleexp.terms import build_terms, layers_for
+from styleexp.weights import load_weights
+
+
+@dataclass
+class Built:
+    """A run ready to optimise: its module, the specs of its batch elements, and what the summary records of them."""
+
+    module: StyleTransfer
+    specs: list[Spec]
+    facts: dict[str, Any]
+
+
+def build(cfg: DictConfig) -> Built:
+    """Images, weights, network and targets of the run ``cfg`` describes -> the module to optimise."""
+    spec = spec_of(cfg)
+    weights = load_weights(
+        cfg.network.name.value,
+        cfg.network.weights,
+        directory=cfg.weights_dir,
+        preprocessing_name=cfg.network.preprocessing,
+        seed=cfg.seed,
+        download=cfg.network.download,
+    )
+    layers = layers_for([spec])
+    extractor = build_extractor(cfg.network.name.value, layers, weights.state_dict,
+                                preprocessing.get(weights.preprocessing), cfg.network.pooling.value)
+    check_size(extractor, content=spec.content, style=spec.style)
+    device = torch.device("cuda" if torch.cuda.is_available() and cfg.trainer.get("accelerator") != "cpu" else "cpu")
+    extractor.to(device)
+    speed.configure(extractor, cfg.speed.channels_last, cfg.speed.compile)
+
+    weights_record = weights_facts(weights)
+    targets = Targets(extractor, _sweep_cache(cfg, weights_record, weights.source))
+    started = time.perf_counter()
+    terms = build_terms([spec], targets)
+    targets_seconds = round(time.perf_counter() - started, 4)
+    optimizer = OPTIMIZERS[cfg.optim.name.value]
+    settings = {key: value for key, value in OmegaConf.to_container(cfg.optim).items() if key != "name"}
+    module = StyleTransfer(extractor, init_image(spec)[None], terms, optimizer, optimizer.settings(**settings))
+    return Built(module, [spec], {
+        "mode": spec.mode,
+        "content_layer": spec.content_layer if spec.content is not None else None,
+        "style_layers": spec.style_layers,
+        "weights": weights_record,
+        "targets": {"computed": targets.computed, "reused": targets.reused, "seconds": targets_seconds},
+    })
+
+
+def spec_of(cfg: DictConfig) -> Spec:
+    """The images and resolved settings of the run ``cfg`` describes."""
+    content, style = load_images(cfg)
+    network = cfg.network.name.value
+    style_layers = select_style_layers(cfg) if style is not None else []
+    return Spec(
+        content=content,
+        style=style,
+        content_layer=resolve_layer(network, cfg.content_layer),
+        style_layers=style_layers,
+        layer_weights=layer_weights(cfg, style_layers),
+        statistic=cfg.gram.name.value,
+        weights=OmegaConf.to_container(cfg.loss),
+        init=cfg.init.name.value,
+        seed=cfg.seed,
+    )
+
+
+def load_images(cfg: DictConfig) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """The content and style images at the run's size (either may be None, not both)."""
+    if cfg.content is None and cfg.style is None:
+        raise UserError("neither content nor style is set; give content=PATH_OR_SAMPLE, style=PATH_OR_SAMPLE or both")
+    if cfg.size < 1 or cfg.steps < 1:
+        raise UserError(f"size and steps must be positive, got size={cfg.size} steps={cfg.steps}")
+    content = samples.load(cfg.content, cfg.size) if cfg.content is not None else None
+    style = samples.load(cfg.style, cfg.size) if cfg.style is not None else None
+    return content, style
+
+
+def select_style_layers(cfg: DictConfig) -> list[str]:
+    """The style layer names of ``cfg.style_layers``, after ``first`` (first k of the set) or ``only`` (k-th alone)."""
+    network = cfg.network.name.value
+    layers = [resolve_layer(network, layer) for layer in cfg.style_layers.layers]
+    first, only = cfg.style_layers.first, cfg.style_layers.only
+    if first is not None and only is not None:
+        raise UserError("set style_layers.first or style_layers.only, not both")
+    for key, k in (("first", first), ("only", only)):
+        if k is not None and not 1 <= k <= len(layers):
+            raise UserError(f"style_layers.{key}={k} is out of range; the set has layers 1..{len(layers)}")
+    if first is not None:
+        layers = layers[:first]
+    if only is not None:
+        layers = [layers[only - 1]]
+    if not layers:
+        raise UserError("no style layers; pick a set with style_layers=gatys (or another) or drop style")
+    return layers
+
+
+def layer_weights(cfg: DictConfig, style_layers: list[str]) -> dict[str, float]:
+    """A weight for every style layer: ``style_layers.weights`` where given, else 1 / number of layers."""
+    network = cfg.network.name.value
+    given = {resolve_layer(network, layer): float(w) for layer, w in (cfg.style_layers.weights or {}).items()}
+    unused = sorted(set(given) - set(style_layers))
+    if unused:
+        raise UserError(f"style_layers.weights names {', '.join(unused)}, which are not style layers of this run")
+    return {layer: given.get(layer, 1.0 / len(style_layers)) for layer in style_layers}
+
+
+def check_size(extractor: Extractor, **images: torch.Tensor | None) -> None:
+    """Refuse images too small for the deepest layer the extractor computes."""
+    need = extractor.min_input_size
+    for name, image in images.items():
+        if image is not None and min(image.shape[1:]) < need:
+            height, width = image.shape[1:]
+            raise UserError(
+                f"the {name} image is {width}x{height} px, too small for {extractor.layers[-1]} "
+                f"(needs {need} px per side); raise size= or use shallower layers"
+            )
+
+
+def _sweep_cache(cfg: DictConfig, weights: dict[str, Any], source: str) -> TargetCache | None:
+    """The sweep's shared target cache, keyed by everything that makes the extractor what it is; None for a single run."""
+    if not sweeps.is_multirun():
+        return None
+    network_key = json.dumps([weights, cfg.network.pooling.value, cfg.seed if source == "random" else None])
+    return TargetCache(Path(HydraConfig.get().sweep.dir) / ".targets", network_key)

@@ -1,0 +1,73 @@
+"""A sweep's saved runs, as their folders recorded them: one ``Run`` per job (its completed attempt, else its latest)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+
+from styleexp.errors import UserError
+from styleexp.images import load_image
+from styleexp.rundir import read_summary
+from styleexp.sweeps import ATTEMPT, overrides_dict, swept_values
+
+
+@dataclass
+class Run:
+    """One job of the sweep as its folder recorded it."""
+
+    name: str
+    folder: Path
+    choices: dict[str, str]
+    summary: dict = field(default_factory=dict)
+    scores: dict[str, float | None] = field(default_factory=dict)
+
+    @property
+    def status(self) -> str:
+        return self.summary.get("status", "unfinished")
+
+    def image(self, name: str) -> torch.Tensor | None:
+        path = self.folder / f"{name}.png"
+        return load_image(path) if path.is_file() else None
+
+
+def load_runs(sweep_dir: Path) -> tuple[list[Run], dict[str, list[str]]]:
+    """The sweep's jobs and its swept keys with their values, in the sweep's own order."""
+    if not (sweep_dir / "multirun.yaml").is_file():
+        raise UserError(f"{sweep_dir} is not a sweep folder: it has no multirun.yaml; give a folder under outputs/sweeps/")
+    attempts: dict[str, list[Path]] = {}
+    for overrides_file in sorted(sweep_dir.glob("*/.hydra/overrides.yaml")):
+        folder = overrides_file.parent.parent
+        attempts.setdefault(folder.name.split(ATTEMPT)[0], []).append(folder)
+    runs = []
+    for name, folders in attempts.items():
+        folders.sort(key=lambda f: int(f.name.split(ATTEMPT)[1]) if ATTEMPT in f.name else 1)
+        summaries = [read_summary(f) for f in folders]
+        done = [i for i, s in enumerate(summaries) if s.get("status") == "completed"]
+        pick = done[-1] if done else len(folders) - 1
+        overrides = list(OmegaConf.load(folders[pick] / ".hydra" / "overrides.yaml"))
+        runs.append(Run(name, folders[pick], overrides_dict(overrides), summaries[pick]))
+    if not runs:
+        raise UserError(f"{sweep_dir} holds no runs yet; launch the sweep first")
+    definition = swept_values(sweep_dir) or {}
+    keys = {key: values or natural_sorted({run.choices.get(key, "") for run in runs}) for key, values in definition.items()}
+    return runs, keys
+
+
+def natural_sorted(values: set[str]) -> list[str]:
+    """Sorted so that ``2`` comes before ``10``."""
+    return sorted(values, key=lambda v: [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", v)])
+
+
+def position(run: Run, keys: dict[str, list[str]]) -> tuple[str, ...]:
+    """The run's values of the swept ``keys``."""
+    return tuple(run.choices.get(key, "") for key in keys)
+
+
+def order(run: Run, keys: dict[str, list[str]]) -> tuple[int, ...]:
+    """Where ``run`` comes in the sweep's own order of values (unknown values last)."""
+    values = position(run, keys)
+    return tuple(keys[key].index(value) if value in keys[key] else len(keys[key]) for key, value in zip(keys, values))

@@ -1,0 +1,91 @@
+"""The run folder as a contract: what a run writes about itself, and how everything else reads it.
+
+``summary.json`` holds how the run ended and what it was made of (status, losses, config identity,
+weights, versions, timings); sweeps, resume, reproduce, the report and the benchmark read it here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback as HydraCallback
+from omegaconf import DictConfig, OmegaConf
+
+from styleexp.weights import Weights, file_sha256
+
+# Keys that do not change what a run computes: where it logs, and how many CPU threads it uses.
+NOT_IDENTITY = ("hydra", "logger", "threads")
+SUMMARY = "summary.json"
+
+
+def config_identity(cfg: DictConfig) -> str:
+    """SHA-256 of the resolved config without ``NOT_IDENTITY`` keys: equal identities, equal runs."""
+    kept = OmegaConf.masked_copy(cfg, [key for key in cfg if key not in NOT_IDENTITY])
+    resolved = OmegaConf.to_container(kept, resolve=True, enum_to_str=True)
+    return hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()
+
+
+def read_summary(run_dir: Path) -> dict:
+    """The ``summary.json`` of ``run_dir``, or {} if the run never wrote one."""
+    try:
+        return json.loads((Path(run_dir) / SUMMARY).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def write_summary(run_dir: Path, summary: dict[str, Any]) -> Path:
+    """Write ``summary.json`` atomically: a reader sees the previous summary or this one, never half of one."""
+    path = Path(run_dir) / SUMMARY
+    partial = path.with_name(f".{SUMMARY}.{os.getpid()}.partial")
+    partial.write_text(json.dumps(summary, indent=2) + "\n")
+    os.replace(partial, path)
+    return path
+
+
+def completed_identity(run_dir: Path) -> str | None:
+    """The config identity of the completed run in ``run_dir``, or None if it holds no completed run."""
+    summary = read_summary(run_dir)
+    return summary.get("config_sha256") if summary.get("status") == "completed" else None
+
+
+def versions() -> dict[str, str | None]:
+    """Package versions, and the styleexp commit when it runs from a git checkout."""
+    try:
+        git = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True)
+        commit = git.stdout.strip() if git.returncode == 0 else None
+    except OSError:  # no git on this machine
+        commit = None
+    return {
+        "python": platform.python_version(),
+        **{name: version(name) for name in ("styleexp", "torch", "torchvision", "pytorch-lightning", "hydra-core", "wandb")},
+        "styleexp_commit": commit,
+    }
+
+
+def weights_facts(weights: Weights) -> dict[str, Any]:
+    """Where a run's network weights came from, down to the file's SHA-256."""
+    return {
+        "network": weights.network,
+        "source": weights.source,
+        "preprocessing": weights.preprocessing,
+        "file": str(weights.path) if weights.path else None,
+        "sha256": file_sha256(weights.path) if weights.path else None,
+    }
+
+
+class FreshRunDir(HydraCallback):
+    """Refuse to start a single run in a folder that already holds files: earlier results stay intact."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        run_dir = Path(config.hydra.run.dir)
+        if run_dir.is_dir() and any(run_dir.iterdir()):
+            print(f"styleexp: error: {run_dir} already holds a run; choose a new hydra.run.dir (or leave it unset)", file=sys.stderr)
+            sys.exit(2)

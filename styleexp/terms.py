@@ -1,0 +1,261 @@
+"""Loss terms as data: each term compares one representation of the image to its targets.
+
+The optimised loss of batch element i is ``sum over terms t of weight_t[i] * value_t[i]``; each
+term's value is the sum of its named parts (a style term's parts are its layers). Logged keys
+follow the terms: ``loss/<name>`` (before the weight), ``loss/<name>/<part>`` and ``loss/total``.
+
+Normalisation (so weights carry over between image sizes and layer sets):
+- content: mean squared error of activations at one layer. Gatys et al.'s ``1/2 sum (F - P)^2``
+  equals ours times ``N * M / 2`` (N channels, M positions).
+- style, per layer: mean squared error of the statistics (each already divided by M), times the
+  layer's weight; weights default to ``1 / number of layers``. For the Gram statistic, Gatys et
+  al.'s ``E_l = 1/(4 N^2 M^2) sum (G - A)^2`` equals our unweighted per-layer part divided by 4.
+- tv (total variation): mean squared difference between neighbouring pixels.
+
+A new term is one class here, decorated with ``@register``: it says which layers it
+reads, how it is built from the batch's specs (computing its targets once), and its parts. Its
+weight becomes the config key ``loss.<name>`` (default ``default_weight``), its value the logged
+``loss/<name>`` and a report column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from styleexp.registry import Registry
+from styleexp.spec import Spec
+from styleexp.statistics import STATISTICS, StatisticFn
+from styleexp.targets import Targets
+
+
+def content_loss(features: Mapping[str, torch.Tensor], targets: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Per layer in ``targets``: mean squared error between ``features[layer]`` and the target, per element ``[N]``."""
+    return {layer: _mse(features[layer], target) for layer, target in targets.items()}
+
+
+def style_loss(
+    features: Mapping[str, torch.Tensor],
+    targets: Mapping[str, torch.Tensor],
+    statistic: StatisticFn,
+    layer_weights: Mapping[str, float | torch.Tensor] | None = None,
+) -> dict[str, torch.Tensor]:
+    """Per layer in ``targets``: ``weight * MSE(statistic(features[layer]), target statistic)``, per element ``[N]``.
+
+    ``targets`` hold precomputed statistics of the style image; the parts sum to the style loss.
+    Missing ``layer_weights`` (a number, or one per element) default to ``1 / len(targets)``.
+    """
+    weights = layer_weights or {}
+    equal = 1.0 / max(len(targets), 1)
+    return {layer: weights.get(layer, equal) * _mse(statistic(features[layer]), target) for layer, target in targets.items()}
+
+
+def tv_loss(image: torch.Tensor) -> torch.Tensor:
+    """Total variation of ``[N, 3, H, W]`` per element ``[N]``: mean squared difference of horizontal and vertical neighbours."""
+    dx = image[..., :, 1:] - image[..., :, :-1]
+    dy = image[..., 1:, :] - image[..., :-1, :]
+    return dx.pow(2).flatten(1).mean(1) + dy.pow(2).flatten(1).mean(1)
+
+
+def _mse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    # mse_loss runs in float32 under autocast, as a plain difference would not.
+    return F.mse_loss(a, b.expand_as(a), reduction="none").flatten(1).mean(1)
+
+
+class Term(nn.Module):
+    """One loss term over some elements of a batch of images ``[N, 3, H, W]``.
+
+    ``elements`` are the batch indices it applies to and ``weight`` (``[n]``) its loss weight for
+    each. ``parts(features, image)`` gives its unweighted value for each of those elements, as named
+    parts ``{part: [n]}`` that sum to it (``""`` names the only part of a term that has one).
+    Targets and weights are non-persistent buffers: they follow the module to its device, and the
+    image stays the only thing a checkpoint holds.
+    """
+
+    name: ClassVar[str]  # the config key loss.<name> and the logged loss/<name>
+    default_weight: ClassVar[float]
+
+    def __init__(self, elements: Sequence[int], weight: Sequence[float]):
+        super().__init__()
+        self.elements = list(elements)
+        self.register_buffer("weight", torch.tensor(list(weight), dtype=torch.float32), persistent=False)
+        self.register_buffer("index", torch.tensor(self.elements), persistent=False)
+        first = self.elements[0]
+        contiguous = self.elements == list(range(first, first + len(self.elements)))
+        self._slice = slice(first, first + len(self.elements)) if contiguous else None
+
+    @property
+    def layers(self) -> tuple[str, ...]:
+        """The extractor layers ``parts`` reads."""
+        return ()
+
+    @classmethod
+    def layers_for(cls, spec: Spec) -> list[str]:
+        """The layers a term of this kind would read for ``spec``, before any is built (the extractor needs them first)."""
+        return []
+
+    @classmethod
+    def build(cls, specs: Sequence[Spec], targets: Targets) -> list[Term]:
+        """This kind's terms for a batch of ``specs``: one per group of elements that can share one."""
+        raise NotImplementedError
+
+    def parts(self, features: Mapping[str, torch.Tensor], image: torch.Tensor) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def take(self, batch: torch.Tensor) -> torch.Tensor:
+        """This term's elements of ``batch`` (a view when they are contiguous)."""
+        return batch[self._slice] if self._slice is not None else batch.index_select(0, self.index)
+
+
+TERMS: Registry[type[Term]] = Registry("loss term")
+
+
+def register(kind: type[Term]) -> type[Term]:
+    """Class decorator: every run gets terms of ``kind``, weighted by ``loss.<kind.name>``."""
+    return TERMS.add(kind.name, kind)
+
+
+def group(specs: Sequence[Spec], key: Callable[[Spec], Hashable | None]) -> dict[Hashable, list[int]]:
+    """Element indices by ``key(spec)``, in first-seen order; a key of None leaves the element out."""
+    groups: dict[Hashable, list[int]] = {}
+    for i, spec in enumerate(specs):
+        value = key(spec)
+        if value is not None:
+            groups.setdefault(value, []).append(i)
+    return groups
+
+
+def _holder(tensors: Mapping[str, torch.Tensor]) -> nn.Module:
+    holder = nn.Module()
+    for name, tensor in tensors.items():
+        holder.register_buffer(name, tensor, persistent=False)
+    return holder
+
+
+@register
+class Content(Term):
+    """Activations at one layer against the content image's."""
+
+    name = "content"
+    default_weight = 1.0
+
+    def __init__(self, elements: Sequence[int], weight: Sequence[float], layer: str, target: torch.Tensor):
+        super().__init__(elements, weight)
+        self.layer = layer
+        self.register_buffer("target", target, persistent=False)
+
+    @property
+    def layers(self) -> tuple[str, ...]:
+        return (self.layer,)
+
+    @classmethod
+    def layers_for(cls, spec: Spec) -> list[str]:
+        return [spec.content_layer] if spec.content is not None and spec.weights[cls.name] else []
+
+    @classmethod
+    def build(cls, specs: Sequence[Spec], targets: Targets) -> list[Term]:
+        groups = group(specs, lambda spec: spec.content_layer if cls.layers_for(spec) else None)
+        return [
+            cls(elements, [specs[i].weights[cls.name] for i in elements], layer,
+                torch.cat([targets.activations(specs[i].content, layer) for i in elements]))
+            for layer, elements in groups.items()
+        ]
+
+    def parts(self, features: Mapping[str, torch.Tensor], image: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"": _mse(self.take(features[self.layer]), self.target)}
+
+
+@register
+class Style(Term):
+    """A style statistic at several layers against the style image's, each layer weighted."""
+
+    name = "style"
+    default_weight = 1e-5
+
+    def __init__(
+        self, elements: Sequence[int], weight: Sequence[float], statistic: str,
+        targets: Mapping[str, torch.Tensor], layer_weights: torch.Tensor,
+    ):
+        super().__init__(elements, weight)
+        self.statistic = statistic
+        self.style_layers = tuple(targets)
+        self.targets = _holder(targets)
+        self.register_buffer("layer_weights", layer_weights, persistent=False)  # [n, layers]
+
+    @property
+    def layers(self) -> tuple[str, ...]:
+        return self.style_layers
+
+    @classmethod
+    def layers_for(cls, spec: Spec) -> list[str]:
+        return list(spec.style_layers) if spec.style is not None and spec.weights[cls.name] else []
+
+    @classmethod
+    def build(cls, specs: Sequence[Spec], targets: Targets) -> list[Term]:
+        groups = group(specs, lambda spec: (spec.statistic, tuple(spec.style_layers)) if cls.layers_for(spec) else None)
+        terms = []
+        for (statistic, layers), elements in groups.items():
+            stacked = {
+                layer: torch.cat([targets.statistic(specs[i].style, layer, statistic) for i in elements]) for layer in layers
+            }
+            layer_weights = torch.tensor([[specs[i].layer_weights[layer] for layer in layers] for i in elements])
+            terms.append(cls(elements, [specs[i].weights[cls.name] for i in elements], statistic, stacked, layer_weights))
+        return terms
+
+    def parts(self, features: Mapping[str, torch.Tensor], image: torch.Tensor) -> dict[str, torch.Tensor]:
+        statistic = STATISTICS[self.statistic]
+        return {
+            layer: self.layer_weights[:, i] * _mse(statistic(self.take(features[layer])), self.targets.get_buffer(layer))
+            for i, layer in enumerate(self.style_layers)
+        }
+
+
+@register
+class TotalVariation(Term):
+    """Total variation of the image itself: neighbouring pixels that differ."""
+
+    name = "tv"
+    default_weight = 0.0
+
+    @classmethod
+    def build(cls, specs: Sequence[Spec], targets: Targets) -> list[Term]:
+        elements = [i for i, spec in enumerate(specs) if spec.weights[cls.name]]
+        return [cls(elements, [specs[i].weights[cls.name] for i in elements])] if elements else []
+
+    def parts(self, features: Mapping[str, torch.Tensor], image: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"": tv_loss(self.take(image))}
+
+
+def build_terms(specs: Sequence[Spec], targets: Targets) -> list[Term]:
+    """Every registered kind's terms for the batch ``specs``; a term whose weight is 0 is left out."""
+    return [term for kind in TERMS.values() for term in kind.build(specs, targets)]
+
+
+def layers_for(specs: Iterable[Spec]) -> list[str]:
+    """The extractor layers the batch's terms will read, in first-seen order."""
+    return list(dict.fromkeys(layer for spec in specs for kind in TERMS.values() for layer in kind.layers_for(spec)))
+
+
+def total(terms: Iterable[Term], features: Mapping[str, torch.Tensor], image: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Every logged loss of the batch ``image`` ``[N, 3, H, W]``, each ``[N]``: ``loss/total`` is the optimised one.
+
+    Every registered term has its ``loss/<name>`` key, 0 for elements it does not apply to.
+    """
+    zero = image.new_zeros(image.shape[0])
+    losses = {f"loss/{name}": zero for name in TERMS}
+    weighted = zero
+    for term in terms:
+        parts = term.parts(features, image)
+        value = sum(parts.values())
+        key = f"loss/{term.name}"
+        losses[key] = losses[key].index_add(0, term.index, value)
+        for part, part_value in parts.items():
+            if part:
+                losses[f"{key}/{part}"] = losses.get(f"{key}/{part}", zero).index_add(0, term.index, part_value)
+        weighted = weighted.index_add(0, term.index, term.weight * value)
+    losses["loss/total"] = weighted
+    return losses

@@ -1,0 +1,62 @@
+"""The config schemas: allowed values and group options come from the registries, defaults from one place."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from hydra.errors import ConfigCompositionException, MissingConfigException
+from omegaconf import MISSING, OmegaConf
+
+from styleexp import config
+from styleexp.cli import CONFIG_DIR
+from styleexp.extractors import NETWORKS, POOLING
+from styleexp.inits import INITS
+from styleexp.optimizers import OPTIMIZERS
+from styleexp.statistics import STATISTICS
+from styleexp.terms import TERMS
+
+from .conftest import compose_config
+
+GROUPS = {"network": NETWORKS, "pooling": POOLING, "gram": STATISTICS, "init": INITS, "optim": OPTIMIZERS}
+
+
+@pytest.mark.parametrize("group", sorted(GROUPS))
+def test_every_registered_choice_is_a_group_option(group):
+    for name in GROUPS[group]:
+        cfg = compose_config(f"{group}={name}", hydra=True)
+        assert cfg.hydra.runtime.choices[group] == name
+
+
+def test_a_typo_in_a_group_option_lists_the_registry():
+    with pytest.raises(MissingConfigException) as error:
+        compose_config("gram=covariance")
+    assert all(name in str(error.value) for name in STATISTICS)
+    with pytest.raises(ConfigCompositionException) as error:
+        compose_config("gram.name=covariance")
+    assert all(name in str(error.value.__cause__) for name in STATISTICS)
+
+
+def test_loss_weights_are_the_registered_terms_with_their_own_defaults():
+    cfg = compose_config()
+    assert dict(cfg.loss) == {name: kind.default_weight for name, kind in TERMS.items()}
+    with pytest.raises(ConfigCompositionException):
+        compose_config("loss.histogram=1")
+
+
+def test_each_optimizer_takes_its_own_settings_only():
+    adam = compose_config("optim=adam")
+    assert OmegaConf.to_container(adam.optim, enum_to_str=True) == {"name": "adam", **dataclasses.asdict(OPTIMIZERS["adam"].settings())}
+    with pytest.raises(ConfigCompositionException):
+        compose_config("optim=adam", "optim.history_size=5")
+    assert compose_config("optim=lbfgs", "optim.history_size=5").optim.history_size == 5
+
+
+def test_plain_defaults_come_from_the_schema_alone():
+    main_job = OmegaConf.load(Path(CONFIG_DIR) / "config.yaml")
+    assert set(main_job) == {"defaults", "hydra"}  # group choices only: no second source of a default
+    cfg = compose_config()
+    for f in dataclasses.fields(config.Config):
+        if f.default not in (dataclasses.MISSING, MISSING):
+            assert cfg[f.name] == f.default, f.name
