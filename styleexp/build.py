@@ -62,7 +62,6 @@ def build(cfg: DictConfig) -> Built:
     settings = {key: value for key, value in OmegaConf.to_container(cfg.optim).items() if key != "name"}
     module = StyleTransfer(extractor, init_image(spec)[None], terms, optimizer, optimizer.settings(**settings))
     return Built(module, [spec], {
-        "mode": spec.mode,
         "content_layer": spec.content_layer if spec.content is not None else None,
         "style_layers": spec.style_layers,
         "weights": weights_record,

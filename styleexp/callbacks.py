@@ -1,4 +1,4 @@
-"""Lightning callbacks that watch the optimisation: images, a NaN guard, a step clock."""
+"""Lightning callbacks that watch the optimisation: losses to the loggers, images, a NaN guard, a step clock."""
 
 from __future__ import annotations
 
@@ -11,7 +11,28 @@ import torch
 
 from styleexp.images import save_image
 from styleexp.module import StyleTransfer
-from styleexp.tracking import log_image
+from styleexp.tracking import log_image, log_metrics
+
+
+def logged_losses(module: StyleTransfer) -> dict[str, float]:
+    """The module's last losses as logged: one number per key (a batch's sum over its elements)."""
+    return {key: float(value.sum()) for key, value in module.last_losses.items()}
+
+
+class LossLogger(pl.Callback):
+    """At the first step and every ``every`` steps: the losses to every logger, at that step.
+
+    ``last_step`` is the last step logged; the run logs its final step itself, however it ends.
+    """
+
+    def __init__(self, every: int):
+        self.every = max(1, every)
+        self.last_step: int | None = None
+
+    def on_train_batch_end(self, trainer: pl.Trainer, module: StyleTransfer, *args) -> None:
+        if trainer.global_step % self.every == 0 or trainer.global_step == 1:
+            log_metrics(trainer.loggers, logged_losses(module), trainer.global_step)
+            self.last_step = trainer.global_step
 
 
 class ImageSaver(pl.Callback):

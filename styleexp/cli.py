@@ -22,15 +22,21 @@ if not OmegaConf.has_resolver("experiments_dir"):
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
-def main(cfg: DictConfig) -> None:
+def main(cfg: DictConfig) -> float | None:
     """``styleexp [overrides]``: one style transfer run (Hydra app; ``--help`` lists the config groups).
 
     In a sweep (``-m``) a job that goes wrong is recorded and the sweep goes on; Ctrl-C stops the sweep.
+    Returns the run's objective for sweepers (Optuna); None for a failed job, which Optuna records as
+    a failed trial (a NaN would end its whole sweep).
     """
     # Deferred: Lightning and the rest of a run load only once Hydra has a config to run.
     from styleexp.run import run
-    from styleexp.sweeps import is_multirun
+    from styleexp.sweeps import check_search, is_multirun
 
+    try:
+        check_search()
+    except UserError as error:
+        _user_error(error)
     result = run(cfg)
     if isinstance(result.error, UserError):
         print(f"styleexp: error: {result.error}", file=sys.stderr)
@@ -40,6 +46,7 @@ def main(cfg: DictConfig) -> None:
         if result.error is not None and not isinstance(result.error, UserError):
             raise result.error  # a bug, not a user mistake: show the traceback
         sys.exit(result.exit_code)
+    return result.objective
 
 
 def reproduce(argv: list[str] | None = None) -> None:
@@ -86,26 +93,40 @@ def resume(argv: list[str] | None = None) -> None:
 
 
 def report(argv: list[str] | None = None) -> None:
-    """``styleexp-report SWEEP_DIR``: grid, table and HTML page of a sweep's saved runs, in ``SWEEP_DIR/report/``."""
+    """``styleexp-report SWEEP_DIR [SWEEP_DIR ...]``: grid, tables, conclusions and an HTML page of saved runs.
+
+    One sweep is reported into ``SWEEP_DIR/report/``; several together (the same study run twice, or
+    with more seeds later) into the folder ``--out`` names.
+    """
     parser = argparse.ArgumentParser(prog="styleexp-report", description=report.__doc__)
-    parser.add_argument("folder", type=Path, help="a sweep folder (with multirun.yaml)")
+    parser.add_argument("folders", type=Path, nargs="+", metavar="SWEEP_DIR", help="sweep folders (with multirun.yaml)")
+    parser.add_argument("--out", type=Path, help="where to write the report (default: SWEEP_DIR/report for one sweep)")
+    parser.add_argument("--replicate", nargs="+", default=["seed"],
+                        help="swept keys that repeat a variant: means and intervals are taken over them (default: seed)")
     parser.add_argument("--wandb", default=os.environ.get("WANDB_MODE", "offline"), choices=["offline", "online", "disabled"],
-                        help="log the table and grid to the sweep's W&B group (default: offline, or $WANDB_MODE)")
-    parser.add_argument("--weights-dir", help="where the evaluation network's weights are (default: as for runs)")
+                        help="log the table and charts to W&B (default: offline, or $WANDB_MODE)")
+    parser.add_argument("--weights-dir", help="where the evaluators' weights are, for runs saved without measures")
     args = parser.parse_args(argv)
+    if len(args.folders) > 1 and args.out is None:
+        _user_error(UserError("several sweeps need --out FOLDER for their joint report"))
     from styleexp import measures
     from styleexp import report as reports
 
+    out = args.out or args.folders[0] / "report"
     try:
-        runs, keys = reports.load_runs(args.folder)
-        reports.score(runs, measures.evaluation_network(args.weights_dir))
+        runs, keys = reports.load_runs(*args.folders)
+        if any(not run.scores and run.image("final") is not None for run in runs):
+            reports.score(runs, measures.evaluators(measures.DEFAULT_EVALUATORS, args.weights_dir))
     except UserError as error:
         _user_error(error)
-    out, rows = reports.write(args.folder, runs, keys)
+    made = reports.write(out, runs, keys, args.replicate, title=f"styleexp report: {', '.join(f.name for f in args.folders)}")
     if args.wandb != "disabled":
-        reports.log_to_wandb(args.folder, runs, rows, out / "grid.png", args.wandb)
+        group = args.folders[0].name if len(args.folders) == 1 else out.name
+        reports.log_to_wandb(made, runs, group, args.wandb)
     failed = sum(run.status != "completed" for run in runs)
     print(f"styleexp: report of {len(runs)} runs ({failed} not completed) in {out}: grid.png, table.csv, table.md, index.html")
+    for sentence in made.conclusions:
+        print(f"  {sentence}")
 
 
 def _launch(arguments: list[str]) -> None:

@@ -19,6 +19,7 @@ from omegaconf import MISSING, OmegaConf
 from styleexp import sweeps
 from styleexp.extractors import NETWORKS, POOLING, layer_names
 from styleexp.inits import INITS
+from styleexp.measures import DEFAULT_EVALUATORS
 from styleexp.optimizers import OPTIMIZERS
 from styleexp.speed import PRECISIONS
 from styleexp.statistics import STATISTICS
@@ -66,6 +67,12 @@ class SpeedConfig:
     compile: bool = False  # torch.compile the network (first steps pay the compilation)
 
 
+@dataclass
+class MeasuresConfig:
+    # Evaluators scoring every final image (measures.py), as <network>_<source>; [] turns measuring off.
+    networks: List[str] = field(default_factory=lambda: list(DEFAULT_EVALUATORS))
+
+
 # loss.<term>: one weight per registered loss term, defaulting to the term's own.
 def _schema(name: str, fields: list[tuple]) -> type:
     """A dataclass made from ``fields``, living in this module so that launchers can pickle configs that hold it."""
@@ -90,6 +97,11 @@ class Config:
     weights_dir: Optional[str] = None  # else $STYLEEXP_WEIGHTS_DIR, else the user cache
     log_every: int = 10  # losses to loggers and the progress bar
     image_every: int = 25  # intermediate images to the run folder and W&B
+    # What the app returns to a sweeper (Optuna), to minimise: a summary key (measure/style/gram,
+    # measure/ssim, loss/total), or {key: weight, ...} for a weighted sum; null: a style measure
+    # (the content measure for reconstruction).
+    objective: Any = None
+    measures: MeasuresConfig = field(default_factory=MeasuresConfig)
     loss: LossWeights = field(default_factory=LossWeights)
     network: NetworkConfig = field(default_factory=NetworkConfig)
     gram: StatisticConfig = field(default_factory=StatisticConfig)

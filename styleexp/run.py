@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -17,12 +18,13 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
 
-from styleexp import rundir, speed, sweeps, tracking
+from styleexp import measures, rundir, speed, sweeps, tracking
 from styleexp.build import build
-from styleexp.callbacks import ImageSaver, NaNGuard, StepClock
+from styleexp.callbacks import ImageSaver, LossLogger, NaNGuard, StepClock, logged_losses
 from styleexp.errors import UserError
-from styleexp.images import save_image
+from styleexp.images import load_image, save_image
 from styleexp.module import StyleTransfer
+from styleexp.spec import mode_of
 
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
@@ -35,6 +37,7 @@ class RunResult:
     status: str  # completed | skipped | interrupted | nan | failed
     message: str
     error: Exception | None = None  # why a failed run failed
+    objective: float | None = None  # what a sweeper minimises; None for a run that did not complete
 
     @property
     def exit_code(self) -> int:
@@ -48,25 +51,32 @@ def run(cfg: DictConfig) -> RunResult:
 
     It never raises for a run that goes wrong: a user mistake, a NaN, running out of memory or any
     other error is recorded as ``failed`` in ``summary.json`` and W&B and returned, so a sweep goes on.
+    A run that ends with an image is scored by the fair measures; a completed one returns its objective.
     """
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     identity = rundir.config_identity(cfg)
     if sweeps.is_multirun() and rundir.completed_identity(run_dir) == identity:
-        return RunResult(run_dir, "skipped", f"skipped: {run_dir} holds a completed run of this config")
+        summary = rundir.read_summary(run_dir)
+        return RunResult(run_dir, "skipped", f"skipped: {run_dir} holds a completed run of this config", objective=_objective(cfg, summary))
     threads = sweeps.cpu_threads(cfg.threads)
     if threads:
         torch.set_num_threads(threads)
     choices = {k: v for k, v in hydra_cfg.runtime.choices.items() if not k.startswith("hydra")}
     overrides = list(hydra_cfg.overrides.task)
+    mode = mode_of(cfg.content, cfg.style)
     record: dict[str, Any] = {
-        "config_sha256": identity, "choices": choices, "overrides": overrides, "seed": cfg.seed,
+        "config_sha256": identity, "choices": choices, "overrides": overrides, "seed": cfg.seed, "mode": mode,
         "threads": torch.get_num_threads(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "versions": rundir.versions(),
     }
-    run_config = {**OmegaConf.to_container(cfg, resolve=True, enum_to_str=True), "choices": choices,
-                  "overrides": sweeps.overrides_dict(overrides)}
-    loggers = tracking.loggers(cfg, run_config)
-    guard, clock = NaNGuard(cfg.log_every), StepClock(cfg.log_every)
+    loggers = tracking.loggers(cfg, {
+        "name": sweeps.run_name(choices, overrides),
+        "group": sweeps.sweep_id(),
+        "job_type": mode,
+        "tags": [f"{group}:{choices[group]}" for group in ("study", "preset") if choices.get(group)],
+        "config": {**rundir.identity_config(cfg), "choices": choices, "overrides": sweeps.overrides_dict(overrides)},
+    })
+    guard, clock, loss_logger = NaNGuard(cfg.log_every), StepClock(cfg.log_every), LossLogger(cfg.log_every)
     module: StyleTransfer | None = None
     trainer: pl.Trainer | None = None
     status, error, started = "failed", None, time.perf_counter()
@@ -79,13 +89,14 @@ def run(cfg: DictConfig) -> RunResult:
                 image = getattr(built.specs[0], name)
                 if image is not None:
                     save_image(image, run_dir / f"{name}.png")
+            tracking.log_inputs(loggers, run_dir)
             trainer = pl.Trainer(
                 **OmegaConf.to_container(cfg.trainer, resolve=True),
                 precision=speed.set_precision(cfg.speed.precision.value, module.image.device),
                 logger=loggers or False,
-                callbacks=[ImageSaver(run_dir, cfg.image_every), guard, clock, tracking.progress_bar(cfg.log_every)],
+                callbacks=[loss_logger, ImageSaver(run_dir, cfg.image_every), guard, clock, tracking.progress_bar(cfg.log_every)],
             )
-            print(f"styleexp: {record['mode']} run in {run_dir}", flush=True)
+            print(f"styleexp: {mode} run in {run_dir}", flush=True)
             with tracking.quiet_fit():
                 trainer.fit(module, DataLoader(range(cfg.steps), batch_size=None))
         status = "nan" if guard.failure else "completed"
@@ -103,11 +114,40 @@ def run(cfg: DictConfig) -> RunResult:
             "message": message,
             **record,
             **(_progress(cfg, module, step, clock) if module is not None else {}),
+            **(_measures(cfg, run_dir, module.image.device) if final is not None else {}),
             "wall_time_s": round(time.perf_counter() - started, 3),
         }
         rundir.write_summary(run_dir, summary)
-        tracking.finish_wandb(loggers, step, final, summary)
-    return RunResult(run_dir, status, message, error)
+        last = logged_losses(module) if module is not None and loss_logger.last_step != step else {}
+        last.update({f"measure/{key}": value for key, value in summary.get("measures", {}).items()})
+        tracking.finish(loggers, step, last, run_dir, summary)
+    objective = _objective(cfg, summary) if status == "completed" else None
+    return RunResult(run_dir, status, message, error, objective)
+
+
+def _measures(cfg: DictConfig, run_dir: Path, device: torch.device) -> dict[str, Any]:
+    """The fair measures of the saved final image against the saved inputs (as a report would take them), and their cost.
+
+    Measuring never fails the run: a measure that cannot be taken leaves its reason in the summary.
+    """
+    if not cfg.measures.networks:
+        return {}
+    started = time.perf_counter()
+    try:
+        judges = measures.evaluators(list(cfg.measures.networks), cfg.weights_dir, str(device))
+        images = {name: load_image(run_dir / f"{name}.png") if (run_dir / f"{name}.png").is_file() else None
+                  for name in ("final", "content", "style")}
+        scores = measures.measure(judges, images["final"], images["content"], images["style"])
+    except (UserError, KeyboardInterrupt) as caught:
+        reason = str(caught) or "interrupted"
+        print(f"styleexp: warning: no fair measures: {reason}", file=sys.stderr)
+        return {"measures": {}, "measures_error": reason}
+    return {"measures": scores, "evaluators": list(cfg.measures.networks), "measures_seconds": round(time.perf_counter() - started, 3)}
+
+
+def _objective(cfg: DictConfig, summary: dict[str, Any]) -> float | None:
+    objective = cfg.objective or measures.default_objective(summary.get("mode", "transfer"))
+    return rundir.objective_value(summary, OmegaConf.to_container(objective) if OmegaConf.is_config(objective) else objective)
 
 
 @contextmanager

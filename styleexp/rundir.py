@@ -21,16 +21,21 @@ from omegaconf import DictConfig, OmegaConf
 
 from styleexp.weights import Weights, file_sha256
 
-# Keys that do not change what a run computes: where it logs, and how many CPU threads it uses.
-NOT_IDENTITY = ("hydra", "logger", "threads")
+# Keys that do not change the image a run computes: where it logs, how many CPU threads it uses,
+# where this machine keeps the weights (their SHA-256 is recorded), how the result is scored.
+NOT_IDENTITY = ("hydra", "logger", "threads", "weights_dir", "measures", "objective")
 SUMMARY = "summary.json"
 
 
-def config_identity(cfg: DictConfig) -> str:
-    """SHA-256 of the resolved config without ``NOT_IDENTITY`` keys: equal identities, equal runs."""
+def identity_config(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved config without ``NOT_IDENTITY`` keys: what determines the run's image, and nothing machine-specific."""
     kept = OmegaConf.masked_copy(cfg, [key for key in cfg if key not in NOT_IDENTITY])
-    resolved = OmegaConf.to_container(kept, resolve=True, enum_to_str=True)
-    return hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()
+    return OmegaConf.to_container(kept, resolve=True, enum_to_str=True)
+
+
+def config_identity(cfg: DictConfig) -> str:
+    """SHA-256 of ``identity_config``: equal identities, equal runs."""
+    return hashlib.sha256(json.dumps(identity_config(cfg), sort_keys=True).encode()).hexdigest()
 
 
 def read_summary(run_dir: Path) -> dict:
@@ -54,6 +59,26 @@ def completed_identity(run_dir: Path) -> str | None:
     """The config identity of the completed run in ``run_dir``, or None if it holds no completed run."""
     summary = read_summary(run_dir)
     return summary.get("config_sha256") if summary.get("status") == "completed" else None
+
+
+def summary_value(summary: dict[str, Any], key: str) -> float | None:
+    """A number of ``summary`` by its W&B key: ``measure/<name>``, ``loss/<name>``, or a top-level key; None if absent."""
+    if key.startswith("measure/"):
+        value = summary.get("measures", {}).get(key.removeprefix("measure/"))
+    elif key.startswith("loss/"):
+        value = summary.get("losses", {}).get(key)
+    else:
+        value = summary.get(key)
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def objective_value(summary: dict[str, Any], objective: str | dict[str, float]) -> float | None:
+    """The number a sweeper minimises: one summary key, or a weighted sum ``{key: weight}``; None if a key is missing."""
+    weights = {objective: 1.0} if isinstance(objective, str) else dict(objective)
+    values = {key: summary_value(summary, key) for key in weights}
+    if any(value is None for value in values.values()):
+        return None
+    return sum(weight * values[key] for key, weight in weights.items())
 
 
 def versions() -> dict[str, str | None]:

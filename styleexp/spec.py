@@ -7,6 +7,13 @@ from dataclasses import dataclass
 import torch
 
 
+def mode_of(content: object, style: object) -> str:
+    """``transfer`` (content and style), ``reconstruction`` (content only) or ``synthesis`` (style only)."""
+    if content is not None and style is not None:
+        return "transfer"
+    return "reconstruction" if content is not None else "synthesis"
+
+
 @dataclass
 class Spec:
     """One batch element's inputs and settings. A solo run is a batch of one spec.
@@ -28,10 +35,7 @@ class Spec:
 
     @property
     def mode(self) -> str:
-        """``transfer`` (content and style), ``reconstruction`` (content only) or ``synthesis`` (style only)."""
-        if self.content is not None and self.style is not None:
-            return "transfer"
-        return "reconstruction" if self.content is not None else "synthesis"
+        return mode_of(self.content, self.style)
 
     @property
     def shape(self) -> torch.Size:

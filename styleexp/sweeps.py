@@ -22,6 +22,7 @@ from hydra.experimental.callback import Callback as HydraCallback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from styleexp.errors import UserError
 from styleexp.rundir import completed_identity, config_identity, read_summary
 
 MAX_NAME = 120  # characters; file systems allow 255 bytes per folder name
@@ -56,7 +57,9 @@ def job_dir(_root_: DictConfig) -> str:
     config (which the job then skips). Earlier attempts are never written into.
     """
     sweep_dir = Path(_root_.hydra.sweep.dir)
-    name = job_name(list(_root_.hydra.overrides.task), swept_keys(sweep_dir))
+    # An Optuna search writes no multirun.yaml: its swept keys are its parameters.
+    swept = swept_keys(sweep_dir) or set(_root_.hydra.sweeper.get("params") or {}) or None
+    name = job_name(list(_root_.hydra.overrides.task), swept)
     identity = config_identity(_root_)
     for attempt in count(1):
         candidate = name if attempt == 1 else f"{name}{ATTEMPT}{attempt}"
@@ -98,14 +101,27 @@ def is_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
+def check_search() -> None:
+    """Refuse a launch that sweeps over several searches: Hydra would run them with its basic sweeper, not Optuna."""
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.runtime.choices.get("search") and "optuna" not in hydra_cfg.sweeper._target_.lower():
+        raise UserError("choose one search per launch (search=NAME); several at once run without their Optuna sweeper")
+
+
 def sweep_id() -> str | None:
-    """Resolver for the W&B group: the sweep folder's name, or None for a single run."""
+    """The W&B group: the sweep folder's name, or None for a single run."""
     return Path(HydraConfig.get().sweep.dir).name if is_multirun() else None
 
 
-def run_name(single_run_name: str) -> str:
-    """Resolver for the W&B run name: a sweep job's folder name (its overrides), else ``single_run_name``."""
-    return Path(HydraConfig.get().runtime.output_dir).name if is_multirun() else single_run_name
+def run_name(choices: dict[str, str | None], overrides: list[str]) -> str:
+    """A W&B run name unique in its project that reads as the run: ``sweep/job`` for a sweep's job,
+    else the chosen options and the overrides, then the run folder's time stamp.
+    """
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    if is_multirun():
+        return f"{sweep_id()}/{run_dir.name}"
+    options = "-".join(str(choices[group]) for group in ("network", "pooling", "gram", "style_layers", "optim", "init"))
+    return f"{options}{' ' + job_name(overrides) if overrides else ''} @ {run_dir.name}"
 
 
 def overrides_dict(overrides: list[str]) -> dict[str, str]:
@@ -162,9 +178,8 @@ class SweepRecord(HydraCallback):
 
 
 def register_resolvers() -> None:
-    for name, resolver in (("job_dir", job_dir), ("sweep_id", sweep_id), ("run_name", run_name)):
-        if not OmegaConf.has_resolver(name):
-            OmegaConf.register_new_resolver(name, resolver)
+    if not OmegaConf.has_resolver("job_dir"):
+        OmegaConf.register_new_resolver("job_dir", job_dir)
 
 
 # Registered on import: joblib and submitit workers resolve `hydra.sweep.subdir` after unpickling

@@ -1,9 +1,14 @@
-"""Where a run reports as it goes: the configured loggers (W&B, metrics.csv), images sent to W&B, the console."""
+"""Where a run reports as it goes: the configured loggers (W&B, metrics.csv), images sent to W&B, the console.
+
+Every logged row carries the optimiser step (``trainer/global_step`` on W&B, ``step`` in
+``metrics.csv``): losses, images and the final measures of one step share one step value.
+"""
 
 from __future__ import annotations
 
+import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -14,39 +19,87 @@ from pytorch_lightning.callbacks import TQDMProgressBar
 from pytorch_lightning.loggers import WandbLogger
 
 
-def loggers(cfg: DictConfig, run_config: dict) -> list:
-    """The configured loggers; nodes with a ``config`` key (W&B) get the resolved run config."""
-    return [
+def loggers(cfg: DictConfig, wandb_run: Mapping[str, Any]) -> list:
+    """The configured loggers. W&B ones get ``wandb_run`` (name, group, job type, tags, config) where they set none."""
+    made = []
+    for node in OmegaConf.to_container(cfg.logger, resolve=True).values():
+        if node is None:
+            continue
+        if node["_target_"].endswith("WandbLogger"):
+            node = {**node, **{key: value for key, value in wandb_run.items() if node.get(key) is None}}
+            # Offline artifacts are staged here and read again by `wandb sync`: inside the run folder, not ~/.
+            os.environ["WANDB_DATA_DIR"] = str(Path(node["save_dir"]) / "wandb")
         # Not recursive: the run config passed to W&B holds `_target_` nodes that must stay data.
-        hydra.utils.instantiate({**node, "config": run_config} if "config" in node else node, _recursive_=False, _convert_="all")
-        for node in OmegaConf.to_container(cfg.logger, resolve=True).values()
-        if node is not None
-    ]
+        made.append(hydra.utils.instantiate(node, _recursive_=False, _convert_="all"))
+    return made
+
+
+def wandb_loggers(loggers: list) -> list[WandbLogger]:
+    return [logger for logger in loggers if isinstance(logger, WandbLogger)]
+
+
+def log_metrics(loggers: list, metrics: Mapping[str, float], step: int) -> None:
+    """One row of ``metrics`` at optimiser ``step`` for every logger."""
+    for logger in loggers:
+        logger.log_metrics(dict(metrics), step=step)
 
 
 def log_image(loggers: list, key: str, path: Path, step: int) -> None:
     """Send a saved PNG to every W&B logger among ``loggers`` at ``step``."""
-    for logger in loggers:
-        if isinstance(logger, WandbLogger):
-            logger.log_image(key=key, images=[str(path)], step=step)
+    for logger in wandb_loggers(loggers):
+        logger.log_image(key=key, images=[str(path)], step=step)
 
 
-def finish_wandb(loggers: list, step: int, final: Path | None, summary: dict[str, Any]) -> None:
-    """Log the final image and the run's status, then close the W&B run however the run ended."""
-    wandb_loggers = [logger for logger in loggers if isinstance(logger, WandbLogger)]
-    if not wandb_loggers:
-        return
+def log_inputs(loggers: list, run_dir: Path) -> None:
+    """The content and style images as used, once, at step 0."""
+    for name in ("content", "style"):
+        if (run_dir / f"{name}.png").is_file():
+            log_image(loggers, f"images/{name}", run_dir / f"{name}.png", 0)
+
+
+def finish(loggers: list, step: int, last: Mapping[str, float], run_dir: Path, summary: Mapping[str, Any]) -> None:
+    """Log the run's end however it ended, then close the loggers and the W&B run.
+
+    ``last`` (the final losses, unless already logged at ``step``, and the measures) becomes the
+    last row of ``metrics.csv``; W&B also gets the final image, as an image and as an ``image``
+    artifact holding the inputs beside it, and the status, message and measures in its summary.
+    """
+    try:
+        if last:
+            log_metrics(loggers, last, step)
+        for logger in loggers:
+            logger.save()
+        final = run_dir / "final.png"
+        if final.is_file():
+            log_image(loggers, "images/final", final, step)
+        for logger in wandb_loggers(loggers):
+            run = logger.experiment
+            if final.is_file():
+                artifact = _final_artifact(run, run_dir, summary)
+                run.log_artifact(artifact)
+            run.summary.update({
+                "status": summary["status"], "message": summary["message"], "evaluations": summary.get("evaluations", 0),
+                "steps": summary.get("steps", 0), **{f"measure/{key}": value for key, value in summary.get("measures", {}).items()},
+            })
+    finally:
+        if wandb_loggers(loggers):
+            import wandb
+
+            wandb.finish(exit_code=0 if summary["status"] == "completed" else 1)
+
+
+def _final_artifact(run: Any, run_dir: Path, summary: Mapping[str, Any]) -> Any:
     import wandb
 
-    try:
-        if final is not None:
-            log_image(wandb_loggers, "images/final", final, step)
-        for logger in wandb_loggers:
-            logger.experiment.summary.update(
-                {"status": summary["status"], "message": summary["message"], "evaluations": summary.get("evaluations", 0)}
-            )
-    finally:
-        wandb.finish(exit_code=0 if summary["status"] == "completed" else 1)
+    artifact = wandb.Artifact(f"final-{run.id}", type="image", metadata={
+        "status": summary["status"], "steps": summary.get("steps"), "mode": summary.get("mode"),
+        "inputs": {name: (run_dir / f"{name}.png").is_file() for name in ("content", "style")},
+        "overrides": summary.get("overrides", []),
+    })
+    for name in ("final", "content", "style"):
+        if (run_dir / f"{name}.png").is_file():
+            artifact.add_file(str(run_dir / f"{name}.png"), name=f"{name}.png")
+    return artifact
 
 
 def progress_bar(every: int) -> TQDMProgressBar:

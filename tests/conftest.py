@@ -85,6 +85,13 @@ def wandb_records(folder: Path) -> list[dict]:
     return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
 
 
+def wandb_summary(folder: Path) -> dict:
+    """The config, summary and tags of the offline W&B run in ``folder/wandb/``, as ``wandb leet inspect --summary`` gives them."""
+    wandb_dir = next((Path(folder) / "wandb").glob("offline-run-*"))
+    done = subprocess.run([BIN / "wandb", "leet", "inspect", "--summary", "--json", str(wandb_dir)], capture_output=True, text=True, timeout=120)
+    return json.loads(done.stdout)
+
+
 def wandb_run_record(run_dir: Path) -> dict:
     """The ``run`` record (name, group, config) of the offline W&B run in ``run_dir``."""
     return next(record["run"] for record in wandb_records(run_dir) if record.get("type") == "run")

@@ -26,10 +26,10 @@ from .conftest import require_weights, styleexp, wandb_records
 
 
 @pytest.fixture(scope="module")
-def network() -> measures.Extractor:
+def network() -> list[measures.Evaluator]:
     require_weights("vgg19", "caffe")
     require_weights("vgg16", "caffe")
-    return measures.evaluation_network()
+    return measures.evaluators(["vgg19_caffe"])
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,7 @@ def test_the_table_has_one_row_per_run_with_finite_measures(gram_sweep):
     )
     for row in rows:
         assert row["status"] == "completed"
-        for name in measures.NAMES[:4]:
+        for name in measures.STYLE:
             assert math.isfinite(float(row[name])) and float(row[name]) >= 0, name
         assert row["content/relu4_2"] == "" and row["ssim"] == ""  # pure style: no content to compare to
     markdown = (gram_sweep / "report" / "table.md").read_text().splitlines()
@@ -102,7 +102,9 @@ def test_the_page_opens_in_headless_chromium_with_every_image_and_sorts(gram_swe
          f"{page.as_uri()}#sort=style/gram"],
         capture_output=True, text=True, timeout=120,
     ).stdout
-    assert re.search(r'id="image-check">all 7 images shown<', dom), dom[-500:]
+    charts = len(list((gram_sweep / "report").glob("measure_*.png"))) + len(list((gram_sweep / "report").glob("losses_*.png")))
+    assert charts == 8 + 2  # a chart per style measure of two evaluators; loss curves for each of the two grid rows
+    assert re.search(rf'id="image-check">all {1 + 6 + charts} images shown<', dom), dom[-500:]
     header = re.findall(r"<th[^>]*>([^<]*)</th>", dom)
     column = header.index("style/gram")
     assert 'class="sorted-asc"' in dom
@@ -130,6 +132,65 @@ def test_a_failed_run_shows_as_failed_in_the_report(tmp_path, network):
     assert "missing.jpg: no such file" in (sweep_dir / "report" / "index.html").read_text()
 
 
+def chromium_dom(page: Path) -> str:
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("chromium is not installed (make test installs Debian's package where it can)")
+    return subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=5000", "--dump-dom",
+                           page.as_uri()], capture_output=True, text=True, timeout=120).stdout
+
+
+@pytest.fixture(scope="module")
+def seed_sweeps(tmp_path_factory, network) -> tuple[Path, Path]:
+    """Two statistics x two seeds of pure style, and one more seed in a second sweep."""
+    root = tmp_path_factory.mktemp("seeds")
+    for name, seeds in (("first", "0,1"), ("second", "2")):
+        done = styleexp("-m", "content=null", "style=checkers", "gram=gram,centered", f"seed={seeds}", "size=32", "steps=5",
+                        "logger=none", f"hydra.sweep.dir={root / name}")
+        assert done.returncode == 0, done.stderr
+    return root / "first", root / "second"
+
+
+@pytest.mark.slow
+def test_replicates_give_means_with_intervals_paired_wins_and_numeric_wandb_columns(seed_sweeps):
+    first, _ = seed_sweeps
+    reported = styleexp(str(first), command="styleexp-report")
+    assert reported.returncode == 0, reported.stderr
+    table = read_table(first)
+    with open(first / "report" / "variants.csv") as f:
+        variants = {row["gram"]: row for row in csv.DictReader(f)}
+    for gram in ("gram", "centered"):
+        values = [float(row["style/gram"]) for row in table if row["gram"] == gram]
+        assert variants[gram]["runs"] == "2" and float(variants[gram]["style/gram"]) == pytest.approx(np.mean(values), rel=1e-3)
+        assert float(variants[gram]["style/gram low"]) < float(variants[gram]["style/gram"]) < float(variants[gram]["style/gram high"])
+    assert re.search(r"Under style/gram, (gram|centered) beats (gram|centered) on \d of 2 paired runs \(p = [\d.]+\)\.", reported.stdout)
+
+    wandb_table = next((first / "report" / "wandb").rglob("*.table.json"))
+    logged = json.loads(wandb_table.read_text())
+    column = logged["columns"].index("style/gram")
+    assert all(isinstance(row[column], float) for row in logged["data"])
+    assert logged["columns"][-1] == "final"
+
+    dom = chromium_dom(first / "report" / "index.html")
+    assert 'alt="measure_style_gram"' in dom and 'alt="losses_00"' in dom and "Variants over replicates" in dom
+    assert re.search(r'id="image-check">all \d+ images shown<', dom), dom[-300:]
+
+
+@pytest.mark.slow
+def test_several_sweeps_are_reported_together(seed_sweeps, tmp_path):
+    out = tmp_path / "joint"
+    reported = styleexp(*map(str, seed_sweeps), "--out", str(out), "--wandb", "disabled", command="styleexp-report")
+    assert reported.returncode == 0, reported.stderr
+    with open(out / "table.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert sorted((row["sweep"], row["seed"]) for row in rows) == sorted(
+        [("first", "0"), ("first", "0"), ("first", "1"), ("first", "1"), ("second", "2"), ("second", "2")])
+    with open(out / "variants.csv") as f:
+        assert {row["gram"]: row["runs"] for row in csv.DictReader(f)} == {"gram": "3", "centered": "3"}
+    missing_out = styleexp(*map(str, seed_sweeps), command="styleexp-report")
+    assert missing_out.returncode == 2 and "--out" in missing_out.stderr
+
+
 def test_measures_score_images_the_same_whatever_run_made_them(tmp_path, network):
     content, style = load_sample("astronaut", 48), load_sample("checkers", 48)
     noise = torch.rand(3, 48, 48, generator=torch.Generator().manual_seed(0))
@@ -142,7 +203,7 @@ def test_measures_score_images_the_same_whatever_run_made_them(tmp_path, network
     assert all(from_noise[f"style/{name}"] > 0.01 for name in measures.STYLE_STATISTICS)
 
     # Two runs of different networks, pooling and statistics that left the same image score the same.
-    runs = []
+    runs = []  # saved without measures, as runs were before every run took them
     for name, choices in (("a", {"network": "vgg16", "pooling": "avg", "gram": "centered"}), ("b", {"network": "vgg19"})):
         folder = tmp_path / name
         folder.mkdir()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import signal
 import subprocess
@@ -15,7 +14,7 @@ import torch
 from styleexp.errors import UserError
 from styleexp.images import load_image
 
-from .conftest import BIN, require_weights, run_in_process, shared_image, summary
+from .conftest import require_weights, run_in_process, shared_image, summary, wandb_records, wandb_summary
 
 FAST = ["logger=none", "size=32", "steps=3"]
 
@@ -150,15 +149,32 @@ def test_cli_run_leaves_every_file_and_an_offline_wandb_run(tmp_path):
     assert facts["weights"]["sha256"] and facts["versions"]["torch"] and facts["seconds_per_step"] > 0
 
     wandb_run = next((run_dir / "wandb").glob("offline-run-*"))
-    inspected = subprocess.run([BIN / "wandb", "leet", "inspect", "--summary", "--json", str(wandb_run)],
-                               capture_output=True, text=True, timeout=120)
-    record = json.loads(inspected.stdout)
-    assert record["name"] == "vgg19-max-gram-gatys-lbfgs-noise"
+    record = wandb_summary(run_dir)
+    # Named by its choices and overrides, unique by its folder's time stamp.
+    assert record["name"] == f"vgg19-max-gram-gatys-lbfgs-noise size=48,steps=4,image_every=2,log_every=1 @ {run_dir.name}"
     assert record["config"]["choices"]["gram"] == "gram" and record["config"]["size"] == 48
+    # Only what determines the result: no log folders, thread counts or weights folders of this machine.
+    assert not {"logger", "hydra", "threads", "weights_dir"} & set(record["config"])
     assert record["summary"]["status"] == "completed"
     assert record["summary"]["loss/style/relu3_1"] > 0
-    assert {"images/output", "images/final"} <= set(record["summary"])
+    assert {"images/output", "images/final", "images/content", "images/style"} <= set(record["summary"])
+    assert record["summary"]["measure/style/gram"] == pytest.approx(facts["measures"]["style/gram"])
     assert list((wandb_run / "files" / "media" / "images").rglob("*.png"))
+
+    records = wandb_records(run_dir)
+    run = next(r["run"] for r in records if r["type"] == "run")
+    assert run["job_type"] == "transfer"
+    history = [r["history"]["item"] for r in records if r["type"] == "history"]
+    assert not any("epoch" in row for row in history)
+    # Losses and images of one step share its step value.
+    loss_steps = {row["trainer/global_step"] for row in history if "loss/total" in row}
+    image_steps = {row["trainer/global_step"] for row in history if "images/output._type" in row}
+    assert image_steps == {2, 4} and image_steps <= loss_steps
+    artifact = next(r["artifact"] for r in records if r["type"] == "artifact")
+    assert artifact["type"] == "image"
+    assert {item["path"] for item in artifact["manifest"]["contents"]} == {"final.png", "content.png", "style.png"}
+    # Staged inside the run folder, where `wandb sync` finds it later.
+    assert all(item["local_path"].startswith(str(run_dir)) for item in artifact["manifest"]["contents"])
 
 
 @pytest.mark.slow

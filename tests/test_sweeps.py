@@ -38,7 +38,7 @@ def test_a_three_job_sweep_on_two_cores_gives_three_grouped_wandb_runs_and_share
     records = {name: wandb_run_record(sweep_dir / name) for name in job_folders(sweep_dir)}
     assert {record["run_id"] for record in records.values()}.__len__() == 3
     for name, record in records.items():
-        assert record["display_name"] == name and record["run_group"] == "sweep"
+        assert record["display_name"] == f"sweep/{name}" and record["run_group"] == "sweep"
         config = record["config"]["update"]
         assert config["init"]["name"] == name.removeprefix("init=") and config["overrides"]["init"] == config["init"]["name"]
 
@@ -165,6 +165,7 @@ def test_the_slurm_launcher_config_composes_with_a_partition():
 def test_the_wandb_sweep_file_passes_values_that_compose_as_overrides():
     sweep = yaml.safe_load((Path(CONFIG_DIR).parent / "experiments" / "wandb_sweep.yaml").read_text())
     assert "${args_no_hyphens}" in sweep["command"]
+    assert sweep["metric"]["name"].startswith("measure/style/") and sweep["metric"]["goal"] == "minimize"
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         for key, spec in sweep["parameters"].items():
             for value in spec.get("values", [spec.get("value")]):

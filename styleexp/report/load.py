@@ -34,10 +34,29 @@ class Run:
         return load_image(path) if path.is_file() else None
 
 
-def load_runs(sweep_dir: Path) -> tuple[list[Run], dict[str, list[str]]]:
-    """The sweep's jobs and its swept keys with their values, in the sweep's own order."""
-    if not (sweep_dir / "multirun.yaml").is_file():
-        raise UserError(f"{sweep_dir} is not a sweep folder: it has no multirun.yaml; give a folder under outputs/sweeps/")
+def load_runs(*sweep_dirs: Path) -> tuple[list[Run], dict[str, list[str]]]:
+    """The jobs of one or more sweeps, and the swept keys with their values in the sweep's own order.
+
+    Runs keep the fair measures their summaries hold as ``scores``. Several sweeps (the same study
+    run twice, or with more seeds later) get one more key, ``sweep``, naming each run's folder.
+    """
+    runs, keys = [], {}
+    for sweep_dir in sweep_dirs:
+        found, swept = _load_sweep(Path(sweep_dir))
+        for run in found:
+            if len(sweep_dirs) > 1:
+                run.choices["sweep"] = Path(sweep_dir).name
+        runs += found
+        for key, values in swept.items():
+            keys[key] = keys.get(key, []) + [value for value in values if value not in keys.get(key, [])]
+    if len(sweep_dirs) > 1:
+        keys = {"sweep": [Path(d).name for d in sweep_dirs], **keys}
+    return runs, keys
+
+
+def _load_sweep(sweep_dir: Path) -> tuple[list[Run], dict[str, list[str]]]:
+    if not sweep_dir.is_dir() or not any(sweep_dir.glob("*/.hydra/overrides.yaml")) and not (sweep_dir / "multirun.yaml").is_file():
+        raise UserError(f"{sweep_dir} is not a sweep folder: it has no multirun.yaml and no job folders; give a folder under outputs/sweeps/")
     attempts: dict[str, list[Path]] = {}
     for overrides_file in sorted(sweep_dir.glob("*/.hydra/overrides.yaml")):
         folder = overrides_file.parent.parent
@@ -49,10 +68,14 @@ def load_runs(sweep_dir: Path) -> tuple[list[Run], dict[str, list[str]]]:
         done = [i for i, s in enumerate(summaries) if s.get("status") == "completed"]
         pick = done[-1] if done else len(folders) - 1
         overrides = list(OmegaConf.load(folders[pick] / ".hydra" / "overrides.yaml"))
-        runs.append(Run(name, folders[pick], overrides_dict(overrides), summaries[pick]))
+        summary = summaries[pick]
+        runs.append(Run(name, folders[pick], overrides_dict(overrides), summary, dict(summary.get("measures") or {})))
     if not runs:
         raise UserError(f"{sweep_dir} holds no runs yet; launch the sweep first")
-    definition = swept_values(sweep_dir) or {}
+    definition = swept_values(sweep_dir)
+    if definition is None:  # an Optuna search writes no multirun.yaml: its keys are the overrides that vary
+        varying = {key for run in runs for key in run.choices if len({r.choices.get(key) for r in runs}) > 1}
+        definition = dict.fromkeys(key for run in runs for key in run.choices if key in varying)
     keys = {key: values or natural_sorted({run.choices.get(key, "") for run in runs}) for key, values in definition.items()}
     return runs, keys
 

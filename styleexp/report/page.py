@@ -1,30 +1,39 @@
-"""The report's page: one self-contained HTML file (images inlined) with the grid, the sortable table and each run."""
+"""The report's page: one self-contained HTML file (images inlined, opens from disk) from the report's parts."""
 
 from __future__ import annotations
 
 import base64
-import csv
 import html
-import math
+from collections.abc import Sequence
 from pathlib import Path
 from string import Template
 
-from styleexp import measures
 from styleexp.report.load import Run
-from styleexp.report.tables import LOSSES
+from styleexp.report.tables import text
 
-TEMPLATE = Template((Path(__file__).with_name("page.html")).read_text())
+TEMPLATE = Template(Path(__file__).with_name("page.html").read_text())
 
 
-def page(sweep_dir: Path, runs: list[Run], rows: list[dict[str, object]], grid_png: Path) -> str:
-    """A self-contained HTML page: the grid, the table sortable by any column, each run's images and loss curves."""
+def page(
+    title: str,
+    overview: str,
+    runs: Sequence[Run],
+    rows: list[dict[str, object]],
+    variant_rows: list[dict[str, object]],
+    sentences: Sequence[str],
+    grid_png: Path,
+    measure_charts: Sequence[Path],
+    loss_charts: Sequence[Path],
+    evaluators: Sequence[str],
+) -> str:
+    """The page: conclusions, the grid, the charts, the variants over replicates, the sortable run table, each run."""
     by_name = {run.folder.name: run for run in runs}
     header = "".join(f'<th data-col="{i}">{html.escape(str(key))}</th>' for i, key in enumerate(rows[0]))
-    body = []
-    for row in rows:
-        run = by_name[row["run"]]
-        cells = "".join(f"<td>{html.escape(str(value))}</td>" for value in row.values())
-        body.append(f'<tr class="{html.escape(run.status)}">{cells}</tr>')
+    body = [
+        f'<tr class="{html.escape(by_name[row["run"]].status)}">'
+        + "".join(f"<td>{html.escape(text(value))}</td>" for value in row.values()) + "</tr>"
+        for row in rows
+    ]
     details = []
     for row in rows:
         run = by_name[row["run"]]
@@ -33,48 +42,45 @@ def page(sweep_dir: Path, runs: list[Run], rows: list[dict[str, object]], grid_p
         details.append(
             f'<section><h3>{html.escape(run.folder.name)} <small>{html.escape(run.status)}</small></h3>'
             f'<p>{html.escape(run.summary.get("message", "no summary.json: the run never finished"))}</p>'
-            f"<div class=run>{image}{_loss_curves(run.folder / 'metrics.csv')}</div></section>"
+            f"<div class=run>{image}</div></section>"
         )
+    conclusions = "".join(f"<li>{html.escape(sentence)}</li>" for sentence in sentences)
     return TEMPLATE.substitute(
-        title=html.escape(f"styleexp report: {sweep_dir.name}"),
+        title=html.escape(title),
+        overview=html.escape(overview),
+        conclusions=f'<ul class="conclusions">{conclusions}</ul>' if sentences else "<p>No paired comparison: the sweep varies no key with a partner to compare.</p>",
         grid=_data_uri(grid_png),
+        measure_charts="".join(_chart(path) for path in measure_charts),
+        variants=_variants(variant_rows),
         header=header,
         body="\n".join(body),
+        evaluators=html.escape(", ".join(evaluators) or "none"),
+        loss_charts="".join(_chart(path) for path in loss_charts),
         details="\n".join(details),
-        definitions=html.escape(measures.__doc__.split("\n\n", 1)[1].replace("``", "")),
     )
+
+
+def _variants(rows: list[dict[str, object]]) -> str:
+    """Mean [95 % interval] of each measure per variant, shown where some variant has replicates."""
+    if not rows or max(row["runs"] for row in rows) < 2:
+        return ""
+    names = [key for key in rows[0] if f"{key} low" in rows[0]]
+    plain = [key for key in rows[0] if key not in names and not key.endswith((" low", " high"))]
+    header = "".join(f"<th>{html.escape(key)}</th>" for key in plain + names)
+    lines = []
+    for row in rows:
+        cells = [html.escape(text(row[key])) for key in plain]
+        for name in names:
+            mean, low, high = row[name], row[f"{name} low"], row[f"{name} high"]
+            cells.append("" if mean is None else f"{mean:.4g}" + ("" if low is None else f" [{low:.4g}, {high:.4g}]"))
+        lines.append("<tr class=completed>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
+    return ("<h2>Variants over replicates</h2><p>Mean [95 % interval] over the replicates of each variant "
+            f"(also in variants.csv).</p><table><thead><tr>{header}</tr></thead><tbody>{''.join(lines)}</tbody></table>")
+
+
+def _chart(path: Path) -> str:
+    return f'<img alt="{html.escape(path.stem)}" src="{_data_uri(path)}">'
 
 
 def _data_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
-
-
-def _loss_curves(metrics_csv: Path) -> str:
-    """An inline SVG of the logged losses against the step, on a log scale."""
-    if not metrics_csv.is_file():
-        return "<p>no metrics.csv</p>"
-    with open(metrics_csv) as f:
-        records = list(csv.DictReader(f))
-    width, height, colours = 360, 160, dict(zip(LOSSES, ["#222", "#1f77b4", "#d62728", "#2ca02c", "#9467bd"]))
-    series = {}
-    for loss in LOSSES:
-        points = [(int(r["step"]), float(r[loss])) for r in records if r.get(loss) and float(r[loss]) > 0]
-        if points:
-            series[loss] = points
-    if not series:
-        return "<p>no losses logged</p>"
-    steps = [s for points in series.values() for s, _ in points]
-    logs = [math.log10(v) for points in series.values() for _, v in points]
-    x0, x1, y0, y1 = min(steps), max(max(steps), min(steps) + 1), min(logs), max(max(logs), min(logs) + 1e-6)
-    svg = [f'<svg width="{width}" height="{height + 20}" role="img"><rect width="{width}" height="{height}" fill="#fafafa"/>']
-    for i, (loss, points) in enumerate(series.items()):
-        coords = " ".join(
-            f"{(s - x0) / (x1 - x0) * (width - 10) + 5:.1f},{height - 5 - (math.log10(v) - y0) / (y1 - y0) * (height - 10):.1f}"
-            for s, v in points
-        )
-        svg.append(f'<polyline fill="none" stroke="{colours[loss]}" stroke-width="1.5" points="{coords}"/>')
-        svg.append(f'<text x="{5 + 90 * i}" y="{height + 15}" font-size="11" fill="{colours[loss]}">{loss}</text>')
-    svg.append(f'<text x="{width - 5}" y="12" font-size="10" text-anchor="end">log10 {y0:.1f}..{y1:.1f}, steps {x0}..{x1}</text></svg>')
-    return "".join(svg)
-
-

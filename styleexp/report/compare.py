@@ -1,0 +1,143 @@
+"""Conclusions from a sweep's measures: means and 95 % intervals over replicates, paired wins with sign tests.
+
+Replicate keys (``seed`` by default) are what a study repeats to see whether a difference is real;
+the other swept keys are its factors, and the last factor is the question (``gram``). Two values of
+it are compared on runs that agree on every other key, replicates included.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from styleexp.measures import HIGHER_IS_BETTER
+from styleexp.report.load import Run
+
+
+def factors(keys: dict[str, list[str]], replicate: Sequence[str]) -> list[str]:
+    """The swept keys that are not replicates, in sweep order."""
+    return [key for key in keys if key not in replicate]
+
+
+def interval(values: Sequence[float]) -> tuple[float, float | None, float | None]:
+    """Mean and two-sided 95 % t-interval of ``values``; no interval for fewer than two."""
+    mean = float(np.mean(values))
+    if len(values) < 2:
+        return mean, None, None
+    half = stats.t.ppf(0.975, len(values) - 1) * float(np.std(values, ddof=1)) / math.sqrt(len(values))
+    return mean, mean - half, mean + half
+
+
+def completed(runs: Sequence[Run]) -> list[Run]:
+    return [run for run in runs if run.status == "completed"]
+
+
+def variants(runs: Sequence[Run], keys: dict[str, list[str]], replicate: Sequence[str], names: Sequence[str]) -> list[dict[str, object]]:
+    """One row per combination of the factors (in sweep order): how many runs, each measure's mean and interval."""
+    by_variant: dict[tuple[str, ...], list[Run]] = {}
+    for run in completed(runs):
+        by_variant.setdefault(tuple(run.choices.get(key, "") for key in factors(keys, replicate)), []).append(run)
+    order = list(itertools.product(*(keys[key] for key in factors(keys, replicate))))
+    rows = []
+    for variant in sorted(by_variant, key=lambda v: order.index(v) if v in order else len(order)):
+        group = by_variant[variant]
+        row: dict[str, object] = dict(zip(factors(keys, replicate), variant))
+        row["runs"] = len(group)
+        for name in names:
+            values = [run.scores[name] for run in group if run.scores.get(name) is not None]
+            mean, low, high = interval(values) if values else (None, None, None)
+            row.update({name: mean, f"{name} low": low, f"{name} high": high})
+        rows.append(row)
+    return rows
+
+
+@dataclass
+class Pair:
+    """How often ``a`` beat ``b`` under one measure, over runs that agree on every other key."""
+
+    a: str
+    b: str
+    wins: int
+    losses: int
+    ties: int
+
+    @property
+    def pairs(self) -> int:
+        return self.wins + self.losses + self.ties
+
+    @property
+    def p(self) -> float:
+        """Two-sided sign test (ties left out); 1 when nothing was decided."""
+        decided = self.wins + self.losses
+        return float(stats.binomtest(self.wins, decided, 0.5).pvalue) if decided else 1.0
+
+
+def paired(runs: Sequence[Run], keys: dict[str, list[str]], replicate: Sequence[str], name: str) -> list[Pair]:
+    """Every ordered pair of the question's values under measure ``name`` (both orders, for win tables)."""
+    question = factors(keys, replicate)[-1] if factors(keys, replicate) else None
+    if question is None:
+        return []
+    rest = [key for key in keys if key != question]
+    cells: dict[tuple[str, ...], dict[str, float]] = {}
+    for run in completed(runs):
+        if run.scores.get(name) is not None:
+            cells.setdefault(tuple(run.choices.get(key, "") for key in rest), {})[run.choices.get(question, "")] = run.scores[name]
+    sign = -1.0 if name.split("/")[-1] in HIGHER_IS_BETTER else 1.0
+    pairs = []
+    for a, b in itertools.permutations(keys[question], 2):
+        scored = [(cell[a], cell[b]) for cell in cells.values() if a in cell and b in cell]
+        wins = sum(sign * x < sign * y for x, y in scored)
+        losses = sum(sign * x > sign * y for x, y in scored)
+        pairs.append(Pair(a, b, wins, losses, len(scored) - wins - losses))
+    return pairs
+
+
+def conclusion(pairs: Sequence[Pair], name: str) -> str | None:
+    """One sentence for measure ``name``: the value with the most paired wins, against each other value."""
+    if not pairs or not any(pair.pairs for pair in pairs):
+        return None
+    totals: dict[str, int] = {}
+    for pair in pairs:
+        totals[pair.a] = totals.get(pair.a, 0) + pair.wins
+    best = max(totals, key=totals.get)
+    against = [f"{pair.b} on {pair.wins} of {pair.pairs} paired runs (p = {pair.p:.2g})" for pair in pairs if pair.a == best and pair.pairs]
+    return f"Under {name}, {best} beats " + " and ".join(against) + "."
+
+
+def ranking(runs: Sequence[Run], question: str, values: Sequence[str], name: str) -> list[str]:
+    """The question's values from best to worst by their mean ``name`` over completed runs."""
+    sign = -1.0 if name.split("/")[-1] in HIGHER_IS_BETTER else 1.0
+    means = {}
+    for value in values:
+        scores = [run.scores[name] for run in completed(runs) if run.choices.get(question) == value and run.scores.get(name) is not None]
+        if scores:
+            means[value] = sign * float(np.mean(scores))
+    return sorted(means, key=means.get)
+
+
+def disagreements(
+    runs: Sequence[Run], keys: dict[str, list[str]], replicate: Sequence[str], names: Sequence[str], first: str
+) -> list[str]:
+    """Where evaluators rank the question's values differently under the same measure, one sentence each.
+
+    ``first`` names the evaluator whose measures carry no prefix.
+    """
+    if not factors(keys, replicate):
+        return []
+    question = factors(keys, replicate)[-1]
+    by_measure: dict[str, dict[str, list[str]]] = {}
+    for name in names:
+        evaluator, measure = name.split("/", 1) if name.count("/") == 2 else (first, name)
+        if measure.startswith(("style/", "content/")):
+            by_measure.setdefault(measure, {})[evaluator] = ranking(runs, question, keys[question], name)
+    sentences = []
+    for measure, rankings in by_measure.items():
+        if len({tuple(r) for r in rankings.values() if r}) > 1:
+            listed = "; ".join(f"{evaluator}: {' > '.join(r)}" for evaluator, r in rankings.items())
+            sentences.append(f"Evaluators disagree on {question} under {measure} (best first): {listed}.")
+    return sentences

@@ -1,0 +1,104 @@
+"""Fair measures in every run, the last step always logged, and the objective sweepers minimise."""
+
+from __future__ import annotations
+
+import csv
+import math
+
+import pytest
+import yaml
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import read_write
+
+from styleexp.errors import UserError
+from styleexp.rundir import objective_value
+from styleexp.sweeps import check_search
+
+from .conftest import compose_config, job_folders, require_weights, run_in_process, styleexp, summary, wandb_records, wandb_summary
+
+TINY = ["size=32", "steps=3"]
+
+
+@pytest.fixture(autouse=True)
+def _weights() -> None:
+    for network, source in (("vgg16", "caffe"), ("vgg19", "caffe"), ("vgg16", "torchvision")):
+        require_weights(network, source)
+
+
+def test_a_run_ends_with_its_measures_and_returns_its_objective(tmp_path):
+    result = run_in_process(tmp_path / "run", "logger=none", *TINY, "objective=measure/style/centered")
+    facts = summary(tmp_path / "run")
+    assert set(facts["measures"]) >= {"style/gram", "content/relu4_2", "ssim", "vgg16_torchvision/style/gram"}
+    assert all(math.isfinite(value) for value in facts["measures"].values())
+    assert facts["evaluators"] == ["vgg19_caffe", "vgg16_torchvision"] and facts["measures_seconds"] > 0
+    assert result.objective == facts["measures"]["style/centered"]
+    weighted = run_in_process(tmp_path / "weighted", "logger=none", *TINY, "objective={measure/style/gram: 2, measure/ssim: -1}")
+    measured = summary(tmp_path / "weighted")["measures"]
+    assert weighted.objective == pytest.approx(2 * measured["style/gram"] - measured["ssim"])
+
+
+def test_measures_follow_the_mode_and_can_be_turned_off(tmp_path):
+    run_in_process(tmp_path / "synthesis", "logger=none", *TINY, "content=null", "measures.networks=[vgg19_caffe]")
+    assert set(summary(tmp_path / "synthesis")["measures"]) == {"style/gram", "style/centered", "style/both", "style/mean_std"}
+    reconstruction = run_in_process(tmp_path / "reconstruction", "logger=none", *TINY, "style=null", "measures.networks=[vgg19_caffe]")
+    assert set(summary(tmp_path / "reconstruction")["measures"]) == {"content/relu4_2", "ssim"}
+    assert reconstruction.objective == summary(tmp_path / "reconstruction")["measures"]["content/relu4_2"]  # the default there
+    off = run_in_process(tmp_path / "off", "logger=none", *TINY, "measures.networks=[]")
+    assert "measures" not in summary(tmp_path / "off") and off.objective is None
+    failed = run_in_process(tmp_path / "failed", "logger=none", *TINY, "content=missing.jpg")
+    assert failed.status == "failed" and failed.objective is None
+
+
+def test_the_last_step_is_logged_with_the_measures_whatever_log_every(tmp_path):
+    run_in_process(tmp_path / "run", "logger=csv", "size=32", "steps=5", "log_every=10", "measures.networks=[vgg19_caffe]")
+    with open(tmp_path / "run" / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(row["step"]) for row in rows] == [1, 5]
+    assert rows[-1]["loss/total"] and float(rows[-1]["measure/style/gram"]) == pytest.approx(summary(tmp_path / "run")["measures"]["style/gram"])
+    assert "epoch" not in rows[0]
+    assert objective_value(summary(tmp_path / "run"), "loss/total") == pytest.approx(float(rows[-1]["loss/total"]))
+
+
+@pytest.mark.slow
+def test_a_two_job_sweep_puts_the_measures_in_each_summary_and_wandb_run(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    done = styleexp("-m", "study=gram_variants", "hydra.sweeper.params.style=checkers", "hydra.sweeper.params.gram='gram,centered'",
+                    *TINY, "logger.csv=null", f"hydra.sweep.dir={sweep_dir}")
+    assert done.returncode == 0, done.stderr
+    names = set()
+    for job in job_folders(sweep_dir):
+        measures = summary(sweep_dir / job)["measures"]
+        records = wandb_records(sweep_dir / job)
+        run = next(r["run"] for r in records if r["type"] == "run")
+        names.add(run["display_name"])
+        assert run["job_type"] == "synthesis" and run["tags"] == ["study:gram_variants"]
+        final = wandb_summary(sweep_dir / job)["summary"]
+        for key, value in measures.items():
+            assert final[f"measure/{key}"] == pytest.approx(value), key
+    assert names == {f"sweep/{job}" for job in job_folders(sweep_dir)}
+
+
+@pytest.mark.slow
+def test_an_optuna_search_of_three_trials_goes_on_past_a_failed_trial(tmp_path):
+    sweep_dir = tmp_path / "search"
+    done = styleexp("search=loss_weights", "hydra.sweeper.n_trials=3", *TINY, "logger=none", "measures.networks=[vgg19_caffe]",
+                    "content=choice(missing.jpg,astronaut)", f"hydra.sweep.dir={sweep_dir}")
+    statuses = {job: summary(sweep_dir / job)["status"] for job in job_folders(sweep_dir)}
+    assert len(statuses) == 3 and "failed" in statuses.values() and "completed" in statuses.values(), done.stderr
+    results = yaml.safe_load((sweep_dir / "optimization_results.yaml").read_text())
+    objective = {"measure/style/gram": 1.0, "measure/ssim": -1.0}
+    completed = [objective_value(summary(sweep_dir / job), objective) for job, status in statuses.items() if status == "completed"]
+    assert results["best_value"] == pytest.approx(min(completed))
+    assert set(results["best_params"]) == {"loss.style", "loss.tv", "content"}
+
+
+def test_a_search_without_its_optuna_sweeper_is_refused():
+    # What Hydra does when one launch sweeps over several searches (Hydra #2946): it falls back to its basic sweeper.
+    cfg = compose_config("search=loss_weights", hydra=True)
+    HydraConfig.instance().set_config(cfg)
+    check_search()  # the search's own sweeper: fine
+    with read_write(cfg.hydra):
+        cfg.hydra.sweeper._target_ = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+    HydraConfig.instance().set_config(cfg)
+    with pytest.raises(UserError, match="choose one search per launch"):
+        check_search()
