@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from styleexp import preprocessing, samples, speed, sweeps
 from styleexp.errors import UserError
 from styleexp.extractors import Extractor, build_extractor, resolve_layer
 from styleexp.inits import init_image
+from styleexp.layout import positions_warning
 from styleexp.module import StyleTransfer
 from styleexp.optimizers import OPTIMIZERS
 from styleexp.rundir import weights_facts
@@ -45,6 +47,8 @@ def build(cfg: DictConfig) -> Built:
         seed=cfg.seed,
         download=cfg.network.download,
     )
+    if spec.style is not None and (warning := positions_warning(cfg.network.name.value, spec.style_layers, tuple(spec.style.shape[1:]))):
+        print(f"styleexp: warning: {warning}", file=sys.stderr)
     layers = layers_for([spec])
     extractor = build_extractor(cfg.network.name.value, layers, weights.state_dict,
                                 preprocessing.get(weights.preprocessing), cfg.network.pooling.value)

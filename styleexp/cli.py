@@ -106,10 +106,11 @@ def report(argv: list[str] | None = None) -> None:
     parser.add_argument("--wandb", default=os.environ.get("WANDB_MODE", "offline"), choices=["offline", "online", "disabled"],
                         help="log the table and charts to W&B (default: offline, or $WANDB_MODE)")
     parser.add_argument("--weights-dir", help="where the evaluators' weights are, for runs saved without measures")
+    parser.add_argument("--no-validation", action="store_true", help="skip validating the measures (about a minute the first time)")
     args = parser.parse_args(argv)
     if len(args.folders) > 1 and args.out is None:
         _user_error(UserError("several sweeps need --out FOLDER for their joint report"))
-    from styleexp import measures
+    from styleexp import measures, validation
     from styleexp import report as reports
 
     out = args.out or args.folders[0] / "report"
@@ -117,9 +118,14 @@ def report(argv: list[str] | None = None) -> None:
         runs, keys = reports.load_runs(*args.folders)
         if any(not run.scores and run.image("final") is not None for run in runs):
             reports.score(runs, measures.evaluators(measures.DEFAULT_EVALUATORS, args.weights_dir))
+        used = list(dict.fromkeys(name for run in runs for name in run.summary.get("evaluators", [])))
+        modes = {run.summary.get("mode") for run in runs}
+        kinds = [kind for kind, needs in (("style", {"transfer", "synthesis"}), ("content", {"transfer", "reconstruction"})) if modes & needs]
+        checks = [] if args.no_validation or not used else validation.cached(reports.validation_images(runs), used, kinds, args.weights_dir)
     except UserError as error:
         _user_error(error)
-    made = reports.write(out, runs, keys, args.replicate, title=f"styleexp report: {', '.join(f.name for f in args.folders)}")
+    made = reports.write(out, runs, keys, args.replicate, title=f"styleexp report: {', '.join(f.name for f in args.folders)}",
+                         checks=checks)
     if args.wandb != "disabled":
         group = args.folders[0].name if len(args.folders) == 1 else out.name
         reports.log_to_wandb(made, runs, group, args.wandb)
@@ -127,6 +133,43 @@ def report(argv: list[str] | None = None) -> None:
     print(f"styleexp: report of {len(runs)} runs ({failed} not completed) in {out}: grid.png, table.csv, table.md, index.html")
     for sentence in made.conclusions:
         print(f"  {sentence}")
+
+
+def validate_measures(argv: list[str] | None = None) -> None:
+    """``styleexp-validate-measures [IMAGE_DIR ...]``: every fair measure through tests whose answer is known.
+
+    Writes ``validation.csv`` and ``validation.md`` (measure x test -> accuracy, with the number of
+    trials) into a new folder under ``outputs/validation/`` and prints the table.
+    """
+    from datetime import datetime
+
+    from styleexp import measures, validation
+
+    parser = argparse.ArgumentParser(prog="styleexp-validate-measures", description=validate_measures.__doc__)
+    parser.add_argument("folders", type=Path, nargs="*", metavar="IMAGE_DIR", help="folders of images (default: the bundled samples)")
+    parser.add_argument("--evaluators", nargs="+", default=list(measures.DEFAULT_EVALUATORS), help="evaluators to validate")
+    parser.add_argument("--run", type=Path, action="append", default=[], help="a run folder whose output tests the content measures")
+    parser.add_argument("--size", type=int, default=validation.SIZE, help="longest side of the test images, in pixels")
+    parser.add_argument("--out", type=Path, help="where to write the table (default: a new folder under outputs/validation/)")
+    parser.add_argument("--weights-dir", help="where the evaluators' weights are (default: as for runs)")
+    args = parser.parse_args(argv)
+    try:
+        for folder in [*args.folders, *args.run]:
+            if not folder.is_dir():
+                raise UserError(f"{folder}: no such folder; give folders of images (or run folders with --run)")
+        images = validation.folder_images(args.folders, args.size) if args.folders else validation.bundled_images(args.size)
+        if len(images) < 2:
+            raise UserError(f"{len(images)} image found; the tests compare images with each other, so give at least two")
+        judges = [*measures.evaluators(args.evaluators, args.weights_dir), measures.StructureEvaluator()]
+    except UserError as error:
+        _user_error(error)
+    results = validation.validate(images, judges, args.run)
+    out = args.out or Path("outputs/validation") / datetime.now().strftime("%Y-%m-%d_%H-%M-%S-%f")
+    validation.write(results, out)
+    print(validation.markdown(results), end="")
+    weak = validation.weak(results)
+    print(f"styleexp: {len(images)} images, {len(judges)} evaluators; table in {out}/validation.csv"
+          + (f"; below {validation.THRESHOLD:.2f} at telling images apart: {', '.join(weak)}" if weak else ""))
 
 
 def _launch(arguments: list[str]) -> None:

@@ -132,17 +132,18 @@ def _measures(cfg: DictConfig, run_dir: Path, device: torch.device) -> dict[str,
     """
     if not cfg.measures.networks:
         return {}
-    started = time.perf_counter()
+    started, seconds = time.perf_counter(), {}
     try:
         judges = measures.evaluators(list(cfg.measures.networks), cfg.weights_dir, str(device))
         images = {name: load_image(run_dir / f"{name}.png") if (run_dir / f"{name}.png").is_file() else None
                   for name in ("final", "content", "style")}
-        scores = measures.measure(judges, images["final"], images["content"], images["style"])
+        scores = measures.measure(judges, images["final"], images["content"], images["style"], cfg.weights_dir, seconds)
     except (UserError, KeyboardInterrupt) as caught:
         reason = str(caught) or "interrupted"
         print(f"styleexp: warning: no fair measures: {reason}", file=sys.stderr)
         return {"measures": {}, "measures_error": reason}
-    return {"measures": scores, "evaluators": list(cfg.measures.networks), "measures_seconds": round(time.perf_counter() - started, 3)}
+    return {"measures": scores, "evaluators": list(cfg.measures.networks),
+            "measures_seconds": round(time.perf_counter() - started, 3), "measures_seconds_each": seconds}
 
 
 def _objective(cfg: DictConfig, summary: dict[str, Any]) -> float | None:

@@ -28,9 +28,10 @@ def _weights() -> None:
 def test_a_run_ends_with_its_measures_and_returns_its_objective(tmp_path):
     result = run_in_process(tmp_path / "run", "logger=none", *TINY, "objective=measure/style/centered")
     facts = summary(tmp_path / "run")
-    assert set(facts["measures"]) >= {"style/gram", "content/relu4_2", "ssim", "vgg16_torchvision/style/gram"}
+    assert set(facts["measures"]) >= {"style/gram", "content/relu4_2", "ssim", "vgg16_torchvision/style/gram", "portilla_simoncelli/style/ps"}
     assert all(math.isfinite(value) for value in facts["measures"].values())
-    assert facts["evaluators"] == ["vgg19_caffe", "vgg16_torchvision"] and facts["measures_seconds"] > 0
+    assert facts["evaluators"] == ["vgg19_caffe", "vgg16_torchvision", "portilla_simoncelli"] and facts["measures_seconds"] > 0
+    assert set(facts["measures_seconds_each"]) == set(facts["evaluators"])  # each evaluator's cost, the texture one's too
     assert result.objective == facts["measures"]["style/centered"]
     weighted = run_in_process(tmp_path / "weighted", "logger=none", *TINY, "objective={measure/style/gram: 2, measure/ssim: -1}")
     measured = summary(tmp_path / "weighted")["measures"]
@@ -38,8 +39,8 @@ def test_a_run_ends_with_its_measures_and_returns_its_objective(tmp_path):
 
 
 def test_measures_follow_the_mode_and_can_be_turned_off(tmp_path):
-    run_in_process(tmp_path / "synthesis", "logger=none", *TINY, "content=null", "measures.networks=[vgg19_caffe]")
-    assert set(summary(tmp_path / "synthesis")["measures"]) == {"style/gram", "style/centered", "style/both", "style/mean_std"}
+    run_in_process(tmp_path / "synthesis", "logger=none", *TINY, "content=null", "style=coffee", "measures.networks=[vgg19_caffe]")
+    assert set(summary(tmp_path / "synthesis")["measures"]) == {"style/gram", "style/centered", "style/both", "style/mean_std", "layout_leakage"}
     reconstruction = run_in_process(tmp_path / "reconstruction", "logger=none", *TINY, "style=null", "measures.networks=[vgg19_caffe]")
     assert set(summary(tmp_path / "reconstruction")["measures"]) == {"content/relu4_2", "ssim"}
     assert reconstruction.objective == summary(tmp_path / "reconstruction")["measures"]["content/relu4_2"]  # the default there

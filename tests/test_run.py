@@ -16,7 +16,8 @@ from styleexp.images import load_image
 
 from .conftest import require_weights, run_in_process, shared_image, summary, wandb_records, wandb_summary
 
-FAST = ["logger=none", "size=32", "steps=3"]
+# Measures have tests of their own (test_objective.py); here they would only cost time.
+FAST = ["logger=none", "size=32", "steps=3", "measures.networks=[]"]
 
 
 @pytest.fixture(autouse=True)

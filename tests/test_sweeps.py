@@ -18,7 +18,7 @@ from styleexp.sweeps import job_dir, job_name
 
 from .conftest import job_folders, require_weights, styleexp, summary, wandb_run_record
 
-FAST = ["size=32", "steps=3"]
+FAST = ["size=32", "steps=3", "measures.networks=[]"]
 
 
 @pytest.fixture

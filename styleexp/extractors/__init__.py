@@ -45,7 +45,9 @@ class Network:
     ``architecture(pooling)`` builds its feature layers, randomly initialised: their state dict is
     the layout its weights files hold. ``extractor(layers, state_dict, preprocess, pooling)`` builds
     the frozen :class:`Extractor`. ``downloads`` maps a weights source (``caffe``, ``torchvision``)
-    to the URL of a state dict; ``min_input_size(layer)`` is the smallest side that layer accepts.
+    to the URL of a state dict. ``min_input_size(layer)`` is the smallest side that layer accepts,
+    which is also how many input pixels one of its positions spans along a side; ``channels(layer)``
+    is its number of channels.
     """
 
     name: str
@@ -53,6 +55,7 @@ class Network:
     architecture: Callable[[str], nn.Module]
     extractor: Callable[[Iterable[str | int], Mapping[str, torch.Tensor], Preprocess, str], Extractor]
     min_input_size: Callable[[str], int]
+    channels: Callable[[str], int]
     downloads: dict[str, str] = field(default_factory=dict)
 
 

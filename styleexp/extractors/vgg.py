@@ -13,27 +13,32 @@ from collections.abc import Iterable, Mapping
 
 import torch
 from torch import nn
-from torchvision.models import VGG16_Weights, VGG19_Weights
-from torchvision.models.vgg import cfgs, make_layers
 
 from styleexp.errors import UserError
 from styleexp.extractors import NETWORKS, POOLING, Extractor, Network, conv_layers, layer_names, resolve_layer
 from styleexp.preprocessing import Preprocess
 
-CONFIGURATIONS = {"vgg16": "D", "vgg19": "E"}  # torchvision's configuration letters
+# torchvision's configurations "D" and "E": output channels of each 3x3 convolution, "M" a pooling.
+# Written out here because importing torchvision.models (every model it has) takes seconds.
+CONFIGURATIONS: dict[str, list[int | str]] = {
+    "vgg16": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
+    "vgg19": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"],
+}
 # The VGG team's Caffe models converted to PyTorch, as neural-style(-pt) uses them (whole models,
-# features and classifier; only the features are kept), and torchvision's retrained ones.
+# features and classifier; only the features are kept), and torchvision's IMAGENET1K_V1 ones.
 DOWNLOADS = {
-    "vgg16": {"caffe": "https://web.eecs.umich.edu/~justincj/models/vgg16-00b39a1b.pth", "torchvision": VGG16_Weights.IMAGENET1K_V1.url},
-    "vgg19": {"caffe": "https://web.eecs.umich.edu/~justincj/models/vgg19-d01eb7cb.pth", "torchvision": VGG19_Weights.IMAGENET1K_V1.url},
+    "vgg16": {"caffe": "https://web.eecs.umich.edu/~justincj/models/vgg16-00b39a1b.pth",
+              "torchvision": "https://download.pytorch.org/models/vgg16-397923af.pth"},
+    "vgg19": {"caffe": "https://web.eecs.umich.edu/~justincj/models/vgg19-d01eb7cb.pth",
+              "torchvision": "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"},
 }
 
 __all__ = ["VGGFeatures", "conv_layers", "layer_names", "make_features", "min_input_size", "resolve_layer"]
 
 
-def _names(configuration: str) -> tuple[str, ...]:
+def _names(configuration: list[int | str]) -> tuple[str, ...]:
     names, block, index = [], 1, 1
-    for item in cfgs[configuration]:
+    for item in configuration:
         if item == "M":
             names.append(f"pool{block}")
             block, index = block + 1, 1
@@ -49,15 +54,26 @@ def min_input_size(network: str, layer: str) -> int:
     return 2 ** sum(name.startswith("pool") for name in names[: names.index(layer) + 1])
 
 
+def channels(network: str, layer: str) -> int:
+    """The number of channels of ``layer``'s output: its block's convolutions' (64, 128, 256, 512, 512)."""
+    names = layer_names(network)
+    convs = [item for item in CONFIGURATIONS[network] if item != "M"]
+    return convs[sum(name.startswith("conv") for name in names[: names.index(layer) + 1]) - 1]
+
+
 def make_features(network: str, pooling: str = "max") -> nn.Sequential:
-    """torchvision's ``features`` for ``network`` (randomly initialised), pooling max or average."""
+    """torchvision's ``features`` for ``network`` (randomly initialised, the same modules and state dict keys), pooling max or average."""
     configuration = CONFIGURATIONS[NETWORKS[network].name]
     pool = POOLING[pooling]
-    features = make_layers(cfgs[configuration])
-    for i, module in enumerate(features):
-        if isinstance(module, nn.MaxPool2d):
-            features[i] = pool()
-    return features
+    layers: list[nn.Module] = []
+    channels = 3
+    for item in configuration:
+        if item == "M":
+            layers.append(pool())
+        else:
+            layers += [nn.Conv2d(channels, item, kernel_size=3, padding=1), nn.ReLU(inplace=True)]
+            channels = item
+    return nn.Sequential(*layers)
 
 
 class VGGFeatures(Extractor):
@@ -131,6 +147,7 @@ for _name, _configuration in CONFIGURATIONS.items():
             architecture=lambda pooling, name=_name: make_features(name, pooling),
             extractor=lambda layers, state_dict, preprocess, pooling, name=_name: VGGFeatures(name, layers, state_dict, preprocess, pooling),
             min_input_size=lambda layer, name=_name: min_input_size(name, layer),
+            channels=lambda layer, name=_name: channels(name, layer),
             downloads=dict(DOWNLOADS[_name]),
         ),
     )

@@ -14,9 +14,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from omegaconf import OmegaConf
 
-from styleexp import measures
+from styleexp import measures, samples, validation
+from styleexp.images import load_image
 from styleexp.report import compare, plots
 from styleexp.report.grid import CELL, grid, layout, thumbnail
 from styleexp.report.load import Run, load_runs, position
@@ -28,13 +30,27 @@ __all__ = ["CELL", "Report", "Run", "grid", "load_runs", "log_to_wandb", "score"
 
 @dataclass
 class Report:
-    """What ``write`` made: the folder, the run table, the variants over replicates and the conclusions."""
+    """What ``write`` made: the folder, the run table, the variants over replicates, the conclusions, the charts."""
 
     folder: Path
     rows: list[dict[str, object]]
     variants: list[dict[str, object]]
     conclusions: list[str]
     charts: list[Path]
+    rankings: dict[str, list[str]]
+
+
+def validation_images(runs: list[Run]) -> dict[str, torch.Tensor]:
+    """What the report validates its measures on: the bundled samples, and the sweep's inputs that are not samples."""
+    images = validation.bundled_images()
+    for run in runs:
+        saved = run.folder / ".hydra" / "config.yaml"
+        config = OmegaConf.load(saved) if saved.is_file() else {}
+        for name in ("content", "style"):
+            given = config.get(name)
+            if given and str(given) not in samples.SAMPLES and (run.folder / f"{name}.png").is_file():
+                images.setdefault(Path(str(given)).name, load_image(run.folder / f"{name}.png", validation.SIZE))
+    return images
 
 
 def score(runs: list[Run], judges: Sequence[measures.Evaluator]) -> None:
@@ -47,9 +63,14 @@ def score(runs: list[Run], judges: Sequence[measures.Evaluator]) -> None:
 
 
 def write(
-    out: Path, runs: list[Run], keys: dict[str, list[str]], replicate: Sequence[str] = ("seed",), title: str | None = None
+    out: Path, runs: list[Run], keys: dict[str, list[str]], replicate: Sequence[str] = ("seed",), title: str | None = None,
+    checks: Sequence[validation.Result] = (),
 ) -> Report:
-    """Write the grid, the tables, the conclusions, the charts and the page into ``out``."""
+    """Write the grid, the tables, the conclusions, the charts and the page into ``out``.
+
+    ``checks`` are the validation results of the measures (``validation.validate``): the page lists
+    them, and a conclusion that rests on a measure too weak at telling images apart says so.
+    """
     out.mkdir(parents=True, exist_ok=True)
     replicate = [*replicate, *(["sweep"] if "sweep" in keys else [])]
     # Replicates first: the grid's columns and the paired question are then the last factor.
@@ -62,26 +83,42 @@ def write(
     if variants:
         write_csv(variants, out / "variants.csv")
     evaluators = list(dict.fromkeys(name for run in runs for name in run.summary.get("evaluators", [])))
-    sentences = [s for name in names if (s := compare.conclusion(compare.paired(runs, keys, replicate, name), name))]
-    sentences += compare.disagreements(runs, keys, replicate, names, evaluators[0] if evaluators else "the first evaluator")
+    first = evaluators[0] if evaluators else "the first evaluator"
+    checks = validation.plain_names(list(checks), first)
+    weak = validation.weak(checks)
+    sentences = []
+    for name in names:
+        sentence = compare.conclusion(compare.paired(runs, keys, replicate, name), name)
+        if sentence and name in weak:
+            sentence += (f" (A weak measure: it told an image's other half from other images in {weak[name]:.0%} of trials, "
+                         f"below {validation.THRESHOLD:.0%}, so this verdict is not to be trusted.)")
+        if sentence:
+            sentences.append(sentence)
+    rankings = compare.evaluator_rankings(runs, keys, replicate, names, first)
     factors = compare.factors(keys, replicate)
+    if factors and (verdict := compare.agreement(rankings, factors[-1])):
+        sentences.append(verdict)
+    sentences += compare.disagreements(runs, keys, replicate, names, first)
     charts = [plots.save(plots.measure_figure(runs, keys, factors, name), out / f"measure_{_file_name(name)}.png")
               for name in names] if factors else []
     loss_charts = []
     for i, row in enumerate(layout(keys)[0]):
         row_runs = [run for run in runs if position(run, keys)[: len(row)] == row] if keys else runs
-        title = ", ".join(f"{key}={value}" for key, value in zip(keys, row)) or "all runs"
+        row_title = ", ".join(f"{key}={value}" for key, value in zip(keys, row)) or "all runs"
         labelled = [(run, ", ".join(f"{key}={run.choices.get(key, '')}" for key in list(keys)[len(row):]) or run.folder.name)
                     for run in row_runs]
-        loss_charts.append(plots.save(plots.loss_figure(labelled, title), out / f"losses_{i:02d}.png"))
+        loss_charts.append(plots.save(plots.loss_figure(labelled, row_title), out / f"losses_{i:02d}.png"))
     grid(runs, keys)[0].save(out / "grid.png")
     failed = sum(run.status != "completed" for run in runs)
     overview = f"{len(runs)} runs ({failed} not completed); swept: " + (", ".join(f"{k} ({len(v)})" for k, v in keys.items()) or "nothing")
+    used = [check for check in checks if check.measure in names]
+    if used:
+        validation.write(used, out)
     (out / "index.html").write_text(page(
         title or f"styleexp report: {out.parent.name}", overview, runs, rows, variants, sentences, out / "grid.png",
-        charts, loss_charts, evaluators,
+        charts, loss_charts, evaluators, rankings, used,
     ))
-    return Report(out, rows, variants, sentences, charts)
+    return Report(out, rows, variants, sentences, charts, rankings)
 
 
 def log_to_wandb(report: Report, runs: list[Run], group: str, mode: str) -> None:

@@ -141,3 +141,54 @@ def disagreements(
             listed = "; ".join(f"{evaluator}: {' > '.join(r)}" for evaluator, r in rankings.items())
             sentences.append(f"Evaluators disagree on {question} under {measure} (best first): {listed}.")
     return sentences
+
+
+def evaluator_rankings(
+    runs: Sequence[Run], keys: dict[str, list[str]], replicate: Sequence[str], names: Sequence[str], first: str
+) -> dict[str, list[str]]:
+    """Each evaluator's ranking of the question's values (best first): by the mean place its style measures give
+    them (its content measures where a run has no style), so that an evaluator counts once however many measures it has.
+    """
+    if not factors(keys, replicate):
+        return {}
+    question = factors(keys, replicate)[-1]
+    by_evaluator: dict[str, dict[str, list[str]]] = {}
+    for name in names:
+        evaluator, measure = name.split("/", 1) if name.count("/") == 2 else (first, name)
+        kind = measure.split("/")[0]
+        if kind in ("style", "content"):
+            by_evaluator.setdefault(evaluator, {}).setdefault(kind, []).append(name)
+    rankings = {}
+    for evaluator, kinds in by_evaluator.items():
+        places: dict[str, list[int]] = {}
+        for name in kinds.get("style") or kinds.get("content", []):
+            for place, value in enumerate(ranking(runs, question, keys[question], name)):
+                places.setdefault(value, []).append(place)
+        if places:
+            rankings[evaluator] = sorted(places, key=lambda value: float(np.mean(places[value])))
+    return rankings
+
+
+def kendall_tau(a: Sequence[str], b: Sequence[str]) -> float | None:
+    """Kendall's rank agreement of two rankings of the same values: 1 the same order, -1 reversed."""
+    common = [value for value in a if value in b]
+    if len(common) < 2:
+        return None
+    tau = stats.kendalltau([a.index(v) for v in common], [b.index(v) for v in common]).statistic
+    return None if math.isnan(tau) else float(tau)
+
+
+def agreement(rankings: dict[str, list[str]], question: str) -> str | None:
+    """One sentence naming the evaluators that agree on the ranking of the question's values, and those that do not."""
+    if len(rankings) < 2:
+        return None
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for evaluator, order in rankings.items():
+        groups.setdefault(tuple(order), []).append(evaluator)
+    if len(groups) == 1:
+        return f"Every evaluator ranks {question} the same: {' > '.join(next(iter(groups)))}."
+    largest = max(groups.values(), key=len)
+    majority = next(order for order, members in groups.items() if members is largest)
+    others = [f"{', '.join(members)} {'disagrees' if len(members) == 1 else 'disagree'} ({' > '.join(order)})"
+              for order, members in groups.items() if members is not largest]
+    return f"{' > '.join(majority)} under {' and '.join(largest)}; " + "; ".join(others) + "."

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from string import Template
 
+from styleexp import validation
+from styleexp.report import compare
 from styleexp.report.load import Run
 from styleexp.report.tables import text
 
@@ -25,8 +27,11 @@ def page(
     measure_charts: Sequence[Path],
     loss_charts: Sequence[Path],
     evaluators: Sequence[str],
+    rankings: dict[str, list[str]],
+    checks: Sequence[validation.Result],
 ) -> str:
-    """The page: conclusions, the grid, the charts, the variants over replicates, the sortable run table, each run."""
+    """The page: conclusions, the grid, the charts, the variants over replicates, the evaluators compared,
+    the measures' validation, the sortable run table, each run."""
     by_name = {run.folder.name: run for run in runs}
     header = "".join(f'<th data-col="{i}">{html.escape(str(key))}</th>' for i, key in enumerate(rows[0]))
     body = [
@@ -57,7 +62,43 @@ def page(
         evaluators=html.escape(", ".join(evaluators) or "none"),
         loss_charts="".join(_chart(path) for path in loss_charts),
         details="\n".join(details),
+        evaluators_compared=_rankings(rankings),
+        validation=_validation(checks),
+        threshold=f"{validation.THRESHOLD:.2f}",
     )
+
+
+def _rankings(rankings: dict[str, list[str]]) -> str:
+    """Each evaluator's ranking of the question's values, and Kendall's tau between every two evaluators."""
+    if not rankings:
+        return "<p>No ranking: the sweep varies no key whose values can be ranked.</p>"
+    names = list(rankings)
+    lines = [f"<tr class=completed><td>{html.escape(name)}</td><td>{html.escape(' > '.join(order))}</td>"
+             + "".join(f"<td>{_tau(compare.kendall_tau(order, rankings[other]))}</td>" for other in names) + "</tr>"
+             for name, order in rankings.items()]
+    header = "<th>evaluator</th><th>ranking, best first</th>" + "".join(f"<th>tau with {html.escape(n)}</th>" for n in names)
+    return f"<table><thead><tr>{header}</tr></thead><tbody>{''.join(lines)}</tbody></table>"
+
+
+def _tau(tau: float | None) -> str:
+    return "" if tau is None else f"{tau:+.2f}"
+
+
+def _validation(checks: Sequence[validation.Result]) -> str:
+    """The validation table: measure x test -> accuracy (trials), the weak ones marked."""
+    if not checks:
+        return "<p>The measures were not validated for this report.</p>"
+    tests, rows = validation.table(list(checks))
+    weak = validation.weak(list(checks))
+    lines = []
+    for measure, by_test in rows.items():
+        cells = "".join(
+            f"<td>{by_test[t].accuracy:.2f} ({by_test[t].trials})</td>" if t in by_test and by_test[t].trials else "<td>-</td>"
+            for t in tests
+        )
+        lines.append(f'<tr class="{"weak" if measure in weak else "completed"}"><td>{html.escape(measure)}</td>{cells}</tr>')
+    header = "<th>measure</th>" + "".join(f"<th>{html.escape(t)}</th>" for t in tests)
+    return f"<table><thead><tr>{header}</tr></thead><tbody>{''.join(lines)}</tbody></table>"
 
 
 def _variants(rows: list[dict[str, object]]) -> str:
