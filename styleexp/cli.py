@@ -106,6 +106,8 @@ def report(argv: list[str] | None = None) -> None:
     parser.add_argument("--wandb", default=os.environ.get("WANDB_MODE", "offline"), choices=["offline", "online", "disabled"],
                         help="log the table and charts to W&B (default: offline, or $WANDB_MODE)")
     parser.add_argument("--weights-dir", help="where the evaluators' weights are, for runs saved without measures")
+    parser.add_argument("--evaluators", nargs="+", help="score every run again with these evaluators (default: use the measures "
+                        "the runs saved, and the default evaluators for runs saved without any)")
     parser.add_argument("--no-validation", action="store_true", help="skip validating the measures (about a minute the first time)")
     args = parser.parse_args(argv)
     if len(args.folders) > 1 and args.out is None:
@@ -116,8 +118,11 @@ def report(argv: list[str] | None = None) -> None:
     out = args.out or args.folders[0] / "report"
     try:
         runs, keys = reports.load_runs(*args.folders)
+        if args.evaluators:
+            for run in runs:
+                run.scores = {}
         if any(not run.scores and run.image("final") is not None for run in runs):
-            reports.score(runs, measures.evaluators(measures.DEFAULT_EVALUATORS, args.weights_dir))
+            reports.score(runs, measures.evaluators(args.evaluators or measures.DEFAULT_EVALUATORS, args.weights_dir))
         used = list(dict.fromkeys(name for run in runs for name in run.summary.get("evaluators", [])))
         modes = {run.summary.get("mode") for run in runs}
         kinds = [kind for kind, needs in (("style", {"transfer", "synthesis"}), ("content", {"transfer", "reconstruction"})) if modes & needs]

@@ -59,7 +59,7 @@ def score(runs: list[Run], judges: Sequence[measures.Evaluator]) -> None:
         output = run.image("final")
         if output is not None and not run.scores:
             run.scores = measures.measure(judges, output, run.image("content"), run.image("style"))
-            run.summary.setdefault("evaluators", [judge.name for judge in judges])
+            run.summary["evaluators"] = [judge.name for judge in judges]
 
 
 def write(
