@@ -90,7 +90,7 @@ def pipeline(case: dict) -> dict:
 
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / "run"
-        command = [str(Path(sys.executable).parent / "styleexp"), *_overrides(case), "log_every=10", "image_every=0",
+        command = [str(Path(sys.executable).parent / "styleexp"), *_overrides(case), "log_every=10", "image_every=0", "stop.rtol=null",
                    "measures.networks=[]", f"hydra.run.dir={run_dir}"]
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode != 0:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
@@ -28,17 +29,37 @@ from styleexp.weights import load_weights
 
 
 @dataclass
+class Network:
+    """The run's frozen network, built once for all its scales, and where its weights came from."""
+
+    extractor: Extractor
+    weights: dict[str, Any]
+    source: str
+
+
+@dataclass
 class Built:
-    """A run ready to optimise: its module, the specs of its batch elements, and what the summary records of them."""
+    """A run at one scale, ready to optimise: its module, the specs of its batch elements, and what the summary records of them."""
 
     module: StyleTransfer
     specs: list[Spec]
     facts: dict[str, Any]
 
 
-def build(cfg: DictConfig) -> Built:
-    """Images, weights, network and targets of the run ``cfg`` describes -> the module to optimise."""
-    spec = spec_of(cfg)
+def scale_plan(cfg: DictConfig) -> list[tuple[int, int]]:
+    """``(size, steps)`` of each scale, coarse to fine: ``scales`` (ending at ``size``) with ``steps`` per scale."""
+    sizes = list(cfg.scales) if cfg.scales else [cfg.size]
+    steps = list(cfg.steps) if OmegaConf.is_list(cfg.steps) else [cfg.steps] * len(sizes)
+    if sizes[-1] != cfg.size or sorted(sizes) != sizes:
+        raise UserError(f"scales={sizes} must grow to size={cfg.size}; e.g. scales=[{cfg.size // 4},{cfg.size // 2},{cfg.size}]")
+    if len(steps) != len(sizes):
+        raise UserError(f"steps={steps} has {len(steps)} entries for {len(sizes)} scales; give one number, or one per scale")
+    return list(zip(sizes, steps))
+
+
+def prepare(cfg: DictConfig) -> Network:
+    """The run's weights and frozen network, on the run's device."""
+    spec = spec_of(cfg, cfg.size)
     weights = load_weights(
         cfg.network.name.value,
         cfg.network.weights,
@@ -49,33 +70,41 @@ def build(cfg: DictConfig) -> Built:
     )
     if spec.style is not None and (warning := positions_warning(cfg.network.name.value, spec.style_layers, tuple(spec.style.shape[1:]))):
         print(f"styleexp: warning: {warning}", file=sys.stderr)
-    layers = layers_for([spec])
-    extractor = build_extractor(cfg.network.name.value, layers, weights.state_dict,
+    extractor = build_extractor(cfg.network.name.value, layers_for([spec]), weights.state_dict,
                                 preprocessing.get(weights.preprocessing), cfg.network.pooling.value)
-    check_size(extractor, content=spec.content, style=spec.style)
     device = torch.device("cuda" if torch.cuda.is_available() and cfg.trainer.get("accelerator") != "cpu" else "cpu")
     extractor.to(device)
     speed.configure(extractor, cfg.speed.channels_last, cfg.speed.compile)
+    return Network(extractor, weights_facts(weights), weights.source)
 
-    weights_record = weights_facts(weights)
-    targets = Targets(extractor, _sweep_cache(cfg, weights_record, weights.source))
+
+def build(cfg: DictConfig, network: Network | None = None, size: int | None = None, start: torch.Tensor | None = None) -> Built:
+    """The module of the run ``cfg`` describes at ``size`` (default: its size), starting from ``start`` (resized) if given."""
+    network = network or prepare(cfg)
+    spec = spec_of(cfg, size or cfg.size)
+    check_size(network.extractor, content=spec.content, style=spec.style)
+    targets = Targets(network.extractor, _sweep_cache(cfg, network.weights, network.source))
     started = time.perf_counter()
     terms = build_terms([spec], targets)
     targets_seconds = round(time.perf_counter() - started, 4)
+    if start is None:
+        first = init_image(spec)
+    else:
+        first = F.interpolate(start[None].float().cpu(), size=spec.shape[1:], mode="bilinear", align_corners=False)[0]
     optimizer = OPTIMIZERS[cfg.optim.name.value]
     settings = {key: value for key, value in OmegaConf.to_container(cfg.optim).items() if key != "name"}
-    module = StyleTransfer(extractor, init_image(spec)[None], terms, optimizer, optimizer.settings(**settings))
+    module = StyleTransfer(network.extractor, first[None], terms, optimizer, optimizer.settings(**settings))
     return Built(module, [spec], {
         "content_layer": spec.content_layer if spec.content is not None else None,
         "style_layers": spec.style_layers,
-        "weights": weights_record,
+        "weights": network.weights,
         "targets": {"computed": targets.computed, "reused": targets.reused, "seconds": targets_seconds},
     })
 
 
-def spec_of(cfg: DictConfig) -> Spec:
-    """The images and resolved settings of the run ``cfg`` describes."""
-    content, style = load_images(cfg)
+def spec_of(cfg: DictConfig, size: int) -> Spec:
+    """The images (at ``size``) and resolved settings of the run ``cfg`` describes."""
+    content, style = load_images(cfg, size)
     network = cfg.network.name.value
     style_layers = select_style_layers(cfg) if style is not None else []
     return Spec(
@@ -91,14 +120,15 @@ def spec_of(cfg: DictConfig) -> Spec:
     )
 
 
-def load_images(cfg: DictConfig) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    """The content and style images at the run's size (either may be None, not both)."""
+def load_images(cfg: DictConfig, size: int) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """The content and style images at ``size`` (either may be None, not both)."""
     if cfg.content is None and cfg.style is None:
         raise UserError("neither content nor style is set; give content=PATH_OR_SAMPLE, style=PATH_OR_SAMPLE or both")
-    if cfg.size < 1 or cfg.steps < 1:
-        raise UserError(f"size and steps must be positive, got size={cfg.size} steps={cfg.steps}")
-    content = samples.load(cfg.content, cfg.size) if cfg.content is not None else None
-    style = samples.load(cfg.style, cfg.size) if cfg.style is not None else None
+    steps = list(cfg.steps) if OmegaConf.is_list(cfg.steps) else [cfg.steps]
+    if size < 1 or any(not isinstance(n, int) or n < 1 for n in steps):
+        raise UserError(f"size and steps must be positive whole numbers, got size={size} steps={cfg.steps}")
+    content = samples.load(cfg.content, size) if cfg.content is not None else None
+    style = samples.load(cfg.style, size) if cfg.style is not None else None
     return content, style
 
 

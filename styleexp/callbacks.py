@@ -20,32 +20,63 @@ def logged_losses(module: StyleTransfer) -> dict[str, float]:
 
 
 class LossLogger(pl.Callback):
-    """At the first step and every ``every`` steps: the losses to every logger, at that step.
+    """At the first step and every ``every`` steps: the losses and the scale to every logger.
 
-    ``last_step`` is the last step logged; the run logs its final step itself, however it ends.
+    Steps continue over the scales of a coarse-to-fine run: ``offset`` is the steps of the scales
+    before. ``last_step`` is the last step logged; the run logs its final step itself, however it ends.
     """
 
-    def __init__(self, every: int):
-        self.every = max(1, every)
+    def __init__(self, every: int, scale: int, offset: int = 0):
+        self.every, self.scale, self.offset = max(1, every), scale, offset
         self.last_step: int | None = None
 
     def on_train_batch_end(self, trainer: pl.Trainer, module: StyleTransfer, *args) -> None:
         if trainer.global_step % self.every == 0 or trainer.global_step == 1:
-            log_metrics(trainer.loggers, logged_losses(module), trainer.global_step)
-            self.last_step = trainer.global_step
+            self.last_step = self.offset + trainer.global_step
+            log_metrics(trainer.loggers, {**logged_losses(module), "scale": self.scale}, self.last_step)
 
 
 class ImageSaver(pl.Callback):
-    """Every ``every`` optimiser steps: write ``images/step_NNNNNN.png`` and log it as ``images/output``."""
+    """Every ``every`` optimiser steps: write ``images/step_NNNNNN.png`` and log it as ``images/output``.
 
-    def __init__(self, run_dir: Path, every: int):
+    Steps continue over the scales (``offset``), and each scale's last image is ``images/scale_<size>.png``.
+    """
+
+    def __init__(self, run_dir: Path, every: int, scale: int, offset: int = 0):
         self.folder = Path(run_dir) / "images"
-        self.every = every
+        self.every, self.scale, self.offset = every, scale, offset
 
     def on_train_batch_end(self, trainer: pl.Trainer, module: StyleTransfer, *args) -> None:
         if self.every > 0 and trainer.global_step % self.every == 0:
-            path = save_image(module.image, self.folder / f"step_{trainer.global_step:06d}.png")
-            log_image(trainer.loggers, "images/output", path, trainer.global_step)
+            step = self.offset + trainer.global_step
+            path = save_image(module.image, self.folder / f"step_{step:06d}.png")
+            log_image(trainer.loggers, "images/output", path, step)
+
+    def on_train_end(self, trainer: pl.Trainer, module: StyleTransfer) -> None:
+        save_image(module.image, self.folder / f"scale_{self.scale}.png")
+
+
+class StopRule(pl.Callback):
+    """End a scale, converged, once its total loss improved by less than ``rtol`` (relative) over ``window`` steps.
+
+    ``converged`` says whether it fired. Reading the loss each step waits for the device, which on
+    a GPU costs little next to a step.
+    """
+
+    def __init__(self, rtol: float | None, window: int | None):
+        self.rtol, self.window = rtol, window
+        self.history: list[float] = []
+        self.converged = False
+
+    def on_train_batch_end(self, trainer: pl.Trainer, module: StyleTransfer, *args) -> None:
+        if not self.rtol or not self.window:
+            return
+        self.history.append(float(module.last_losses["loss/total"].sum()))
+        if len(self.history) > self.window:
+            before, now = self.history[-1 - self.window], self.history[-1]
+            if before - now < self.rtol * abs(before):
+                self.converged = True
+                trainer.should_stop = True
 
 
 class NaNGuard(pl.Callback):
@@ -64,7 +95,7 @@ class NaNGuard(pl.Callback):
         self.last_finite = module.image.detach().clone()
 
     def on_train_batch_end(self, trainer: pl.Trainer, module: StyleTransfer, *args) -> None:
-        if trainer.global_step % self.every == 0 or trainer.global_step >= trainer.max_steps:
+        if trainer.global_step % self.every == 0 or trainer.global_step >= trainer.max_steps or trainer.should_stop:
             self.check(trainer, module)
 
     def check(self, trainer: pl.Trainer, module: StyleTransfer) -> None:

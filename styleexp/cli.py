@@ -101,8 +101,9 @@ def report(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="styleexp-report", description=report.__doc__)
     parser.add_argument("folders", type=Path, nargs="+", metavar="SWEEP_DIR", help="sweep folders (with multirun.yaml)")
     parser.add_argument("--out", type=Path, help="where to write the report (default: SWEEP_DIR/report for one sweep)")
-    parser.add_argument("--replicate", nargs="+", default=["seed"],
-                        help="swept keys that repeat a variant: means and intervals are taken over them (default: seed)")
+    parser.add_argument("--replicate", nargs="+",
+                        help="swept keys that repeat a variant: means and intervals are taken over them (default: the "
+                        "sweep's report.replicate, seed)")
     parser.add_argument("--wandb", default=os.environ.get("WANDB_MODE", "offline"), choices=["offline", "online", "disabled"],
                         help="log the table and charts to W&B (default: offline, or $WANDB_MODE)")
     parser.add_argument("--weights-dir", help="where the evaluators' weights are, for runs saved without measures")
@@ -124,13 +125,16 @@ def report(argv: list[str] | None = None) -> None:
         if any(not run.scores and run.image("final") is not None for run in runs):
             reports.score(runs, measures.evaluators(args.evaluators or measures.DEFAULT_EVALUATORS, args.weights_dir))
         used = list(dict.fromkeys(name for run in runs for name in run.summary.get("evaluators", [])))
+        if used:
+            reports.changes(runs, keys, measures.evaluator(used[0], args.weights_dir))
+        settings = reports.report_settings(runs)
         modes = {run.summary.get("mode") for run in runs}
         kinds = [kind for kind, needs in (("style", {"transfer", "synthesis"}), ("content", {"transfer", "reconstruction"})) if modes & needs]
         checks = [] if args.no_validation or not used else validation.cached(reports.validation_images(runs), used, kinds, args.weights_dir)
     except UserError as error:
         _user_error(error)
-    made = reports.write(out, runs, keys, args.replicate, title=f"styleexp report: {', '.join(f.name for f in args.folders)}",
-                         checks=checks)
+    made = reports.write(out, runs, keys, args.replicate or settings["replicate"],
+                         title=f"styleexp report: {', '.join(f.name for f in args.folders)}", checks=checks, rank_by=settings["rank_by"])
     if args.wandb != "disabled":
         group = args.folders[0].name if len(args.folders) == 1 else out.name
         reports.log_to_wandb(made, runs, group, args.wandb)
@@ -165,7 +169,7 @@ def validate_measures(argv: list[str] | None = None) -> None:
         images = validation.folder_images(args.folders, args.size) if args.folders else validation.bundled_images(args.size)
         if len(images) < 2:
             raise UserError(f"{len(images)} image found; the tests compare images with each other, so give at least two")
-        judges = [*measures.evaluators(args.evaluators, args.weights_dir), measures.StructureEvaluator()]
+        judges = validation.judges(args.evaluators, args.weights_dir)
     except UserError as error:
         _user_error(error)
     results = validation.validate(images, judges, args.run)

@@ -68,9 +68,24 @@ class SpeedConfig:
 
 
 @dataclass
+class StopConfig:
+    # A scale ends early, converged, when its total loss improved by less than `rtol` (relative) over
+    # the last `window` steps; null turns the rule off.
+    rtol: Optional[float] = 1e-3
+    window: Optional[int] = 20
+
+
+@dataclass
 class MeasuresConfig:
     # Evaluators scoring every final image (measures.py), as <network>_<source>; [] turns measuring off.
     networks: List[str] = field(default_factory=lambda: list(DEFAULT_EVALUATORS))
+
+
+@dataclass
+class ReportConfig:
+    # What styleexp-report does with a sweep of this config (a study sets these).
+    replicate: List[str] = field(default_factory=lambda: ["seed"])  # keys that repeat a variant
+    rank_by: Optional[str] = None  # a measure to order the runs by, best first, on the report page
 
 
 # loss.<term>: one weight per registered loss term, defaulting to the term's own.
@@ -91,7 +106,11 @@ class Config:
     style: Optional[str] = "rainbow_circles"  # path or sample name; null for content reconstruction
     content_layer: str = "relu4_2"
     size: int = 256  # longest side of the output, in pixels
-    steps: int = 100  # optimiser steps
+    # Coarse to fine: longest sides ending at `size`, each scale starting from the last one's result
+    # upsampled; null: `size` alone.
+    scales: Optional[List[int]] = None
+    steps: Any = 100  # optimiser steps, the cap of each scale: one number, or one per scale
+    stop: StopConfig = field(default_factory=StopConfig)
     seed: int = 0
     threads: Optional[int] = None  # CPU threads; null: all cores, divided among a sweep's parallel jobs
     weights_dir: Optional[str] = None  # else $STYLEEXP_WEIGHTS_DIR, else the user cache
@@ -102,6 +121,7 @@ class Config:
     # (the content measure for reconstruction).
     objective: Any = None
     measures: MeasuresConfig = field(default_factory=MeasuresConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
     loss: LossWeights = field(default_factory=LossWeights)
     network: NetworkConfig = field(default_factory=NetworkConfig)
     gram: StatisticConfig = field(default_factory=StatisticConfig)

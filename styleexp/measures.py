@@ -15,10 +15,10 @@ compared with these instead. Evaluators:
 The first evaluator's measures have these plain names; every other evaluator's carry its name in
 front (``vgg16_torchvision/style/gram``). A measure taken with the network that produced an image
 favours the statistic that network matched, so evaluators of different origins are the default.
-Two measures need no evaluator of their own and keep their names: ``ssim``, the structural
-similarity of the output to the content image in pixels (1 is identical), and, for pure style,
-``layout_leakage`` (``layout.py``: 1 when the output copied none of the style image's layout, 0 for
-the style image itself).
+Three measures need no network and keep their names: ``ssim``, the structural similarity of the
+output to the content image in pixels (1 is identical); ``colour``, how far the output's colours are
+from the style image's (``ColourEvaluator``); and, for pure style, ``layout_leakage`` (``layout.py``:
+1 when the output copied none of the style image's layout, 0 for the style image itself).
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ STYLE_STATISTICS = ["gram", "centered", "both", "mean_std"]
 STYLE = [f"style/{name}" for name in STYLE_STATISTICS]
 CONTENT = [f"content/{CONTENT_LAYER}"]
 HIGHER_IS_BETTER = {"ssim", "layout_leakage"}
+COLOUR_DIRECTIONS, COLOUR_QUANTILES = 64, 128
 
 
 class Evaluator:
@@ -139,6 +140,34 @@ class StructureEvaluator(Evaluator):
         return {"ssim": ssim(output, content)}
 
 
+class ColourEvaluator(Evaluator):
+    """The colours of the output against the style image's: the sliced Wasserstein-2 distance of their pixels in CIELAB.
+
+    CIELAB is built so that equal distances look about equally different (1 is a just noticeable
+    difference, delta E). The pixel colours are projected on ``COLOUR_DIRECTIONS`` fixed random
+    directions; each projection's ``COLOUR_QUANTILES`` quantiles are compared, so images of any
+    size compare. 0 is the same colour distribution, whatever the layout.
+    """
+
+    name = "colour"
+    style = ["colour"]
+    symmetric = {"colour"}
+
+    def __init__(self) -> None:
+        directions = torch.randn(COLOUR_DIRECTIONS, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+        self.directions = directions / directions.norm(dim=1, keepdim=True)
+        self.levels = (torch.arange(COLOUR_QUANTILES, dtype=torch.float64) + 0.5) / COLOUR_QUANTILES
+
+    def represent(self, image: torch.Tensor) -> torch.Tensor:
+        from skimage.color import rgb2lab  # deferred: scikit-image takes a second to import
+
+        lab = torch.from_numpy(rgb2lab(image.detach().float().cpu().clamp(0, 1).permute(1, 2, 0).numpy())).reshape(-1, 3)
+        return torch.quantile(lab.double() @ self.directions.T, self.levels, dim=0)  # [quantiles, directions]
+
+    def style_distances(self, output: torch.Tensor, style: torch.Tensor) -> dict[str, float]:
+        return {"colour": float((output - style).pow(2).mean().sqrt())}
+
+
 def kind(name: str) -> type[Evaluator]:
     """The class of the evaluator called ``name``, without building it."""
     if name == TextureEvaluator.name:
@@ -184,6 +213,10 @@ def measure(
         seconds[judge.name] = round(time.perf_counter() - started, 3)
     if judges and content is not None:
         scores["ssim"] = ssim(output, content)
+    if judges and style is not None:
+        scores.update(COLOUR.measure(output, None, style))
+    if judges:
+        scores["speckle"] = speckle(output, [image for image in (content, style) if image is not None])
     if judges and content is None and style is not None:
         started = time.perf_counter()
         leakage = layout.leakage(output, style, weights_dir)
@@ -198,7 +231,7 @@ def names(evaluator_names: Sequence[str]) -> list[str]:
     if not evaluator_names:
         return []
     first = kind(evaluator_names[0])
-    ordered = [*first.style, *first.content, "ssim", "layout_leakage"]
+    ordered = [*first.style, *first.content, "ssim", "colour", "speckle", "layout_leakage"]
     return ordered + [f"{name}/{key}" for name in evaluator_names[1:] for key in (*kind(name).style, *kind(name).content)]
 
 
@@ -212,9 +245,27 @@ def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).pow(2).sum() / b.pow(2).sum().clamp_min(1e-12))
 
 
+def high_frequency(image: torch.Tensor) -> float:
+    """Mean absolute Laplacian of the grey ``[3, H, W]`` image, in 0-255 grey levels: pixel speckle."""
+    grey = torch.tensor([0.299, 0.587, 0.114]) @ image.detach().float().cpu().clamp(0, 1).flatten(1) * 255
+    grey = grey.reshape(1, 1, *image.shape[1:])
+    laplacian = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])[None, None]
+    return float(torch.nn.functional.conv2d(grey, laplacian).abs().mean())
+
+
+def speckle(output: torch.Tensor, inputs: Sequence[torch.Tensor]) -> float:
+    """The output's high-frequency energy over the largest of its inputs' at the output's size: above 1 is noisier than they are."""
+    resized = [torch.nn.functional.interpolate(image[None].float().cpu(), size=output.shape[1:], mode="bilinear", antialias=True,
+                                               align_corners=False)[0] for image in inputs]
+    return high_frequency(output) / max(high_frequency(image) for image in resized)
+
+
 def ssim(a: torch.Tensor, b: torch.Tensor) -> float:
     """Structural similarity of two ``[3, H, W]`` images in [0, 1] (scikit-image, 7x7 windows, per channel)."""
     a, b = a.detach().float().cpu(), b.detach().float().cpu()
     if a.shape != b.shape:
         b = torch.nn.functional.interpolate(b[None], size=a.shape[1:], mode="bilinear", antialias=True, align_corners=False)[0]
     return float(structural_similarity(a.permute(1, 2, 0).numpy(), b.permute(1, 2, 0).numpy(), channel_axis=2, data_range=1.0))
+
+
+COLOUR = ColourEvaluator()

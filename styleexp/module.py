@@ -59,6 +59,20 @@ class StyleTransfer(pl.LightningModule):
         features = self.extractor(self.image)
         return total(self.terms, features, self.image)
 
+    def units(self) -> dict[str, torch.Tensor]:
+        """Each relative term's unit for every batch element (``[N]``, 0 where it does not apply), set by its first evaluation."""
+        units = {}
+        for term in self.terms:
+            if term.relative and term.reference is not None:
+                units[term.name] = units.get(term.name, self.image.new_zeros(self.image.shape[0])).index_copy(0, term.index, term.reference)
+        return units
+
+    def use_units(self, units: dict[str, torch.Tensor]) -> None:
+        """Give relative terms the units of an earlier scale: a weight then means the same at every scale."""
+        for term in self.terms:
+            if term.relative and term.name in units:
+                term.reference = units[term.name].to(self.image.device).index_select(0, term.index)
+
     def step(self, optimizer: torch.optim.Optimizer, backward: Callable[[torch.Tensor], None] = torch.Tensor.backward) -> None:
         """One optimiser step on the image: the closure, the known-point answer, clamping. ``backward`` runs a backward pass."""
         previous, self.evaluated = self.evaluated, []

@@ -14,13 +14,14 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
+import torch.nn.functional as F
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
 
 from styleexp import measures, rundir, speed, sweeps, tracking
-from styleexp.build import build
-from styleexp.callbacks import ImageSaver, LossLogger, NaNGuard, StepClock, logged_losses
+from styleexp.build import Built, build, prepare, scale_plan, spec_of
+from styleexp.callbacks import ImageSaver, LossLogger, NaNGuard, StepClock, StopRule, logged_losses
 from styleexp.errors import UserError
 from styleexp.images import load_image, save_image
 from styleexp.module import StyleTransfer
@@ -76,29 +77,40 @@ def run(cfg: DictConfig) -> RunResult:
         "tags": [f"{group}:{choices[group]}" for group in ("study", "preset") if choices.get(group)],
         "config": {**rundir.identity_config(cfg), "choices": choices, "overrides": sweeps.overrides_dict(overrides)},
     })
-    guard, clock, loss_logger = NaNGuard(cfg.log_every), StepClock(cfg.log_every), LossLogger(cfg.log_every)
-    module: StyleTransfer | None = None
-    trainer: pl.Trainer | None = None
+    guard = NaNGuard(cfg.log_every)
+    work = Optimisation()
     status, error, started = "failed", None, time.perf_counter()
     try:
         with sigterm_as_interrupt():
-            built = build(cfg)
-            module = built.module
-            record.update(built.facts)
+            plan = scale_plan(cfg)
+            inputs = spec_of(cfg, cfg.size)
             for name in ("content", "style"):
-                image = getattr(built.specs[0], name)
-                if image is not None:
-                    save_image(image, run_dir / f"{name}.png")
+                if getattr(inputs, name) is not None:
+                    save_image(getattr(inputs, name), run_dir / f"{name}.png")
             tracking.log_inputs(loggers, run_dir)
-            trainer = pl.Trainer(
-                **OmegaConf.to_container(cfg.trainer, resolve=True),
-                precision=speed.set_precision(cfg.speed.precision.value, module.image.device),
-                logger=loggers or False,
-                callbacks=[loss_logger, ImageSaver(run_dir, cfg.image_every), guard, clock, tracking.progress_bar(cfg.log_every)],
-            )
+            network = prepare(cfg)
             print(f"styleexp: {mode} run in {run_dir}", flush=True)
-            with tracking.quiet_fit():
-                trainer.fit(module, DataLoader(range(cfg.steps), batch_size=None))
+            for size, cap in plan:
+                previous = work.module
+                built = build(cfg, network, size, start=previous.image.detach()[0] if previous is not None else None)
+                if previous is not None:
+                    built.module.use_units(previous.units())
+                record.update({key: value for key, value in built.facts.items() if key != "targets"})
+                work.start_scale(built, size)
+                trainer_config = {**OmegaConf.to_container(cfg.trainer, resolve=True), "max_steps": cap}
+                trainer = pl.Trainer(
+                    **trainer_config,
+                    precision=speed.set_precision(cfg.speed.precision.value, work.module.image.device),
+                    logger=loggers or False,
+                    callbacks=[work.loss_logger(cfg.log_every), ImageSaver(run_dir, cfg.image_every, size, work.steps),
+                               work.stop_rule(cfg.stop), guard, work.clock(cfg.log_every), tracking.progress_bar(cfg.log_every)],
+                )
+                work.trainer = trainer
+                with tracking.quiet_fit():
+                    trainer.fit(work.module, DataLoader(range(cap), batch_size=None))
+                work.end_scale()
+                if guard.failure:
+                    break
         status = "nan" if guard.failure else "completed"
     except (KeyboardInterrupt, SystemExit):
         # Lightning answers Ctrl-C (and our SIGTERM) with its own graceful shutdown and sys.exit(1).
@@ -106,23 +118,102 @@ def run(cfg: DictConfig) -> RunResult:
     except Exception as caught:  # recorded, not raised: the run failed, the sweep goes on
         status, error = "failed", caught
     finally:
-        step = trainer.global_step if trainer else 0
+        work.end_scale()
+        module = work.module
         final = save_image(module.image, run_dir / "final.png") if module is not None else None
-        message = _message(status, error, step, final, guard.failure, cfg.size)
+        message = _message(status, error, work.steps, final, guard.failure, cfg.size)
         summary = {
             "status": status,
             "message": message,
             **record,
-            **(_progress(cfg, module, step, clock) if module is not None else {}),
+            **(work.summary(cfg) if module is not None else {}),
             **(_measures(cfg, run_dir, module.image.device) if final is not None else {}),
             "wall_time_s": round(time.perf_counter() - started, 3),
         }
         rundir.write_summary(run_dir, summary)
-        last = logged_losses(module) if module is not None and loss_logger.last_step != step else {}
+        last = logged_losses(module) if module is not None and work.logged_step != work.steps else {}
         last.update({f"measure/{key}": value for key, value in summary.get("measures", {}).items()})
-        tracking.finish(loggers, step, last, run_dir, summary)
+        if last and work.scales:
+            last["scale"] = work.scales[-1]["size"]
+        tracking.finish(loggers, work.steps, last, run_dir, summary)
     objective = _objective(cfg, summary) if status == "completed" else None
     return RunResult(run_dir, status, message, error, objective)
+
+
+class Optimisation:
+    """What the scales of a run have done so far: the module at work, its steps, each scale's record."""
+
+    def __init__(self) -> None:
+        self.module: StyleTransfer | None = None
+        self.trainer: pl.Trainer | None = None
+        self.size = 0
+        self.steps = 0  # of the finished scales
+        self.evaluations = 0
+        self.initial_losses: dict[str, torch.Tensor] = {}
+        self.targets = {"computed": 0, "reused": 0, "seconds": 0.0}
+        self.scales: list[dict[str, Any]] = []
+        self._logger: LossLogger | None = None
+        self._stop: StopRule | None = None
+        self._clock: StepClock | None = None
+        self._started = 0.0
+        self._recorded = True
+
+    def start_scale(self, built: Built, size: int) -> None:
+        self.module, self.size, self.trainer, self._started, self._recorded = built.module, size, None, time.perf_counter(), False
+        for key in ("computed", "reused"):
+            self.targets[key] += built.facts["targets"][key]
+        self.targets["seconds"] = round(self.targets["seconds"] + built.facts["targets"]["seconds"], 4)
+
+    def loss_logger(self, every: int) -> LossLogger:
+        self._logger = LossLogger(every, self.size, self.steps)
+        return self._logger
+
+    def stop_rule(self, stop: DictConfig) -> StopRule:
+        self._stop = StopRule(stop.rtol, stop.window)
+        return self._stop
+
+    def clock(self, every: int) -> StepClock:
+        self._clock = StepClock(every)
+        return self._clock
+
+    @property
+    def logged_step(self) -> int | None:
+        return self._logger.last_step if self._logger else None
+
+    def end_scale(self) -> None:
+        """Record the scale at work, once, however it ended."""
+        if self._recorded:
+            return
+        self._recorded = True
+        steps = self.trainer.global_step if self.trainer else 0
+        self.steps += steps
+        self.evaluations += self.module.evaluations
+        if not self.initial_losses:
+            self.initial_losses = self.module.initial_losses
+        self.scales.append({
+            "size": self.size, "steps": steps, "converged": bool(self._stop and self._stop.converged),
+            "seconds_per_step": self._clock.seconds_per_step if self._clock else None,
+            "wall_time_s": round(time.perf_counter() - self._started, 3),
+        })
+
+    def summary(self, cfg: DictConfig) -> dict[str, Any]:
+        """What the optimisation did: steps, passes, losses of element 0 (a solo run's only one), convergence, time and memory."""
+        device = self.module.image.device
+        return {
+            "steps": self.steps,
+            "max_steps": sum(cap for _, cap in scale_plan(cfg)),
+            "converged": bool(self.scales and self.scales[-1]["converged"]),
+            "scales": self.scales,
+            "evaluations": self.evaluations,
+            "losses": {key: float(value[0]) for key, value in self.module.last_losses.items()},
+            "initial_losses": {key: float(value[0]) for key, value in self.initial_losses.items()},
+            "targets": self.targets,
+            "seconds_per_step": self.scales[-1]["seconds_per_step"] if self.scales else None,
+            "peak_memory_mb": round(speed.peak_memory_mb(device), 1),
+            "peak_memory_kind": "cuda max allocated" if device.type == "cuda" else "process max resident",
+            "device": speed.device_name(device),
+            "image_size": list(self.module.image.shape[2:]),
+        }
 
 
 def _measures(cfg: DictConfig, run_dir: Path, device: torch.device) -> dict[str, Any]:
@@ -137,6 +228,9 @@ def _measures(cfg: DictConfig, run_dir: Path, device: torch.device) -> dict[str,
         judges = measures.evaluators(list(cfg.measures.networks), cfg.weights_dir, str(device))
         images = {name: load_image(run_dir / f"{name}.png") if (run_dir / f"{name}.png").is_file() else None
                   for name in ("final", "content", "style")}
+        if images["content"] is not None and images["final"].shape != images["content"].shape:
+            # Interrupted at a coarser scale: compared at the content's size.
+            images["final"] = F.interpolate(images["final"][None], size=images["content"].shape[1:], mode="bilinear", align_corners=False)[0]
         scores = measures.measure(judges, images["final"], images["content"], images["style"], cfg.weights_dir, seconds)
     except (UserError, KeyboardInterrupt) as caught:
         reason = str(caught) or "interrupted"
@@ -178,20 +272,3 @@ def _message(status: str, error: Exception | None, step: int, final: Path | None
         "interrupted": f"interrupted at step {step}; the image so far is in {final}",
         "nan": f"stopped: {nan}; the last finite image is in {final}",
     }[status]
-
-
-def _progress(cfg: DictConfig, module: StyleTransfer, step: int, clock: StepClock) -> dict[str, Any]:
-    """What the optimisation did: steps, passes, losses of element 0 (a solo run's only one), time and memory."""
-    device = module.image.device
-    return {
-        "steps": step,
-        "max_steps": cfg.steps,
-        "evaluations": module.evaluations,
-        "losses": {key: float(value[0]) for key, value in module.last_losses.items()},
-        "initial_losses": {key: float(value[0]) for key, value in module.initial_losses.items()},
-        "seconds_per_step": clock.seconds_per_step,
-        "peak_memory_mb": round(speed.peak_memory_mb(device), 1),
-        "peak_memory_kind": "cuda max allocated" if device.type == "cuda" else "process max resident",
-        "device": speed.device_name(device),
-        "image_size": list(module.image.shape[2:]),
-    }

@@ -10,7 +10,11 @@ Normalisation (so weights carry over between image sizes and layer sets):
 - style, per layer: mean squared error of the statistics (each already divided by M), times the
   layer's weight; weights default to ``1 / number of layers``. For the Gram statistic, Gatys et
   al.'s ``E_l = 1/(4 N^2 M^2) sum (G - A)^2`` equals our unweighted per-layer part divided by 4.
-- tv (total variation): mean squared difference between neighbouring pixels.
+- tv (total variation): mean squared difference between neighbouring pixels, divided by that of
+  uniform noise (1/3), so 1 is as speckled as noise. Its weight is relative: ``loss.tv`` times the
+  element's other weighted terms at its initial image. ``loss.tv=0.3`` thus makes a noise image's
+  speckle cost 30 % of what the content and style terms cost at the start, whatever the image
+  size, the layers or the loss weights; a coarse-to-fine run keeps the unit of its first scale.
 
 A new term is one class here, decorated with ``@register``: it says which layers it
 reads, how it is built from the batch's specs (computing its targets once), and its parts. Its
@@ -54,6 +58,9 @@ def style_loss(
     return {layer: weights.get(layer, equal) * _mse(statistic(features[layer]), target) for layer, target in targets.items()}
 
 
+NOISE_TV = 1 / 3  # tv_loss of uniform noise: E[(a - b)^2] = 1/6 for each of the two directions
+
+
 def tv_loss(image: torch.Tensor) -> torch.Tensor:
     """Total variation of ``[N, 3, H, W]`` per element ``[N]``: mean squared difference of horizontal and vertical neighbours."""
     dx = image[..., :, 1:] - image[..., :, :-1]
@@ -78,6 +85,8 @@ class Term(nn.Module):
 
     name: ClassVar[str]  # the config key loss.<name> and the logged loss/<name>
     default_weight: ClassVar[float]
+    # A relative term's weight multiplies the element's other weighted terms at its first evaluation.
+    relative: ClassVar[bool] = False
 
     def __init__(self, elements: Sequence[int], weight: Sequence[float]):
         super().__init__()
@@ -87,6 +96,7 @@ class Term(nn.Module):
         first = self.elements[0]
         contiguous = self.elements == list(range(first, first + len(self.elements)))
         self._slice = slice(first, first + len(self.elements)) if contiguous else None
+        self.reference: torch.Tensor | None = None  # a relative term's unit, set at its first evaluation
 
     @property
     def layers(self) -> tuple[str, ...]:
@@ -216,10 +226,11 @@ class Style(Term):
 
 @register
 class TotalVariation(Term):
-    """Total variation of the image itself: neighbouring pixels that differ."""
+    """Total variation of the image itself: neighbouring pixels that differ, 1 for uniform noise."""
 
     name = "tv"
-    default_weight = 0.0
+    default_weight = 0.3
+    relative = True
 
     @classmethod
     def build(cls, specs: Sequence[Spec], targets: Targets) -> list[Term]:
@@ -227,7 +238,7 @@ class TotalVariation(Term):
         return [cls(elements, [specs[i].weights[cls.name] for i in elements])] if elements else []
 
     def parts(self, features: Mapping[str, torch.Tensor], image: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {"": tv_loss(self.take(image))}
+        return {"": tv_loss(self.take(image)) / NOISE_TV}
 
 
 def build_terms(specs: Sequence[Spec], targets: Targets) -> list[Term]:
@@ -248,7 +259,8 @@ def total(terms: Iterable[Term], features: Mapping[str, torch.Tensor], image: to
     zero = image.new_zeros(image.shape[0])
     losses = {f"loss/{name}": zero for name in TERMS}
     weighted = zero
-    for term in terms:
+    # Relative terms last: their unit is the others' weighted sum.
+    for term in sorted(terms, key=lambda t: t.relative):
         parts = term.parts(features, image)
         value = sum(parts.values())
         key = f"loss/{term.name}"
@@ -256,6 +268,11 @@ def total(terms: Iterable[Term], features: Mapping[str, torch.Tensor], image: to
         for part, part_value in parts.items():
             if part:
                 losses[f"{key}/{part}"] = losses.get(f"{key}/{part}", zero).index_add(0, term.index, part_value)
-        weighted = weighted.index_add(0, term.index, term.weight * value)
+        weight = term.weight
+        if term.relative:
+            if term.reference is None:
+                term.reference = term.take(weighted).detach()
+            weight = weight * term.reference
+        weighted = weighted.index_add(0, term.index, weight * value)
     losses["loss/total"] = weighted
     return losses

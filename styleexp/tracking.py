@@ -79,7 +79,8 @@ def finish(loggers: list, step: int, last: Mapping[str, float], run_dir: Path, s
                 run.log_artifact(artifact)
             run.summary.update({
                 "status": summary["status"], "message": summary["message"], "evaluations": summary.get("evaluations", 0),
-                "steps": summary.get("steps", 0), **{f"measure/{key}": value for key, value in summary.get("measures", {}).items()},
+                "steps": summary.get("steps", 0), "converged": summary.get("converged", False),
+                **{f"measure/{key}": value for key, value in summary.get("measures", {}).items()},
             })
     finally:
         if wandb_loggers(loggers):

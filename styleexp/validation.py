@@ -187,12 +187,17 @@ def validate(
     return results
 
 
+def judges(evaluator_names: Sequence[str], weights_dir: str | None = None) -> list[measures.Evaluator]:
+    """The evaluators and the network-free measures (ssim, colour): everything a run measures, to validate."""
+    return [*measures.evaluators(evaluator_names, weights_dir), measures.StructureEvaluator(), measures.COLOUR]
+
+
 def plain_names(results: list[Result], first: str) -> list[Result]:
     """The results under the names runs give the measures: the ``first`` evaluator's without prefix, ``ssim`` plain."""
     renamed = []
     for result in results:
         evaluator, measure = result.measure.split("/", 1)
-        name = measure if evaluator in (first, measures.StructureEvaluator.name) else result.measure
+        name = measure if evaluator in (first, measures.StructureEvaluator.name, measures.COLOUR.name) else result.measure
         renamed.append(Result(name, result.test, result.correct, result.trials))
     return renamed
 
@@ -241,8 +246,7 @@ def cached(
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "styleexp" / "validation" / f"{digest.hexdigest()[:32]}.json"
     if cache.is_file():
         return [Result(**entry) for entry in json.loads(cache.read_text())]
-    judges = [*measures.evaluators(evaluator_names, weights_dir), measures.StructureEvaluator()]
-    results = validate(images, judges, kinds=kinds)
+    results = validate(images, judges(evaluator_names, weights_dir), kinds=kinds)
     cache.parent.mkdir(parents=True, exist_ok=True)
     partial = cache.with_name(f".{cache.name}.{os.getpid()}")
     partial.write_text(json.dumps([asdict(r) for r in results]))

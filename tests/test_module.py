@@ -9,7 +9,7 @@ from styleexp.module import StyleTransfer
 from styleexp.optimizers import OPTIMIZERS
 from styleexp.spec import Spec
 from styleexp.targets import Targets
-from styleexp.terms import build_terms
+from styleexp.terms import build_terms, tv_loss
 from styleexp.weights import random_state_dict
 
 LAYERS = ["relu1_1", "relu2_1"]
@@ -45,8 +45,21 @@ def test_losses_are_keyed_by_layer_and_total_is_their_weighted_sum():
     losses = module.losses()
     assert set(losses) == {"loss/content", "loss/style", "loss/style/relu1_1", "loss/style/relu2_1", "loss/tv", "loss/total"}
     assert torch.isclose(losses["loss/style"], losses["loss/style/relu1_1"] + losses["loss/style/relu2_1"])
-    expected = losses["loss/content"] + losses["loss/style"] + 0.1 * losses["loss/tv"]
-    assert torch.isclose(losses["loss/total"], expected)
+    # TV's weight is relative: 0.1 times the other weighted terms at the first evaluation (this one).
+    others = losses["loss/content"] + losses["loss/style"]
+    assert torch.isclose(losses["loss/total"], others * (1 + 0.1 * losses["loss/tv"]))
+    assert losses["loss/tv"].item() == pytest.approx(3 * float(tv_loss(module.image)), rel=1e-5)  # 1 for uniform noise
+
+
+def test_the_tv_unit_is_fixed_at_the_first_evaluation_and_follows_each_element():
+    batch = _module([_spec(0), _spec(1, tv=0.5)])
+    first = batch.losses()
+    unit = (first["loss/content"] + first["loss/style"]).detach()
+    with torch.no_grad():
+        batch.image.mul_(0.5)
+    later = batch.losses()
+    others = later["loss/content"] + later["loss/style"]
+    assert torch.allclose(later["loss/total"], others + torch.tensor([0.1, 0.5]) * unit * later["loss/tv"], rtol=1e-5)
 
 
 @pytest.mark.parametrize("optimizer, lr", [("lbfgs", 1.0), ("adam", 0.01)])

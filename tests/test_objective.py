@@ -40,9 +40,10 @@ def test_a_run_ends_with_its_measures_and_returns_its_objective(tmp_path):
 
 def test_measures_follow_the_mode_and_can_be_turned_off(tmp_path):
     run_in_process(tmp_path / "synthesis", "logger=none", *TINY, "content=null", "style=coffee", "measures.networks=[vgg19_caffe]")
-    assert set(summary(tmp_path / "synthesis")["measures"]) == {"style/gram", "style/centered", "style/both", "style/mean_std", "layout_leakage"}
+    assert set(summary(tmp_path / "synthesis")["measures"]) == {"style/gram", "style/centered", "style/both", "style/mean_std", "colour", "speckle",
+                                                               "layout_leakage"}
     reconstruction = run_in_process(tmp_path / "reconstruction", "logger=none", *TINY, "style=null", "measures.networks=[vgg19_caffe]")
-    assert set(summary(tmp_path / "reconstruction")["measures"]) == {"content/relu4_2", "ssim"}
+    assert set(summary(tmp_path / "reconstruction")["measures"]) == {"content/relu4_2", "ssim", "speckle"}
     assert reconstruction.objective == summary(tmp_path / "reconstruction")["measures"]["content/relu4_2"]  # the default there
     off = run_in_process(tmp_path / "off", "logger=none", *TINY, "measures.networks=[]")
     assert "measures" not in summary(tmp_path / "off") and off.objective is None
@@ -74,6 +75,8 @@ def test_a_two_job_sweep_puts_the_measures_in_each_summary_and_wandb_run(tmp_pat
         names.add(run["display_name"])
         assert run["job_type"] == "synthesis" and run["tags"] == ["study:gram_variants"]
         final = wandb_summary(sweep_dir / job)["summary"]
+        saved = summary(sweep_dir / job)
+        assert (final["steps"], final["converged"]) == (saved["steps"], saved["converged"])
         for key, value in measures.items():
             assert final[f"measure/{key}"] == pytest.approx(value), key
     assert names == {f"sweep/{job}" for job in job_folders(sweep_dir)}

@@ -22,7 +22,7 @@ from styleexp.cli import CONFIG_DIR, EXPERIMENTS_DIR
 from styleexp.images import load_image
 from styleexp.samples import load as load_sample
 
-from .conftest import require_weights, styleexp, wandb_records
+from .conftest import require_weights, styleexp, summary, wandb_records
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +60,7 @@ def test_the_table_has_one_row_per_run_with_finite_measures(gram_sweep):
         for name in measures.STYLE:
             assert math.isfinite(float(row[name])) and float(row[name]) >= 0, name
         assert row["content/relu4_2"] == "" and row["ssim"] == ""  # pure style: no content to compare to
+        assert row["converged"] == str(summary(gram_sweep / row["run"])["converged"])
     markdown = (gram_sweep / "report" / "table.md").read_text().splitlines()
     assert len(markdown) == 2 + len(rows) and "style/mean_std" in markdown[0]
 
@@ -102,7 +103,7 @@ def test_the_page_opens_in_headless_chromium_with_every_image_and_sorts(gram_swe
          f"{page.as_uri()}#sort=style/gram"],
         capture_output=True, text=True, timeout=120,
     ).stdout
-    measured = [name for name in read_table(gram_sweep)[0] if name.startswith(("style/", "layout", "vgg16", "portilla"))
+    measured = [name for name in read_table(gram_sweep)[0] if name.startswith(("style/", "layout", "vgg16", "portilla", "colour", "speckle"))
                 and any(row[name] for row in read_table(gram_sweep))]
     charts = len(list((gram_sweep / "report").glob("measure_*.png"))) + len(list((gram_sweep / "report").glob("losses_*.png")))
     assert charts == len(measured) + 2  # a chart per measure taken; loss curves for each of the two grid rows
@@ -227,17 +228,18 @@ def sweep_values(cfg) -> dict[str, list[str]]:
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     parsed = OverridesParser.create().parse_overrides([f"{key}={value}" for key, value in cfg.hydra.sweeper.params.items()])
-    return {override.key_or_group: list(override.sweep_string_iterator()) for override in parsed}
+    return {override.key_or_group: list(override.sweep_string_iterator()) if override.is_sweep_override()
+            else [override.get_value_element_as_str()] for override in parsed}
 
 
 def test_the_classic_studies_sweep_their_keys():
-    expected = {"content_layers": {"content_layer": 13}, "gram_variants": {"style": 6, "gram": 3},
+    expected = {"content_layers": {"content_layer": 13}, "gram_variants": {"style": 4, "gram": 3},
                 "style_layers_first": {"style_layers.first": 13}, "style_layers_only": {"style_layers.only": 13},
-                "network_pooling": {"network": 2, "pooling": 2}}
+                "network_pooling": {"network": 2, "pooling": 2}, "mostly_style": {"style": 9}}
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         for study, counts in expected.items():
             swept = sweep_values(compose("config", overrides=[f"study={study}"], return_hydra_config=True))
-            assert {key: len(values) for key, values in swept.items()} == counts, study
+            assert {key: len(values) for key, values in swept.items()} == {**counts, "seed": 1}, study
 
 
 @pytest.mark.parametrize("study", STUDIES)
@@ -245,8 +247,10 @@ def test_every_study_composes_every_job_of_its_sweep(study):
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose("config", overrides=[f"study={study}"], return_hydra_config=True)
         swept = sweep_values(cfg)
-        assert swept and all(len(values) >= 2 for values in swept.values())
-        assert cfg.size <= 128 and cfg.steps <= 200  # the small variant is the default
+        assert swept.pop("seed") == ["0"] and swept and all(len(values) >= 2 for values in swept.values())
+        # The small variant is the default, and it stops once converged.
+        assert cfg.size <= 128 and cfg.steps <= 1000
+        assert cfg.stop.rtol is not None
         for key, values in swept.items():
             for value in values:
                 job = compose("config", overrides=[f"study={study}", f"{key}={value}"], return_hydra_config=True)

@@ -205,8 +205,11 @@ def test_cli_never_writes_into_an_existing_run_folder(tmp_path):
 def test_interrupted_run_keeps_its_image_and_says_so(tmp_path, signum):
     run_dir = tmp_path / "run"
     process = subprocess.Popen(
-        [sys.executable, "-m", "styleexp", "logger=none", "size=64", "steps=100000", "image_every=2", f"hydra.run.dir={run_dir}"],
+        [sys.executable, "-m", "styleexp", "logger=none", "size=64", "steps=100000", "stop.rtol=null", "image_every=2",
+         f"hydra.run.dir={run_dir}"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # A suite started in the background by a non-interactive shell ignores SIGINT, and a child would inherit that.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 120
     while not (run_dir / "images" / "step_000002.png").exists() and time.monotonic() < deadline:

@@ -90,7 +90,7 @@ def test_the_command_validates_every_measure_on_the_bundled_samples(tmp_path):
     tests = {(row["measure"], row["test"]): row for row in rows}
     assert {measure for measure, _ in tests} == {"vgg19_caffe/style/gram", "vgg19_caffe/style/centered", "vgg19_caffe/style/both",
                                                   "vgg19_caffe/style/mean_std", "vgg19_caffe/content/relu4_2",
-                                                  "portilla_simoncelli/style/ps", "ssim/ssim"}
+                                                  "portilla_simoncelli/style/ps", "ssim/ssim", "colour/colour"}
     for row in rows:
         assert float(row["accuracy"]) == pytest.approx(int(row["correct"]) / int(row["trials"]), abs=1e-4)
     assert tests["portilla_simoncelli/style/ps", "identity"]["accuracy"] == "1.0000"

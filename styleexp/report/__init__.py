@@ -21,11 +21,12 @@ from styleexp import measures, samples, validation
 from styleexp.images import load_image
 from styleexp.report import compare, plots
 from styleexp.report.grid import CELL, grid, layout, thumbnail
-from styleexp.report.load import Run, load_runs, position
+from styleexp.report.load import Run, load_runs, position, report_settings
 from styleexp.report.page import page
 from styleexp.report.tables import markdown_table, measure_names, table_rows, write_csv
 
-__all__ = ["CELL", "Report", "Run", "grid", "load_runs", "log_to_wandb", "score", "table_rows", "thumbnail", "write"]
+__all__ = ["CELL", "Report", "Run", "changes", "grid", "load_runs", "log_to_wandb", "report_settings", "score", "table_rows",
+           "thumbnail", "write"]
 
 
 @dataclass
@@ -62,14 +63,51 @@ def score(runs: list[Run], judges: Sequence[measures.Evaluator]) -> None:
             run.summary["evaluators"] = [judge.name for judge in judges]
 
 
+ORDERED = ("style_layers.first", "style_layers.only", "content_layer", "size")  # keys whose values come in an order
+CHANGE = "change_from_previous"
+
+
+def changes(runs: list[Run], keys: dict[str, list[str]], judge: measures.Evaluator) -> None:
+    """For a sweep over an ordered key: each run's fair distance to the run with the key's previous value (all else equal).
+
+    The first evaluator's ``style/gram`` between the two outputs (the previous one as the
+    reference), or its content distance for reconstruction; stored as ``scores["change_from_previous"]``.
+    """
+    ordered = [key for key in keys if key in ORDERED]
+    if not ordered:
+        return
+    key = ordered[-1]
+    by_position = {position(run, keys): run for run in runs if run.status == "completed"}
+    represented: dict[str, object] = {}
+
+    def represent(run: Run) -> object:
+        if run.name not in represented:
+            represented[run.name] = judge.represent(run.image("final"))
+        return represented[run.name]
+
+    index = list(keys).index(key)
+    for place, run in by_position.items():
+        values = keys[key]
+        if place[index] not in values or values.index(place[index]) == 0:
+            continue
+        before = by_position.get((*place[:index], values[values.index(place[index]) - 1], *place[index + 1:]))
+        if before is None:
+            continue
+        if run.summary.get("mode") == "reconstruction":
+            run.scores[CHANGE] = judge.content_distances(represent(run), represent(before))[measures.CONTENT[0]]
+        else:
+            run.scores[CHANGE] = judge.style_distances(represent(run), represent(before))[measures.STYLE[0]]
+
+
 def write(
     out: Path, runs: list[Run], keys: dict[str, list[str]], replicate: Sequence[str] = ("seed",), title: str | None = None,
-    checks: Sequence[validation.Result] = (),
+    checks: Sequence[validation.Result] = (), rank_by: str | None = None,
 ) -> Report:
     """Write the grid, the tables, the conclusions, the charts and the page into ``out``.
 
     ``checks`` are the validation results of the measures (``validation.validate``): the page lists
     them, and a conclusion that rests on a measure too weak at telling images apart says so.
+    ``rank_by`` orders the runs by a measure, best first, in a section of its own.
     """
     out.mkdir(parents=True, exist_ok=True)
     replicate = [*replicate, *(["sweep"] if "sweep" in keys else [])]
@@ -88,6 +126,8 @@ def write(
     weak = validation.weak(checks)
     sentences = []
     for name in names:
+        if name == CHANGE:
+            continue
         sentence = compare.conclusion(compare.paired(runs, keys, replicate, name), name)
         if sentence and name in weak:
             sentence += (f" (A weak measure: it told an image's other half from other images in {weak[name]:.0%} of trials, "
@@ -96,7 +136,7 @@ def write(
             sentences.append(sentence)
     rankings = compare.evaluator_rankings(runs, keys, replicate, names, first)
     factors = compare.factors(keys, replicate)
-    if factors and (verdict := compare.agreement(rankings, factors[-1])):
+    if rankings and (verdict := compare.agreement(rankings, compare.question(keys, replicate))):
         sentences.append(verdict)
     sentences += compare.disagreements(runs, keys, replicate, names, first)
     charts = [plots.save(plots.measure_figure(runs, keys, factors, name), out / f"measure_{_file_name(name)}.png")
@@ -114,9 +154,10 @@ def write(
     used = [check for check in checks if check.measure in names]
     if used:
         validation.write(used, out)
+    ranked = compare.ranked(runs, rank_by) if rank_by in names else []
     (out / "index.html").write_text(page(
         title or f"styleexp report: {out.parent.name}", overview, runs, rows, variants, sentences, out / "grid.png",
-        charts, loss_charts, evaluators, rankings, used,
+        charts, loss_charts, evaluators, rankings, used, ranked, rank_by,
     ))
     return Report(out, rows, variants, sentences, charts, rankings)
 

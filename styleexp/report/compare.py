@@ -1,7 +1,8 @@
 """Conclusions from a sweep's measures: means and 95 % intervals over replicates, paired wins with sign tests.
 
 Replicate keys (``seed`` by default) are what a study repeats to see whether a difference is real;
-the other swept keys are its factors, and the last factor is the question (``gram``). Two values of
+the other swept keys are its factors, and the last factor that is not an input image is the question
+(``gram``). Two values of
 it are compared on runs that agree on every other key, replicates included.
 """
 
@@ -18,10 +19,18 @@ from scipy import stats
 from styleexp.measures import HIGHER_IS_BETTER
 from styleexp.report.load import Run
 
+INPUTS = ("content", "style")
+
 
 def factors(keys: dict[str, list[str]], replicate: Sequence[str]) -> list[str]:
     """The swept keys that are not replicates, in sweep order."""
     return [key for key in keys if key not in replicate]
+
+
+def question(keys: dict[str, list[str]], replicate: Sequence[str]) -> str | None:
+    """The key whose values the sweep compares: its last factor that is not an input image (a sweep over
+    ``style`` scores each run against a different image, so its values are not variants of one thing)."""
+    return next((key for key in reversed(factors(keys, replicate)) if key not in INPUTS), None)
 
 
 def interval(values: Sequence[float]) -> tuple[float, float | None, float | None]:
@@ -79,17 +88,17 @@ class Pair:
 
 def paired(runs: Sequence[Run], keys: dict[str, list[str]], replicate: Sequence[str], name: str) -> list[Pair]:
     """Every ordered pair of the question's values under measure ``name`` (both orders, for win tables)."""
-    question = factors(keys, replicate)[-1] if factors(keys, replicate) else None
-    if question is None:
+    asked = question(keys, replicate)
+    if asked is None:
         return []
-    rest = [key for key in keys if key != question]
+    rest = [key for key in keys if key != asked]
     cells: dict[tuple[str, ...], dict[str, float]] = {}
     for run in completed(runs):
         if run.scores.get(name) is not None:
-            cells.setdefault(tuple(run.choices.get(key, "") for key in rest), {})[run.choices.get(question, "")] = run.scores[name]
+            cells.setdefault(tuple(run.choices.get(key, "") for key in rest), {})[run.choices.get(asked, "")] = run.scores[name]
     sign = -1.0 if name.split("/")[-1] in HIGHER_IS_BETTER else 1.0
     pairs = []
-    for a, b in itertools.permutations(keys[question], 2):
+    for a, b in itertools.permutations(keys[asked], 2):
         scored = [(cell[a], cell[b]) for cell in cells.values() if a in cell and b in cell]
         wins = sum(sign * x < sign * y for x, y in scored)
         losses = sum(sign * x > sign * y for x, y in scored)
@@ -127,19 +136,19 @@ def disagreements(
 
     ``first`` names the evaluator whose measures carry no prefix.
     """
-    if not factors(keys, replicate):
+    asked = question(keys, replicate)
+    if asked is None:
         return []
-    question = factors(keys, replicate)[-1]
     by_measure: dict[str, dict[str, list[str]]] = {}
     for name in names:
         evaluator, measure = name.split("/", 1) if name.count("/") == 2 else (first, name)
         if measure.startswith(("style/", "content/")):
-            by_measure.setdefault(measure, {})[evaluator] = ranking(runs, question, keys[question], name)
+            by_measure.setdefault(measure, {})[evaluator] = ranking(runs, asked, keys[asked], name)
     sentences = []
     for measure, rankings in by_measure.items():
         if len({tuple(r) for r in rankings.values() if r}) > 1:
             listed = "; ".join(f"{evaluator}: {' > '.join(r)}" for evaluator, r in rankings.items())
-            sentences.append(f"Evaluators disagree on {question} under {measure} (best first): {listed}.")
+            sentences.append(f"Evaluators disagree on {asked} under {measure} (best first): {listed}.")
     return sentences
 
 
@@ -149,9 +158,9 @@ def evaluator_rankings(
     """Each evaluator's ranking of the question's values (best first): by the mean place its style measures give
     them (its content measures where a run has no style), so that an evaluator counts once however many measures it has.
     """
-    if not factors(keys, replicate):
+    asked = question(keys, replicate)
+    if asked is None:
         return {}
-    question = factors(keys, replicate)[-1]
     by_evaluator: dict[str, dict[str, list[str]]] = {}
     for name in names:
         evaluator, measure = name.split("/", 1) if name.count("/") == 2 else (first, name)
@@ -162,7 +171,7 @@ def evaluator_rankings(
     for evaluator, kinds in by_evaluator.items():
         places: dict[str, list[int]] = {}
         for name in kinds.get("style") or kinds.get("content", []):
-            for place, value in enumerate(ranking(runs, question, keys[question], name)):
+            for place, value in enumerate(ranking(runs, asked, keys[asked], name)):
                 places.setdefault(value, []).append(place)
         if places:
             rankings[evaluator] = sorted(places, key=lambda value: float(np.mean(places[value])))
@@ -192,3 +201,10 @@ def agreement(rankings: dict[str, list[str]], question: str) -> str | None:
     others = [f"{', '.join(members)} {'disagrees' if len(members) == 1 else 'disagree'} ({' > '.join(order)})"
               for order, members in groups.items() if members is not largest]
     return f"{' > '.join(majority)} under {' and '.join(largest)}; " + "; ".join(others) + "."
+
+
+def ranked(runs: Sequence[Run], name: str) -> list[Run]:
+    """The completed runs with a value of measure ``name``, best first."""
+    sign = -1.0 if name.split("/")[-1] in HIGHER_IS_BETTER else 1.0
+    scored = [run for run in completed(runs) if run.scores.get(name) is not None]
+    return sorted(scored, key=lambda run: sign * run.scores[name])

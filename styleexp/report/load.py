@@ -80,6 +80,17 @@ def _load_sweep(sweep_dir: Path) -> tuple[list[Run], dict[str, list[str]]]:
     return runs, keys
 
 
+def report_settings(runs: list[Run]) -> dict:
+    """The sweep's ``report`` settings (``replicate``, ``rank_by``) as its first run saved them; defaults for older runs."""
+    settings = {"replicate": ["seed"], "rank_by": None}
+    for run in runs:
+        saved = run.folder / ".hydra" / "config.yaml"
+        if saved.is_file():
+            node = OmegaConf.load(saved).get("report")
+            return {**settings, **(OmegaConf.to_container(node) if node is not None else {})}
+    return settings
+
+
 def natural_sorted(values: set[str]) -> list[str]:
     """Sorted so that ``2`` comes before ``10``."""
     return sorted(values, key=lambda v: [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", v)])

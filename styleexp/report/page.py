@@ -29,6 +29,8 @@ def page(
     evaluators: Sequence[str],
     rankings: dict[str, list[str]],
     checks: Sequence[validation.Result],
+    ranked: Sequence[Run] = (),
+    rank_by: str | None = None,
 ) -> str:
     """The page: conclusions, the grid, the charts, the variants over replicates, the evaluators compared,
     the measures' validation, the sortable run table, each run."""
@@ -63,9 +65,27 @@ def page(
         loss_charts="".join(_chart(path) for path in loss_charts),
         details="\n".join(details),
         evaluators_compared=_rankings(rankings),
+        ranking=_ranking(ranked, rank_by),
         validation=_validation(checks),
         threshold=f"{validation.THRESHOLD:.2f}",
     )
+
+
+def _ranking(ranked: Sequence[Run], name: str | None) -> str:
+    """The runs ordered by ``name``, best first: each style image beside its synthesis, the value and the layout leakage."""
+    if not ranked:
+        return ""
+    cells = []
+    for place, run in enumerate(ranked, 1):
+        images = "".join(f'<img alt="{what} of {html.escape(run.name)}" src="{_data_uri(run.folder / f"{what}.png")}">'
+                         for what in ("style", "final") if (run.folder / f"{what}.png").is_file())
+        leakage = run.scores.get("layout_leakage")
+        cells.append(f"<figure><div>{images}</div><figcaption>{place}. {html.escape(run.name)}: {html.escape(name)} "
+                     f"{run.scores[name]:.3g}" + ("" if leakage is None else f", layout leakage {leakage:.2f}") + "</figcaption></figure>")
+    return (f"<h2>Ranked by {html.escape(name)}</h2><p>Each original (left) beside its synthesis (right), best first. "
+            "A low distance means the synthesis could stand in for the original: what the image shows is mostly style. "
+            "A layout leakage well below 1 means the synthesis got there by copying where things are, which is not style.</p>"
+            f'<div class="ranking">{"".join(cells)}</div>')
 
 
 def _rankings(rankings: dict[str, list[str]]) -> str:

@@ -23,7 +23,7 @@ def measure_names(runs: Sequence[Run], held_only: bool = False) -> list[str]:
 
 
 def table_rows(runs: list[Run], keys: dict[str, list[str]]) -> list[dict[str, object]]:
-    """One row per run, in the sweep's order: its swept values, status, final losses, the fair measures, steps and time.
+    """One row per run, in the sweep's order: its swept values, status, final losses, the fair measures, steps, whether it converged and time.
 
     Numbers stay numbers (None where missing); ``write_csv`` and ``markdown_table`` format them.
     """
@@ -38,6 +38,7 @@ def table_rows(runs: list[Run], keys: dict[str, list[str]]) -> list[dict[str, ob
             **{loss: losses.get(loss) for loss in LOSSES},
             **{name: run.scores.get(name) for name in names},
             "steps": run.summary.get("steps"),
+            "converged": run.summary.get("converged"),
             "seconds": run.summary.get("wall_time_s"),
         })
     return rows
