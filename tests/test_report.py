@@ -123,7 +123,7 @@ def test_the_page_opens_in_headless_chromium_with_every_image_and_sorts(gram_swe
 def test_a_failed_run_shows_as_failed_in_the_report(tmp_path, network):
     sweep_dir = tmp_path / "sweep"
     done = styleexp("-m", "content=missing.jpg,astronaut", "style=null", "size=32", "steps=3", "logger=none",
-                    f"hydra.sweep.dir={sweep_dir}")
+                    "measures.networks=[vgg19_caffe]", f"hydra.sweep.dir={sweep_dir}")
     assert done.returncode == 1
     reported = styleexp(str(sweep_dir), "--wandb", "disabled", "--no-validation", command="styleexp-report")
     assert reported.returncode == 0 and "(1 not completed)" in reported.stdout

@@ -54,7 +54,7 @@ def test_the_benchmark_runs_a_tiny_case_and_writes_well_formed_results(tmp_path)
     require_weights("vgg16", "caffe")
     out = tmp_path / "bench.json"
     done = subprocess.run(
-        [Path(sys.executable).parent / "styleexp-bench", "--networks", "vgg16", "--optimizers", "adam", "lbfgs",
+        [Path(sys.executable).parent / "styleexp-bench", "--networks", "vgg16", "--optimizers", "lbfgs",
          "--sizes", "32", "--steps", "4", "--device", "cpu", "--out", str(out)],
         capture_output=True, text=True, timeout=300,
     )
@@ -62,9 +62,8 @@ def test_the_benchmark_runs_a_tiny_case_and_writes_well_formed_results(tmp_path)
     results = json.loads(out.read_text())
     assert results["machine"]["conv_flop_per_s"] > 0 and results["machine"]["threads"] >= 1
     cases = {(r["optimizer"], r["mode"]): r for r in results["results"]}
-    assert set(cases) == {("adam", "pipeline"), ("adam", "bare"), ("lbfgs", "pipeline"), ("lbfgs", "bare")}
+    assert set(cases) == {("lbfgs", "pipeline"), ("lbfgs", "bare")}
     for case in cases.values():
         assert case["seconds_per_step"] > 0 and case["peak_memory_mb"] > 0 and case["flops_per_step"] > 0
         assert 0 < case["of_peak"] and case["passes_per_step"] >= 1
-    assert cases[("adam", "bare")]["passes_per_step"] == 1
     assert "| vgg16 | lbfgs | 32 | fp32 | - | bare |" in done.stdout
