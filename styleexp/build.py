@@ -124,9 +124,6 @@ def load_images(cfg: DictConfig, size: int) -> tuple[torch.Tensor | None, torch.
     """The content and style images at ``size`` (either may be None, not both)."""
     if cfg.content is None and cfg.style is None:
         raise UserError("neither content nor style is set; give content=PATH_OR_SAMPLE, style=PATH_OR_SAMPLE or both")
-    steps = list(cfg.steps) if OmegaConf.is_list(cfg.steps) else [cfg.steps]
-    if size < 1 or any(not isinstance(n, int) or n < 1 for n in steps):
-        raise UserError(f"size and steps must be positive whole numbers, got size={size} steps={cfg.steps}")
     content = samples.load(cfg.content, size) if cfg.content is not None else None
     style = samples.load(cfg.style, size) if cfg.style is not None else None
     return content, style

@@ -19,7 +19,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
 
-from styleexp import measures, rundir, speed, sweeps, tracking
+from styleexp import checks, measures, rundir, speed, sweeps, tracking
 from styleexp.build import Built, build, prepare, scale_plan, spec_of
 from styleexp.callbacks import ImageSaver, LossLogger, NaNGuard, StepClock, StopRule, logged_losses
 from styleexp.errors import UserError
@@ -56,6 +56,12 @@ def run(cfg: DictConfig) -> RunResult:
     """
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
+    try:
+        checks.check(cfg)
+    except UserError as error:
+        overrides = OmegaConf.to_container(hydra_cfg.overrides.task, resolve=False)  # as typed, `${oops}` and all
+        rundir.write_summary(run_dir, {"status": "failed", "message": str(error), "overrides": overrides})
+        return RunResult(run_dir, "failed", str(error), error)
     identity = rundir.config_identity(cfg)
     if sweeps.is_multirun() and rundir.completed_identity(run_dir) == identity:
         summary = rundir.read_summary(run_dir)

@@ -106,7 +106,8 @@ def test_same_seed_same_image_other_seed_other_image(tmp_path):
 
 
 def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_finite_image(tmp_path):
-    result = run_in_process(tmp_path / "run", *FAST, "loss.content=inf")
+    # A weight that is finite but overflows float32 once it multiplies the style loss.
+    result = run_in_process(tmp_path / "run", *FAST, "loss.style=1e38")
     assert result.status == "nan" and result.exit_code == 1 and "NaN or infinite" in result.message
     assert summary(tmp_path / "run")["status"] == "nan"
     assert torch.isfinite(load_image(tmp_path / "run" / "final.png")).all()
@@ -187,6 +188,9 @@ def test_cli_bad_input_is_one_line_and_exit_2(tmp_path):
     assert typo.returncode != 0 and "sise" in typo.stderr and "Traceback" not in typo.stderr
     wrong_type = cli("steps=many", "logger=none", f"hydra.run.dir={tmp_path / 'type'}")
     assert wrong_type.returncode != 0 and "steps" in wrong_type.stderr and "Traceback" not in wrong_type.stderr
+    zero_lr = cli("optim.lr=0", "logger=none", f"hydra.run.dir={tmp_path / 'lr'}")
+    assert zero_lr.returncode == 2 and zero_lr.stderr.strip().splitlines() == [
+        "styleexp: error: optim.lr=0.0 must be a finite number above 0; e.g. optim.lr=1 for L-BFGS, 0.02 for Adam"]
 
 
 @pytest.mark.slow
