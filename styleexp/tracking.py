@@ -115,4 +115,5 @@ def quiet_fit() -> Iterator[None]:
         warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=r".*exists and is not empty.*")  # our fresh run folder
         warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")  # the frozen network
+        warnings.filterwarnings("ignore", message=r".*LeafSpec.*")  # Lightning's own use of a torch API it must update
         yield
