@@ -57,9 +57,9 @@ def scale_plan(cfg: DictConfig) -> list[tuple[int, int]]:
     return list(zip(sizes, steps))
 
 
-def prepare(cfg: DictConfig) -> Network:
-    """The run's weights and frozen network, on the run's device."""
-    spec = spec_of(cfg, cfg.size)
+def prepare(cfg: DictConfig, spec: Spec | None = None) -> Network:
+    """The run's weights and frozen network, on the run's device; ``spec``: the run's at its final size, if already made."""
+    spec = spec or spec_of(cfg, cfg.size)
     weights = load_weights(
         cfg.network.name.value,
         cfg.network.weights,

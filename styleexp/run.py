@@ -94,7 +94,7 @@ def run(cfg: DictConfig) -> RunResult:
                 if getattr(inputs, name) is not None:
                     save_image(getattr(inputs, name), run_dir / f"{name}.png")
             tracking.log_inputs(loggers, run_dir)
-            network = prepare(cfg)
+            network = prepare(cfg, inputs)
             print(f"styleexp: {mode} run in {run_dir}", flush=True)
             for size, cap in plan:
                 previous = work.module
