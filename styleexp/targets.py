@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import io
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,7 +25,8 @@ class TargetCache:
     """Targets as files in ``folder``, keyed by everything they depend on; safe for parallel jobs.
 
     ``network_key`` must name the extractor completely (network, weights file or seed, preprocessing,
-    pooling).
+    pooling). Each file starts with the SHA-256 of the tensor's bytes that follow: a truncated or
+    altered entry is recomputed and replaced, with a warning, rather than read as a target.
     """
 
     def __init__(self, folder: Path, network_key: str):
@@ -44,11 +47,31 @@ class TargetCache:
             yield
 
     def load(self, path: Path, device: torch.device) -> torch.Tensor | None:
-        return torch.load(path, map_location=device) if path.is_file() else None
+        """The tensor stored at ``path``; None if there is none, or if it is damaged (then said on stderr)."""
+        if not path.is_file():
+            return None
+        data = path.read_bytes()
+        digest, _, payload = data.partition(b"\n")
+        if len(digest) != 64 or hashlib.sha256(payload).hexdigest().encode() != digest:
+            reason = "its checksum does not match"
+        else:
+            try:
+                return torch.load(io.BytesIO(payload), map_location=device)
+            except Exception as error:  # a file torch cannot read is recomputed, whatever torch raised
+                reason = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+        print(f"styleexp: warning: the cached target {path} is damaged ({reason}); computing it again", file=sys.stderr)
+        return None
 
     def save(self, path: Path, tensor: torch.Tensor) -> None:
+        """Store ``tensor`` at ``path`` atomically, behind its checksum."""
+        buffer = io.BytesIO()
+        torch.save(tensor.cpu(), buffer)
+        payload = buffer.getvalue()
         partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-        torch.save(tensor.cpu(), partial)
+        with open(partial, "wb") as file:
+            file.write(hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload)
+            file.flush()
+            os.fsync(file.fileno())
         os.replace(partial, path)
 
 

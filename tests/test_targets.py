@@ -60,3 +60,21 @@ def test_the_cache_is_shared_between_jobs_and_keyed_by_everything_a_target_depen
     assert len(paths) == 6
     assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".pt") == [cache.path(image, "relu1_1", "style-centered").name]
     assert not list(tmp_path.glob("*.partial"))
+
+
+def test_a_damaged_cache_entry_is_recomputed_replaced_and_named(tmp_path, capsys):
+    image = torch.rand(3, 16, 16)
+    cache = TargetCache(tmp_path, "vgg16|random|0")
+    stored = Targets(_extractor(), cache).statistic(image, "relu1_1", "gram")
+    path = cache.path(image, "relu1_1", "style-gram")
+    whole = path.read_bytes()
+    for damage in (whole[: len(whole) // 2], whole[:-1] + bytes([whole[-1] ^ 1]), b""):
+        path.write_bytes(damage)
+        targets = Targets(_extractor(), cache)
+        assert torch.equal(targets.statistic(image, "relu1_1", "gram"), stored)
+        assert (targets.computed, targets.reused) == (1, 0)
+        assert f"the cached target {path} is damaged" in capsys.readouterr().err
+        assert path.read_bytes() == whole  # replaced by a sound entry, which the next job reads
+    again = Targets(_extractor(), cache)
+    again.statistic(image, "relu1_1", "gram")
+    assert (again.computed, again.reused) == (0, 1) and capsys.readouterr().err == ""
