@@ -1,3 +1,3 @@
-from styleexp.cli import main
+from styleexp.commands import styleexp
 
-main()
+styleexp()

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from styleexp import preprocessing, samples, speed, sweeps
+from styleexp import memory, preprocessing, samples, speed, sweeps
 from styleexp.errors import UserError
 from styleexp.extractors import Extractor, build_extractor, resolve_layer
 from styleexp.inits import init_image
@@ -72,8 +72,7 @@ def prepare(cfg: DictConfig, spec: Spec | None = None) -> Network:
         print(f"styleexp: warning: {warning}", file=sys.stderr)
     extractor = build_extractor(cfg.network.name.value, layers_for([spec]), weights.state_dict,
                                 preprocessing.get(weights.preprocessing), cfg.network.pooling.value)
-    device = torch.device("cuda" if torch.cuda.is_available() and cfg.trainer.get("accelerator") != "cpu" else "cpu")
-    extractor.to(device)
+    extractor.to(memory.device_of(cfg))
     speed.configure(extractor, cfg.speed.channels_last, cfg.speed.compile)
     return Network(extractor, weights_facts(weights), weights.source)
 

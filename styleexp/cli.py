@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -38,6 +39,9 @@ def main(cfg: DictConfig) -> float | None:
     except UserError as error:
         _user_error(error)
     result = run(cfg)
+    if not is_multirun():  # the outcome is on record: a late signal must not give an exit code that contradicts it
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if isinstance(result.error, UserError):
         print(f"styleexp: error: {result.error}", file=sys.stderr)
     else:
@@ -63,29 +67,39 @@ def reproduce(argv: list[str] | None = None) -> None:
 
     sweep = (args.folder / "multirun.yaml").is_file()
     try:
-        arguments = (
-            saved.sweep_arguments(args.folder, args.overrides, resume=False)
-            if sweep
-            else saved.run_arguments(args.folder, args.overrides, CONFIG_DIR)
-        )
+        if sweep:
+            arguments, note = saved.sweep_arguments(args.folder, args.overrides, resume=False), None
+        else:
+            arguments, note = saved.run_arguments(args.folder, args.overrides, CONFIG_DIR)
     except UserError as error:
         _user_error(error)
+    if note:
+        print(f"styleexp: {note}")
     _launch(arguments)
     if not sweep:
         new_dir = Path(next(a for a in reversed(arguments) if a.startswith("hydra.run.dir=")).partition("=")[2])
+        if not (args.folder / "final.png").is_file():
+            print(f"styleexp: reproduced {args.folder} in {new_dir}; the original left no final.png to compare with")
+            return
         difference = saved.largest_pixel_difference(args.folder, new_dir)
         print(f"styleexp: reproduced {args.folder} in {new_dir}; largest pixel difference {difference}/255")
 
 
 def resume(argv: list[str] | None = None) -> None:
-    """``styleexp-resume SWEEP_DIR [overrides]``: launch a saved sweep again into its folder; completed jobs are skipped."""
+    """``styleexp-resume SWEEP_DIR [overrides]``: launch a saved sweep again into its folder; completed jobs are skipped.
+
+    Overrides may change how jobs run (``threads``, ``logger``, ``hydra.launcher...``), not what they
+    compute: a changed sweep goes into a new folder with ``styleexp-reproduce SWEEP_DIR overrides``.
+    """
     parser = argparse.ArgumentParser(prog="styleexp-resume", description=resume.__doc__)
     parser.add_argument("folder", type=Path, help="a sweep folder (with multirun.yaml)")
-    parser.add_argument("overrides", nargs="*", help="added to the sweep's saved overrides")
+    parser.add_argument("overrides", nargs="*", help="added to the sweep's saved overrides; only settings that do not change "
+                        "a job's result (threads, logger, hydra.launcher...)")
     args = parser.parse_args(argv)
     from styleexp import reproduce as saved
 
     try:
+        saved.check_resumable(args.folder, args.overrides)
         arguments = saved.sweep_arguments(args.folder, args.overrides, resume=True)
     except UserError as error:
         _user_error(error)
@@ -139,7 +153,9 @@ def report(argv: list[str] | None = None) -> None:
         group = args.folders[0].name if len(args.folders) == 1 else out.name
         reports.log_to_wandb(made, runs, group, args.wandb)
     failed = sum(run.status != "completed" for run in runs)
-    print(f"styleexp: report of {len(runs)} runs ({failed} not completed) in {out}: grid.png, table.csv, table.md, index.html")
+    missing = sum(run.status == "missing" for run in runs)
+    print(f"styleexp: report of {len(runs)} runs ({failed} not completed{f', {missing} of them missing' if missing else ''}) "
+          f"in {out}: grid.png, table.csv, table.md, index.html")
     for sentence in made.conclusions:
         print(f"  {sentence}")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -13,11 +14,12 @@ from styleexp.images import load_image
 from styleexp.rundir import NOT_IDENTITY, config_identity, read_summary
 
 
-def run_arguments(run_dir: Path, extra: list[str], config_dir: str) -> list[str]:
+def run_arguments(run_dir: Path, extra: list[str], config_dir: str) -> tuple[list[str], str | None]:
     """Command-line arguments that run ``run_dir`` again, changed by the ``extra`` overrides, into a new folder.
 
     Without ``extra`` the config composed today must be the one the run used, or a ``UserError`` says
-    which keys changed.
+    which keys changed. An interrupted run is run again up to the step it reached, so that the two
+    images compare; the second value says so (and names any other way the original did not complete).
     """
     overrides = list(OmegaConf.load(_existing(run_dir, ".hydra/overrides.yaml", "run")))
     summary = read_summary(run_dir)
@@ -27,7 +29,23 @@ def run_arguments(run_dir: Path, extra: list[str], config_dir: str) -> list[str]
     threads = [f"threads={summary['threads']}"] if summary.get("threads") else []
     new_dir = Path("outputs/runs") / datetime.now().strftime("%Y-%m-%d_%H-%M-%S-%f")
     run_dir_given = any(override.startswith("hydra.run.dir=") for override in extra)
-    return [*overrides, *threads, *extra, *([] if run_dir_given else [f"hydra.run.dir={new_dir}"])]
+    until, note = _as_far_as(summary)
+    return [*overrides, *threads, *until, *extra, *([] if run_dir_given else [f"hydra.run.dir={new_dir}"])], note
+
+
+def _as_far_as(summary: dict) -> tuple[list[str], str | None]:
+    """Overrides that end a run where the original ``summary`` ended, and a sentence saying why; none for a completed run."""
+    status = summary.get("status", "unfinished")
+    if status == "completed":
+        return [], None
+    scales = summary.get("scales") or []
+    if status != "interrupted" or not scales or not scales[-1]["steps"]:
+        return [], f"the original run did not complete ({status}: {summary.get('message', 'no summary.json')})"
+    sizes, steps = [scale["size"] for scale in scales], [scale["steps"] for scale in scales]
+    until = [f"steps={steps[0]}"] if len(scales) == 1 else [f"scales=[{','.join(map(str, sizes))}]", f"size={sizes[-1]}",
+                                                           f"steps=[{','.join(map(str, steps))}]"]
+    return until, (f"the original run was interrupted at step {summary.get('steps')} of {summary.get('max_steps')}; "
+                   f"reproduced up to that step ({' '.join(until)})")
 
 
 def sweep_arguments(sweep_dir: Path, extra: list[str], resume: bool) -> list[str]:
@@ -36,6 +54,16 @@ def sweep_arguments(sweep_dir: Path, extra: list[str], resume: bool) -> list[str
     launcher = [override for override in saved.hydra if not override.startswith(("hydra.sweep.dir=", "hydra.mode="))]
     where = [f"hydra.sweep.dir={sweep_dir}"] if resume else []
     return ["-m", *saved.task, *launcher, *extra, *where]
+
+
+def check_resumable(sweep_dir: Path, extra: list[str]) -> None:
+    """Refuse overrides that would change what the jobs of ``sweep_dir`` compute: one folder, one configuration."""
+    changing = [override for override in extra if re.split(r"[./=]", override.lstrip("+~"))[0] not in NOT_IDENTITY]
+    if changing:
+        raise UserError(
+            f"{' '.join(changing)} would change the jobs of {sweep_dir}, and its report would mix two configurations; "
+            f"run the changed sweep into a new folder with: styleexp-reproduce {sweep_dir} {' '.join(extra)}"
+        )
 
 
 def largest_pixel_difference(run_a: Path, run_b: Path) -> int:

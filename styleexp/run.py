@@ -19,7 +19,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
 
-from styleexp import checks, measures, rundir, speed, sweeps, tracking
+from styleexp import checks, measures, memory, rundir, speed, sweeps, tracking
 from styleexp.build import Built, build, prepare, scale_plan, spec_of
 from styleexp.callbacks import ImageSaver, LossLogger, NaNGuard, StepClock, StopRule, logged_losses
 from styleexp.errors import UserError
@@ -54,18 +54,33 @@ def run(cfg: DictConfig) -> RunResult:
     other error is recorded as ``failed`` in ``summary.json`` and W&B and returned, so a sweep goes on.
     A run that ends with an image is scored by the fair measures; a completed one returns its objective.
     """
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    elsewhere = sweeps.running_elsewhere(run_dir)
+    if elsewhere is not None:
+        return RunResult(elsewhere, "skipped", f"skipped: another process is running this job in {elsewhere}")
+    try:
+        return _run(cfg, run_dir)
+    finally:
+        rundir.release(run_dir)
+
+
+def _run(cfg: DictConfig, run_dir: Path) -> RunResult:
     hydra_cfg = HydraConfig.get()
-    run_dir = Path(hydra_cfg.runtime.output_dir)
     try:
         checks.check(cfg)
+        needs = memory.check_fits(cfg)
     except UserError as error:
-        overrides = OmegaConf.to_container(hydra_cfg.overrides.task, resolve=False)  # as typed, `${oops}` and all
-        rundir.write_summary(run_dir, {"status": "failed", "message": str(error), "overrides": overrides})
+        if rundir.claim(run_dir):  # not over a completed run that today's checks would refuse
+            overrides = OmegaConf.to_container(hydra_cfg.overrides.task, resolve=False)  # as typed, `${oops}` and all
+            rundir.write_summary(run_dir, {"status": "failed", "message": str(error), "overrides": overrides})
         return RunResult(run_dir, "failed", str(error), error)
     identity = rundir.config_identity(cfg)
     if sweeps.is_multirun() and rundir.completed_identity(run_dir) == identity:
         summary = rundir.read_summary(run_dir)
         return RunResult(run_dir, "skipped", f"skipped: {run_dir} holds a completed run of this config", objective=_objective(cfg, summary))
+    if not rundir.claim(run_dir):
+        error = UserError(f"{run_dir} already holds a run or another process works there; choose a new folder")
+        return RunResult(run_dir, "failed", str(error), error)
     threads = sweeps.cpu_threads(cfg.threads)
     if threads:
         torch.set_num_threads(threads)
@@ -75,6 +90,7 @@ def run(cfg: DictConfig) -> RunResult:
     record: dict[str, Any] = {
         "config_sha256": identity, "choices": choices, "overrides": overrides, "seed": cfg.seed, "mode": mode,
         "threads": torch.get_num_threads(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "versions": rundir.versions(),
+        "memory_estimate_mb": {"held": needs.held_mb, "need": needs.need_mb, "available": needs.available_mb},
     }
     loggers = tracking.loggers(cfg, {
         "name": sweeps.run_name(choices, overrides),
@@ -87,7 +103,7 @@ def run(cfg: DictConfig) -> RunResult:
     work = Optimisation()
     status, error, started = "failed", None, time.perf_counter()
     try:
-        with sigterm_as_interrupt():
+        with sigterm_as_interrupt(), memory.capped(memory.device_of(cfg)):
             plan = scale_plan(cfg)
             inputs = spec_of(cfg, cfg.size)
             for name in ("content", "style"):
@@ -136,12 +152,13 @@ def run(cfg: DictConfig) -> RunResult:
             **(_measures(cfg, run_dir, module.image.device) if final is not None else {}),
             "wall_time_s": round(time.perf_counter() - started, 3),
         }
-        rundir.write_summary(run_dir, summary)
-        last = logged_losses(module) if module is not None and work.logged_step != work.steps else {}
-        last.update({f"measure/{key}": value for key, value in summary.get("measures", {}).items()})
-        if last and work.scales:
-            last["scale"] = work.scales[-1]["size"]
-        tracking.finish(loggers, work.steps, last, run_dir, summary)
+        with signals_held():
+            rundir.write_summary(run_dir, summary)
+            last = logged_losses(module) if module is not None and work.logged_step != work.steps else {}
+            last.update({f"measure/{key}": value for key, value in summary.get("measures", {}).items()})
+            if last and work.scales:
+                last["scale"] = work.scales[-1]["size"]
+            tracking.finish(loggers, work.steps, last, run_dir, summary)
     objective = _objective(cfg, summary) if status == "completed" else None
     return RunResult(run_dir, status, message, error, objective)
 
@@ -268,9 +285,23 @@ def sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous or signal.SIG_DFL)
 
 
+@contextmanager
+def signals_held() -> Iterator[None]:
+    """Ignore Ctrl-C and SIGTERM while the run's outcome is recorded, so the record is whole and the exit code agrees with it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def _message(status: str, error: Exception | None, step: int, final: Path | None, nan: str | None, size: int) -> str:
     if status == "failed":
-        if isinstance(error, torch.OutOfMemoryError):
+        if memory.is_out_of_memory(error):
             return f"out of memory at size={size}; lower size= or use fewer or shallower style layers"
         return str(error) if isinstance(error, UserError) else f"{type(error).__name__}: {error}"
     return {

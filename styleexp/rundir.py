@@ -6,12 +6,17 @@ weights, versions, timings); sweeps, resume, reproduce, the report and the bench
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import platform
+import shutil
+import socket
 import subprocess
 import sys
+import tempfile
+import time
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -25,6 +30,8 @@ from styleexp.weights import Weights, file_sha256
 # where this machine keeps the weights (their SHA-256 is recorded), how the result is scored and reported.
 NOT_IDENTITY = ("hydra", "logger", "threads", "weights_dir", "measures", "objective", "report")
 SUMMARY = "summary.json"
+CLAIM = ".claim"
+_claims: dict[Path, int] = {}  # folders this process has claimed -> their locked claim file
 
 
 def identity_config(cfg: DictConfig) -> dict[str, Any]:
@@ -106,11 +113,77 @@ def weights_facts(weights: Weights) -> dict[str, Any]:
     }
 
 
+def claim(folder: Path, **facts: Any) -> bool:
+    """Make ``folder`` this process's, atomically: True if it was new (or empty) or is already ours, False if not.
+
+    The folder appears with its ``.claim`` file (pid, host, start, ``facts``) already in it and locked:
+    it is built beside its place and renamed there, which fails if the place holds anything. The
+    file stays as a record; its lock is held until ``release`` or until the process ends, however.
+    """
+    folder = Path(os.path.abspath(folder))
+    if folder in _claims:
+        return True
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".claiming", dir=folder.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    building.chmod(0o777 & ~umask)  # a folder like any other, not mkdtemp's private one
+    descriptor = os.open(building / CLAIM, os.O_CREAT | os.O_WRONLY, 0o644)
+    fcntl.flock(descriptor, fcntl.LOCK_EX)
+    os.write(descriptor, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                     "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **facts}).encode())
+    try:
+        os.rename(building, folder)
+    except OSError:  # the folder holds files: an earlier run's, or a rival's claim
+        os.close(descriptor)
+        shutil.rmtree(building)
+        return False
+    _claims[folder] = descriptor
+    return True
+
+
+def release(folder: Path) -> None:
+    """Let go of ``folder``'s claim (its record stays); nothing if this process does not hold it."""
+    descriptor = _claims.pop(Path(os.path.abspath(folder)), None)
+    if descriptor is not None:
+        os.close(descriptor)
+
+
+def live_claim(folder: Path) -> dict[str, Any] | None:
+    """The facts of the claim another process holds on ``folder`` while it works there, or None."""
+    path = Path(os.path.abspath(folder)) / CLAIM
+    if path.parent in _claims:
+        return None
+    try:
+        descriptor = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return None  # claimed once, and the claimant has finished or died
+    except BlockingIOError:
+        return json.loads(path.read_text() or "{}")
+    finally:
+        os.close(descriptor)
+
+
+def wait_for(folder: Path) -> None:
+    """Block until no other process holds ``folder``'s claim."""
+    try:
+        descriptor = os.open(Path(folder) / CLAIM, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_SH)
+    finally:
+        os.close(descriptor)
+
+
 class FreshRunDir(HydraCallback):
-    """Refuse to start a single run in a folder that already holds files: earlier results stay intact."""
+    """Claim a single run's folder before Hydra writes into it; refuse one that already holds files."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         run_dir = Path(config.hydra.run.dir)
-        if run_dir.is_dir() and any(run_dir.iterdir()):
+        if not claim(run_dir):
             print(f"styleexp: error: {run_dir} already holds a run; choose a new hydra.run.dir (or leave it unset)", file=sys.stderr)
             sys.exit(2)

@@ -121,3 +121,20 @@ def load(spec: str | os.PathLike, size: int | None = None) -> torch.Tensor:
         raise UserError(f"{name}: neither an image file nor a sample; samples are {', '.join(SAMPLES)}")
     return load_image(name, size)
 
+
+
+def aspect(spec: str | os.PathLike) -> float:
+    """The short side over the long side of a sample or image file, read without decoding its pixels.
+
+    1.0 where it cannot be read: loading the image later says what is wrong with it.
+    """
+    name = str(spec)
+    if name in STYLES:
+        return 1.0
+    try:
+        image = SAMPLES[name](DEFAULT_SIZE) if name in SAMPLES else Image.open(name)
+        with image:
+            width, height = image.size
+    except (OSError, ValueError):
+        return 1.0
+    return min(width, height) / max(width, height)

@@ -7,26 +7,31 @@ earlier attempt is kept and the job runs again in ``<name>~attempt2`` (``~attemp
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
+import shutil
 import sys
+import tempfile
 import time
-from itertools import count
+from itertools import count, product
 from pathlib import Path
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override
 from hydra.errors import HydraException
 from hydra.experimental.callback import Callback as HydraCallback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from styleexp.errors import UserError
-from styleexp.rundir import completed_identity, config_identity, read_summary
+from styleexp.rundir import claim, completed_identity, config_identity, live_claim, read_summary, wait_for
 
 MAX_NAME = 120  # characters; file systems allow 255 bytes per folder name
 ATTEMPT = "~attempt"
+_elsewhere: dict[str, Path] = {}  # scratch folders given to jobs that another process is running -> its job folder
 
 
 def job_name(overrides: list[str], swept: set[str] | None = None) -> str:
@@ -40,6 +45,8 @@ def job_name(overrides: list[str], swept: set[str] | None = None) -> str:
         key, _, value = override.lstrip("+~").partition("=")
         if swept is not None and key not in swept:
             continue
+        if value[:1] in ("'", '"') and value[-1:] == value[:1]:  # a quoted path: its quotes are not part of it
+            value = value[1:-1]
         if "/" in value:
             value, shortened = Path(value).name, True
         items.append(f"{key}={value}")
@@ -51,10 +58,12 @@ def job_name(overrides: list[str], swept: set[str] | None = None) -> str:
 
 
 def job_dir(_root_: DictConfig) -> str:
-    """Resolver for ``hydra.sweep.subdir``: the job's folder under the sweep folder.
+    """Resolver for ``hydra.sweep.subdir``: the job's folder under the sweep folder, claimed before Hydra writes there.
 
-    The first of ``name``, ``name~attempt2``, ... that is new or holds a completed run of this very
-    config (which the job then skips). Earlier attempts are never written into.
+    The first of ``name``, ``name~attempt2``, ... that holds a completed run of this very config (which
+    the job then skips) or that this job can claim (``rundir.claim``: new). Earlier attempts are never
+    written into. If another process is running this very config in one of them, the job goes to a
+    scratch folder outside the sweep and skips there (``running_elsewhere``).
     """
     sweep_dir = Path(_root_.hydra.sweep.dir)
     # An Optuna search writes no multirun.yaml: its swept keys are its parameters.
@@ -64,9 +73,32 @@ def job_dir(_root_: DictConfig) -> str:
     for attempt in count(1):
         candidate = name if attempt == 1 else f"{name}{ATTEMPT}{attempt}"
         folder = sweep_dir / candidate
-        if not folder.exists() or completed_identity(folder) == identity:
+        if completed_identity(folder) == identity or claim(folder, config_sha256=identity):
             return candidate
+        rival = live_claim(folder)
+        if rival and rival.get("config_sha256") == identity:
+            scratch = tempfile.mkdtemp(prefix="styleexp-elsewhere-")
+            _elsewhere[os.path.abspath(scratch)] = folder
+            return scratch  # absolute: Hydra's join of the sweep folder and it is the scratch folder
     raise AssertionError("unreachable")
+
+
+def running_elsewhere(run_dir: Path) -> Path | None:
+    """The job folder another process is running this job in, if ``run_dir`` is the scratch folder given instead (then removed)."""
+    folder = _elsewhere.pop(os.path.abspath(run_dir), None)
+    if folder is not None:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    return folder
+
+
+def _definition(sweep_dir: Path) -> list[Override] | None:
+    """The sweep's overrides as its sweeper took them (its ``params``, then the command line), from ``multirun.yaml``; None without one."""
+    try:
+        hydra_cfg = OmegaConf.load(sweep_dir / "multirun.yaml").hydra
+        params = hydra_cfg.sweeper.get("params") or {}
+    except (OSError, AttributeError):
+        return None
+    return OverridesParser.create().parse_overrides([f"{key}={value}" for key, value in params.items()] + list(hydra_cfg.overrides.task))
 
 
 def swept_values(sweep_dir: Path) -> dict[str, list[str] | None] | None:
@@ -74,14 +106,11 @@ def swept_values(sweep_dir: Path) -> dict[str, list[str] | None] | None:
 
     Values are None where Hydra cannot list them without the config (``glob``). None if there is no sweep.
     """
-    try:
-        hydra_cfg = OmegaConf.load(sweep_dir / "multirun.yaml").hydra
-    except (OSError, AttributeError):
+    definition = _definition(sweep_dir)
+    if definition is None:
         return None
-    params = hydra_cfg.sweeper.get("params") or {}
-    definition = [f"{key}={value}" for key, value in params.items()] + list(hydra_cfg.overrides.task)
     swept: dict[str, list[str] | None] = {}
-    for override in OverridesParser.create().parse_overrides(definition):
+    for override in definition:
         if override.is_sweep_override():
             try:
                 swept[override.key_or_group] = list(override.sweep_string_iterator())
@@ -90,6 +119,32 @@ def swept_values(sweep_dir: Path) -> dict[str, list[str] | None] | None:
         else:
             swept.pop(override.key_or_group, None)  # a later fixed value replaces a sweep
     return swept
+
+
+def planned_jobs(sweep_dir: Path) -> list[list[str]] | None:
+    """The overrides of every job the sweep in ``sweep_dir`` defines, as Hydra's basic sweeper makes them (its order).
+
+    None where the definition does not list them: no ``multirun.yaml`` (an Optuna search), or a
+    sweep whose values need the config (``glob``).
+    """
+    choices: dict[str, list[str]] = {}
+    try:
+        for override in _definition(sweep_dir) or []:
+            key = override.get_key_element()
+            if override.is_sweep_override():
+                choices[key] = [f"{key}={value}" for value in override.sweep_string_iterator()]
+            else:
+                choices[key] = [f"{key}={override.get_value_element_as_str()}"]
+    except HydraException:
+        return None
+    return [list(job) for job in product(*choices.values())] if choices else None
+
+
+def attempts(sweep_dir: Path, overrides: list[str]) -> list[Path]:
+    """The folders of the job with ``overrides`` in ``sweep_dir``: its attempts in order, empty if it has none."""
+    name = job_name(overrides, swept_keys(sweep_dir))
+    later = {int(n): f for f in sweep_dir.glob(f"{glob.escape(name)}{ATTEMPT}*") if (n := f.name.rpartition(ATTEMPT)[2]).isdigit()}
+    return [folder for folder in [sweep_dir / name, *(later[n] for n in sorted(later))] if folder.is_dir()]
 
 
 def swept_keys(sweep_dir: Path) -> set[str] | None:
@@ -144,7 +199,11 @@ def cpu_threads(configured: int | None) -> int | None:
 
 
 class SweepRecord(HydraCallback):
-    """At the end of a multirun, list the jobs of this launch that did not complete, and exit 1 if any."""
+    """At the end of a multirun, account for every job the sweep defines, and exit 1 if any did not complete.
+
+    A job's folder is the attempt this launch ran or skipped in; a job whose folder another process is
+    still running is waited for; a job without any folder is ``missing``.
+    """
 
     def __init__(self) -> None:
         self.started = 0.0
@@ -154,27 +213,56 @@ class SweepRecord(HydraCallback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
-        jobs = sorted(
-            path.parent.parent
-            for path in sweep_dir.glob(f"*/{config.hydra.output_subdir}/overrides.yaml")
-            if path.stat().st_mtime >= self.started - 1  # Hydra rewrites it for every job it launches
-        )
-        failed, skipped = [], 0
-        for job in jobs:
-            summary = read_summary(job)
+        jobs = self.jobs(sweep_dir, config.hydra.output_subdir)
+        elsewhere = [folder for folder in jobs.values() if folder is not None and live_claim(folder)]
+        if elsewhere:
+            print(f"styleexp: waiting for {len(elsewhere)} job{'s' * (len(elsewhere) != 1)} that another process is running: "
+                  f"{', '.join(folder.name for folder in elsewhere)}", flush=True)
+            for folder in elsewhere:
+                wait_for(folder)
+        problems, skipped, missing = [], 0, 0
+        for name, folder in jobs.items():
+            if folder is None:
+                missing += 1
+                problems.append(f"  {name}: missing: no job folder (deleted?); styleexp-resume {sweep_dir} runs it again")
+                continue
+            summary = read_summary(folder)
             status = summary.get("status", "killed")
             if status != "completed":
-                failed.append(f"  {job.name}: {status}: {summary.get('message', 'no summary.json; the process died')}")
-            elif (job / "summary.json").stat().st_mtime < self.started:
+                problems.append(f"  {folder.name}: {status}: {summary.get('message', 'no summary.json; the process died')}")
+            elif (folder / "summary.json").stat().st_mtime < self.started:
                 skipped += 1
+        failed = len(problems) - missing
         print(
-            f"styleexp: sweep {sweep_dir}: {len(jobs)} jobs, {len(jobs) - len(failed)} completed "
-            f"({skipped} skipped as done before), {len(failed)} failed",
-            file=sys.stderr if failed else sys.stdout,
+            f"styleexp: sweep {sweep_dir}: {len(jobs)} jobs, {len(jobs) - len(problems)} completed "
+            f"({skipped} skipped as done before), {failed} failed" + (f", {missing} missing" if missing else ""),
+            file=sys.stderr if problems else sys.stdout,
         )
-        if failed:
-            print("\n".join(failed), file=sys.stderr)
+        if problems:
+            print("\n".join(problems), file=sys.stderr)
             sys.exit(1)
+
+    def jobs(self, sweep_dir: Path, output_subdir: str) -> dict[str, Path | None]:
+        """Every job of the sweep's definition -> its folder for this launch, None if it has none.
+
+        Without a definition that lists its jobs (an Optuna search), the jobs this launch started.
+        """
+        def touched(folder: Path) -> bool:  # Hydra rewrites a job's overrides.yaml whenever it launches the job
+            overrides = folder / output_subdir / "overrides.yaml"
+            return overrides.is_file() and overrides.stat().st_mtime >= self.started - 1
+
+        planned = planned_jobs(sweep_dir)
+        if planned is None:
+            return {folder.name: folder for folder in sorted(f.parent.parent for f in sweep_dir.glob(f"*/{output_subdir}/overrides.yaml"))
+                    if touched(folder)}
+        swept = swept_keys(sweep_dir)
+        jobs: dict[str, Path | None] = {}
+        for overrides in planned:
+            folders = attempts(sweep_dir, overrides)
+            ours = [folder for folder in folders if touched(folder) or live_claim(folder)]
+            done = [folder for folder in folders if read_summary(folder).get("status") == "completed"]
+            jobs[job_name(overrides, swept)] = (ours or done or folders or [None])[-1]
+        return jobs
 
 
 def register_resolvers() -> None:

@@ -34,6 +34,12 @@ def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "styleexp", *args], capture_output=True, text=True, timeout=300)
 
 
+def _styleexp_process(*args: str) -> subprocess.Popen:
+    # A suite started in the background by a non-interactive shell ignores SIGINT, and a child would inherit that.
+    return subprocess.Popen([sys.executable, "-m", "styleexp", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
 @pytest.mark.slow
 def test_content_reconstruction_from_noise_at_relu1_1_is_nearly_perfect(tmp_path):
     photo = shared_image("tubingen.jpg")
@@ -138,8 +144,14 @@ def test_bad_input_fails_the_run_with_a_clear_user_error_on_record(tmp_path, ove
 @pytest.mark.slow
 def test_cli_run_leaves_every_file_and_an_offline_wandb_run(tmp_path):
     run_dir = tmp_path / "run"
-    done = cli("size=48", "steps=4", "image_every=2", "log_every=1", f"hydra.run.dir={run_dir}")
-    assert done.returncode == 0, done.stderr
+    done = _styleexp_process("size=48", "steps=4", "image_every=2", "log_every=1", f"hydra.run.dir={run_dir}")
+    for line in done.stdout:
+        if line.startswith("styleexp: done:"):
+            break
+    done.send_signal(signal.SIGINT)  # while W&B and Python shut down: the run is on record as completed, so exit 0
+    done.send_signal(signal.SIGTERM)
+    _, stderr = done.communicate(timeout=120)
+    assert done.returncode == 0, stderr
     for name in ("final.png", "content.png", "style.png", "images/step_000002.png", "images/step_000004.png",
                  "metrics.csv", "summary.json", ".hydra/config.yaml", ".hydra/overrides.yaml"):
         assert (run_dir / name).is_file(), name
@@ -188,6 +200,10 @@ def test_cli_bad_input_is_one_line_and_exit_2(tmp_path):
     assert typo.returncode != 0 and "sise" in typo.stderr and "Traceback" not in typo.stderr
     wrong_type = cli("steps=many", "logger=none", f"hydra.run.dir={tmp_path / 'type'}")
     assert wrong_type.returncode != 0 and "steps" in wrong_type.stderr and "Traceback" not in wrong_type.stderr
+    huge = cli("size=100000", "steps=3", "logger=none", f"hydra.run.dir={tmp_path / 'huge'}")
+    assert huge.returncode == 2 and len(huge.stderr.strip().splitlines()) == 1
+    assert "size=100000 needs about" in huge.stderr and "or less fits" in huge.stderr
+    assert summary(tmp_path / "huge")["status"] == "failed"
 
 
 @pytest.mark.slow
@@ -205,13 +221,7 @@ def test_cli_never_writes_into_an_existing_run_folder(tmp_path):
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_interrupted_run_keeps_its_image_and_says_so(tmp_path, signum):
     run_dir = tmp_path / "run"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "styleexp", "logger=none", "size=64", "steps=100000", "stop.rtol=null", "image_every=2",
-         f"hydra.run.dir={run_dir}"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        # A suite started in the background by a non-interactive shell ignores SIGINT, and a child would inherit that.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
+    process = _styleexp_process("logger=none", "size=64", "steps=100000", "stop.rtol=null", "image_every=2", f"hydra.run.dir={run_dir}")
     deadline = time.monotonic() + 120
     while not (run_dir / "images" / "step_000002.png").exists() and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -222,3 +232,13 @@ def test_interrupted_run_keeps_its_image_and_says_so(tmp_path, signum):
     assert facts["status"] == "interrupted" and 2 <= facts["steps"] < 100000
     assert load_image(run_dir / "final.png").shape == (3, 64, 64)
     assert "interrupted at step" in stderr
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_starting_is_one_line_and_exit_130(tmp_path):
+    starting = _styleexp_process("logger=none", f"hydra.run.dir={tmp_path / 'starting'}")
+    time.sleep(2)  # importing, composing the config or starting the run
+    starting.send_signal(signal.SIGINT)
+    _, stderr = starting.communicate(timeout=60)
+    assert starting.returncode == 130 and stderr.strip().splitlines()[-1].startswith("styleexp: interrupted"), stderr
+    assert "Traceback" not in stderr

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -11,12 +15,14 @@ import yaml
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf, read_write
 
-from styleexp.cli import CONFIG_DIR
+from styleexp.cli import CONFIG_DIR, resume
 from styleexp.images import load_image
-from styleexp.rundir import completed_identity, config_identity
-from styleexp.sweeps import job_dir, job_name
+from styleexp.report import load_runs
+from styleexp.reproduce import check_resumable
+from styleexp.rundir import completed_identity, config_identity, release
+from styleexp.sweeps import SweepRecord, job_dir, job_name, running_elsewhere
 
-from .conftest import job_folders, require_weights, styleexp, summary, wandb_run_record
+from .conftest import BIN, job_folders, require_weights, styleexp, summary, wandb_records, wandb_run_record, wandb_summary
 
 FAST = ["size=32", "steps=3", "measures.networks=[]"]
 
@@ -71,6 +77,70 @@ def test_a_failed_job_is_listed_the_sweep_goes_on_and_a_relaunch_reruns_only_it(
 
 
 @pytest.mark.slow
+def test_two_identical_sweeps_launched_together_run_each_job_once_with_its_measures_on_wandb(tmp_path, weights):
+    sweep_dir = tmp_path / "twin"
+    launch = [BIN / "styleexp", "study=gram_variants", "hydra.sweeper.params.style=checkers", "hydra.sweeper.params.gram='gram,centered,both'",
+              "size=32", "steps=3", f"hydra.sweep.dir={sweep_dir}"]
+    twins = [subprocess.Popen(launch, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [twin.communicate(timeout=300) for twin in twins]
+    for twin, (stdout, stderr) in zip(twins, outputs):
+        assert twin.returncode == 0, stderr
+        assert "3 jobs, 3 completed" in stdout  # each waits for the jobs the other runs
+    jobs = job_folders(sweep_dir)
+    assert len(jobs) == 3 and not any("~attempt" in job for job in jobs)
+    assert sum(stdout.count("styleexp: done:") for stdout, _ in outputs) == 3
+    for job in jobs:
+        saved = summary(sweep_dir / job)
+        assert saved["status"] == "completed"
+        steps = [line.split(",")[-1] for line in (sweep_dir / job / "metrics.csv").read_text().splitlines()[1:]]
+        assert len(steps) == len(set(steps))  # no doubled rows
+        assert len(list((sweep_dir / job / "wandb").glob("offline-run-*"))) == 1
+        run = next(r["run"] for r in wandb_records(sweep_dir / job) if r["type"] == "run")
+        assert run["display_name"] == f"twin/{job}" and run["job_type"] == "synthesis" and run["tags"] == ["study:gram_variants"]
+        final = wandb_summary(sweep_dir / job)["summary"]
+        assert (final["steps"], final["converged"]) == (saved["steps"], saved["converged"])
+        assert saved["measures"]
+        for key, value in saved["measures"].items():
+            assert final[f"measure/{key}"] == pytest.approx(value), key
+
+
+def test_a_job_without_folder_is_missing_in_the_sweep_record_and_the_report(tmp_path, capsys):
+    sweep_dir = tmp_path / "sweep"
+    sweep_dir.mkdir()
+    (sweep_dir / "multirun.yaml").write_text(yaml.safe_dump({"hydra": {"sweeper": {"params": None}, "overrides": {
+        "task": ["gram=gram,both", "size=32"], "hydra": []}}}))
+    done = sweep_dir / "gram=gram"
+    (done / ".hydra").mkdir(parents=True)
+    (done / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(["gram=gram", "size=32"]))
+    (done / "summary.json").write_text(json.dumps({"status": "completed", "mode": "transfer"}))
+    record = SweepRecord()
+    record.started = time.time() + 5  # a relaunch, after the completed job was written
+    with pytest.raises(SystemExit) as exit_:
+        record.on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep_dir)}, "output_subdir": ".hydra"}}))
+    assert exit_.value.code == 1
+    err = capsys.readouterr().err
+    assert "2 jobs, 1 completed (1 skipped as done before), 0 failed, 1 missing" in err
+    assert f"gram=both: missing: no job folder (deleted?); styleexp-resume {sweep_dir} runs it again" in err
+    runs, keys = load_runs(sweep_dir)
+    assert {run.name: run.status for run in runs} == {"gram=gram": "completed", "gram=both": "missing"}
+    assert keys == {"gram": ["gram", "both"]}
+
+
+def test_resume_refuses_overrides_that_change_what_the_jobs_compute(tmp_path, capsys):
+    sweep_dir = tmp_path / "sweep"
+    sweep_dir.mkdir()
+    (sweep_dir / "multirun.yaml").write_text(yaml.safe_dump({"hydra": {"overrides": {"task": ["gram=gram,both"], "hydra": []}}}))
+    with pytest.raises(SystemExit) as exit_:
+        resume([str(sweep_dir), "steps=10", "threads=1"])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"styleexp: error: steps=10 would change the jobs of {sweep_dir}, and its report would mix two configurations; "
+        f"run the changed sweep into a new folder with: styleexp-reproduce {sweep_dir} steps=10 threads=1"
+    ]
+    check_resumable(sweep_dir, ["threads=1", "logger=none", "hydra.launcher.n_jobs=2", "hydra/launcher=joblib"])
+
+
+@pytest.mark.slow
 def test_submitit_local_executor_runs_a_two_job_sweep(tmp_path, weights):
     sweep_dir = tmp_path / "sweep"
     done = styleexp("-m", "seed=0,1", "logger=none", *FAST, "hydra/launcher=submitit_local", f"hydra.sweep.dir={sweep_dir}")
@@ -85,7 +155,7 @@ def test_submitit_local_executor_runs_a_two_job_sweep(tmp_path, weights):
 @pytest.mark.slow
 def test_reproduce_gives_the_same_image_and_changes_one_choice_on_request(tmp_path, weights):
     original = tmp_path / "original"
-    assert styleexp("logger=none", *FAST, "steps=10", "seed=5", f"hydra.run.dir={original}").returncode == 0
+    assert styleexp("logger=none", *FAST, "steps=10", "seed=5", "image_every=5", f"hydra.run.dir={original}").returncode == 0
     again = tmp_path / "again"
     done = styleexp(str(original), f"hydra.run.dir={again}", command="styleexp-reproduce")
     assert done.returncode == 0, done.stderr
@@ -97,6 +167,18 @@ def test_reproduce_gives_the_same_image_and_changes_one_choice_on_request(tmp_pa
     done = styleexp(str(original), "gram=both", f"hydra.run.dir={changed}", command="styleexp-reproduce")
     assert done.returncode == 0, done.stderr
     assert summary(changed)["choices"]["gram"] == "both" and summary(changed)["seed"] == 5
+
+    # As if stopped by Ctrl-C at step 5: its reproduction runs 5 steps and compares there.
+    stopped = tmp_path / "stopped"
+    shutil.copytree(original, stopped)
+    facts = summary(original)
+    (stopped / "summary.json").write_text(json.dumps({**facts, "status": "interrupted", "steps": 5, "scales": [{**facts["scales"][0], "steps": 5}]}))
+    shutil.copy(original / "images" / "step_000005.png", stopped / "final.png")
+    resumed = tmp_path / "resumed"
+    done = styleexp(str(stopped), f"hydra.run.dir={resumed}", command="styleexp-reproduce")
+    assert done.returncode == 0, done.stderr
+    assert "the original run was interrupted at step 5 of 10; reproduced up to that step (steps=5)" in done.stdout
+    assert "largest pixel difference 0/255" in done.stdout and summary(resumed)["steps"] == 5
 
 
 @pytest.mark.slow
@@ -122,6 +204,7 @@ def test_job_names_read_as_the_swept_values_and_paths_never_nest_folders():
     a, b = job_name(["content=/photos/a/cat.jpg"]), job_name(["content=/photos/b/cat.jpg"])
     assert a.startswith("content=cat.jpg-") and "/" not in a and a != b
     assert len(job_name([f"style_layers.layers=[{','.join(['relu1_1'] * 40)}]"])) < 140
+    assert job_name(["content='/photos/a/scream.jpg'"]).startswith("content=scream.jpg-")
 
 
 def compose_job(sweep_dir: Path, *overrides: str):
@@ -132,18 +215,41 @@ def compose_job(sweep_dir: Path, *overrides: str):
     return cfg
 
 
-def test_a_job_reuses_its_folder_only_for_a_completed_run_of_the_same_config(tmp_path):
+def test_a_job_claims_a_new_folder_and_reuses_one_only_for_a_completed_run_of_the_same_config(tmp_path):
     cfg = compose_job(tmp_path, "gram=both")
+    identity = config_identity(cfg)
     assert job_dir(cfg) == "gram=both"
     folder = tmp_path / "gram=both"
-    folder.mkdir()
-    (folder / "summary.json").write_text(json.dumps({"status": "failed", "config_sha256": config_identity(cfg)}))
+    assert json.loads((folder / ".claim").read_text())["config_sha256"] == identity
+    release(folder)
+    (folder / "summary.json").write_text(json.dumps({"status": "failed", "config_sha256": identity}))
     assert job_dir(cfg) == "gram=both~attempt2"
-    (tmp_path / "gram=both~attempt2").mkdir()
-    (tmp_path / "gram=both~attempt2" / "summary.json").write_text(json.dumps({"status": "completed", "config_sha256": config_identity(cfg)}))
-    assert completed_identity(tmp_path / "gram=both~attempt2") == config_identity(cfg)
+    release(tmp_path / "gram=both~attempt2")
+    (tmp_path / "gram=both~attempt2" / "summary.json").write_text(json.dumps({"status": "completed", "config_sha256": identity}))
+    assert completed_identity(tmp_path / "gram=both~attempt2") == identity
     assert job_dir(cfg) == "gram=both~attempt2"
     assert job_dir(compose_job(tmp_path, "gram=both", "steps=7")).startswith("gram=both,steps=7")
+
+
+def test_a_job_another_process_is_running_goes_to_a_scratch_folder_and_skips(tmp_path):
+    cfg = compose_job(tmp_path, "gram=both")
+    folder = tmp_path / "gram=both"
+    folder.mkdir()
+    (folder / ".claim").write_text(json.dumps({"config_sha256": config_identity(cfg)}))
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(folder / ".claim")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        scratch = Path(job_dir(cfg))
+        assert scratch.is_absolute() and not scratch.is_relative_to(tmp_path)
+        assert running_elsewhere(scratch) == folder and not scratch.exists()
+        assert job_dir(compose_job(tmp_path, "gram=both", "seed=3")).startswith("gram=both,seed=3")  # other config: its own folder
+    finally:
+        holder.kill()
+        holder.wait()
+    assert job_dir(cfg) == "gram=both~attempt2"  # the holder died without completing: a new attempt
+
+
+HOLD = "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDONLY); fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)"
 
 
 def test_config_identity_follows_what_is_computed_not_where_it_is_logged():

@@ -1,4 +1,7 @@
-"""A sweep's saved runs, as their folders recorded them: one ``Run`` per job (its completed attempt, else its latest)."""
+"""A sweep's saved runs, as their folders recorded them: one ``Run`` per job (its completed attempt, else its latest).
+
+A job the sweep defines that has no folder is a ``Run`` with status ``missing``.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from omegaconf import OmegaConf
 from styleexp.errors import UserError
 from styleexp.images import load_image
 from styleexp.rundir import read_summary
-from styleexp.sweeps import ATTEMPT, overrides_dict, swept_values
+from styleexp.sweeps import ATTEMPT, job_name, overrides_dict, planned_jobs, swept_keys, swept_values
 
 
 @dataclass
@@ -72,6 +75,11 @@ def _load_sweep(sweep_dir: Path) -> tuple[list[Run], dict[str, list[str]]]:
         runs.append(Run(name, folders[pick], overrides_dict(overrides), summary, dict(summary.get("measures") or {})))
     if not runs:
         raise UserError(f"{sweep_dir} holds no runs yet; launch the sweep first")
+    swept = swept_keys(sweep_dir)
+    for overrides in planned_jobs(sweep_dir) or []:
+        if (name := job_name(overrides, swept)) not in attempts:
+            missing = {"status": "missing", "message": f"no job folder; styleexp-resume {sweep_dir} runs it"}
+            runs.append(Run(name, sweep_dir / name, overrides_dict(overrides), missing))
     definition = swept_values(sweep_dir)
     if definition is None:  # an Optuna search writes no multirun.yaml: its keys are the overrides that vary
         varying = {key for run in runs for key in run.choices if len({r.choices.get(key) for r in runs}) > 1}

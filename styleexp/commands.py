@@ -1,0 +1,34 @@
+"""The console commands. Each imports its entry point only when called, so that a Ctrl-C (or SIGTERM) at
+any moment, even while Python is still importing torch, ends it with one line and exit 130."""
+
+from __future__ import annotations
+
+import importlib
+import signal
+import sys
+from collections.abc import Callable
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _command(module: str, function: str) -> Callable[[], None]:
+    def command() -> None:
+        signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            getattr(importlib.import_module(module), function)()
+        except KeyboardInterrupt:
+            print("styleexp: interrupted", file=sys.stderr)
+            sys.exit(130)
+
+    command.__name__ = function
+    return command
+
+
+styleexp = _command("styleexp.cli", "main")
+reproduce = _command("styleexp.cli", "reproduce")
+resume = _command("styleexp.cli", "resume")
+report = _command("styleexp.cli", "report")
+bench = _command("styleexp.bench", "main")
+validate_measures = _command("styleexp.cli", "validate_measures")

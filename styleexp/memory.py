@@ -1,0 +1,146 @@
+"""Memory a run needs, memory the machine has, and a cap so that a run that outgrows it fails alone.
+
+The estimate is a measured figure, not a model: VGG-19 to ``relu5_1``, forward and backward in
+float32 on the CPU, peaked at about 2.5 kB a pixel of the image above a fixed ~400 MB (the network,
+the evaluators that score the result, work space), plus what the optimiser keeps per pixel (an
+L-BFGS history of ``m`` steps: two ``[3, H, W]`` float32 tensors a step). Shallower networks,
+fewer layers and 16-bit autocast need less, so the figure errs on the safe side.
+"""
+
+from __future__ import annotations
+
+import math
+import resource
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from styleexp import samples
+from styleexp.errors import UserError
+
+FIXED_MB = 400.0
+ACTIVATIONS_BYTES_PER_PIXEL = 2500.0
+FLOAT_BYTES_PER_PIXEL = 12.0  # one [3, H, W] float32 tensor
+
+
+@dataclass
+class Estimate:
+    """What a run at its largest scale needs beyond what the process holds now, and what the device has free (MB)."""
+
+    need_mb: float
+    available_mb: float
+    held_mb: float  # what the process held when estimated (the need comes on top)
+    largest_size: int  # the largest ``size`` (longest side) whose need fits, a multiple of 8
+
+    @property
+    def fits(self) -> bool:
+        return self.need_mb <= self.available_mb
+
+
+def device_of(cfg: DictConfig) -> torch.device:
+    """Where the run works: the GPU if there is one and the trainer is not told to use the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() and cfg.trainer.get("accelerator") != "cpu" else "cpu")
+
+
+def estimate(cfg: DictConfig, batch: int = 1) -> Estimate:
+    """The memory the run ``cfg`` (``batch`` images at once) needs at its largest scale, against the memory free for it."""
+    steps = max(cfg.steps) if OmegaConf.is_list(cfg.steps) else cfg.steps
+    per_pixel = batch * (ACTIVATIONS_BYTES_PER_PIXEL + _optimiser_bytes_per_pixel(cfg, steps))
+    aspect = samples.aspect(cfg.content if cfg.content is not None else cfg.style)
+    device = device_of(cfg)
+    available = available_mb(device)
+    need = FIXED_MB + float(cfg.size) ** 2 * aspect * per_pixel / 2**20
+    held = round(_held_mb(device), 1)
+    if not math.isfinite(available):
+        return Estimate(round(need, 1), available, held, cfg.size)
+    largest_pixels = max(0.0, (available - FIXED_MB) * 2**20 / per_pixel)
+    return Estimate(round(need, 1), round(available, 1), held, int(math.sqrt(largest_pixels / aspect)) // 8 * 8)
+
+
+def check_fits(cfg: DictConfig, batch: int = 1) -> Estimate:
+    """Refuse, with the largest size that fits, a run that cannot fit in the memory free for it."""
+    found = estimate(cfg, batch)
+    if not found.fits:
+        where = "GPU memory" if device_of(cfg).type == "cuda" else "memory"
+        advice = f"size={found.largest_size} or less fits" if found.largest_size >= 8 else "free memory first"
+        raise UserError(
+            f"size={cfg.size} needs about {found.need_mb / 1024:.1f} GB but only {found.available_mb / 1024:.1f} GB of "
+            f"{where} is free; {advice}"
+        )
+    return found
+
+
+def available_mb(device: torch.device) -> float:
+    """Free memory for this process: the GPU's free memory, else the smaller of MemAvailable and the cgroup's headroom.
+
+    Infinite where the system does not say (off Linux): the run is then not refused.
+    """
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0] / 2**20
+    try:
+        free = [_field_kb(Path("/proc/meminfo"), "MemAvailable") / 1024]
+    except (OSError, StopIteration):
+        return math.inf
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit != "max":
+            free.append((int(limit) - int(Path("/sys/fs/cgroup/memory.current").read_text())) / 2**20)
+    except (OSError, ValueError):
+        pass
+    return min(free)
+
+
+@contextmanager
+def capped(device: torch.device) -> Iterator[int | None]:
+    """Limit this process's address space to what it uses now plus the memory free, on the CPU.
+
+    Past the cap an allocation fails inside the process (torch: ``RuntimeError: ... can't allocate
+    memory``; Python: ``MemoryError``), which the run records as failed, instead of the kernel's
+    out-of-memory killer taking the machine's other processes down with it. Yields the cap in
+    bytes (None where there is none: on a GPU, whose driver reserves address space, and off Linux).
+    """
+    if device.type == "cuda" or not math.isfinite(available_mb(device)):
+        yield None
+        return
+    # Start the thread pool first: a thread started past a tight cap aborts the process.
+    torch.zeros(1 << 20).add_(1)
+    previous = resource.getrlimit(resource.RLIMIT_AS)
+    cap = int(_field_kb(Path("/proc/self/status"), "VmSize") * 1024 + available_mb(device) * 2**20)
+    if previous[1] != resource.RLIM_INFINITY:
+        cap = min(cap, previous[1])
+    resource.setrlimit(resource.RLIMIT_AS, (cap, previous[1]))
+    try:
+        yield cap
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, previous)
+
+
+def is_out_of_memory(error: BaseException | None) -> bool:
+    """Whether ``error`` is an allocation that failed, on the GPU or under the CPU cap."""
+    return isinstance(error, (torch.OutOfMemoryError, MemoryError)) or (
+        isinstance(error, RuntimeError) and "can't allocate memory" in str(error)
+    )
+
+
+def _optimiser_bytes_per_pixel(cfg: DictConfig, steps: int) -> float:
+    if "history_size" in cfg.optim:  # L-BFGS: a step and a gradient change per remembered step, and its buffers
+        return FLOAT_BYTES_PER_PIXEL * (2 * min(cfg.optim.history_size, steps) + 4)
+    return FLOAT_BYTES_PER_PIXEL * 3  # Adam: two moments and the gradient
+
+
+def _held_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.memory_allocated(device) / 2**20
+    try:
+        return _field_kb(Path("/proc/self/status"), "VmRSS") / 1024
+    except (OSError, StopIteration):
+        return 0.0
+
+
+def _field_kb(path: Path, key: str) -> int:
+    line = next(line for line in path.read_text().splitlines() if line.startswith(f"{key}:"))
+    return int(line.split()[1])
