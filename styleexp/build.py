@@ -28,6 +28,9 @@ from styleexp.terms import build_terms, layers_for
 from styleexp.weights import load_weights
 
 
+_warned: set[str] = set()
+
+
 @dataclass
 class Network:
     """The run's frozen network, built once for all its scales, and where its weights came from."""
@@ -69,7 +72,9 @@ def prepare(cfg: DictConfig, spec: Spec | None = None) -> Network:
         download=cfg.network.download,
     )
     if spec.style is not None and (warning := positions_warning(cfg.network.name.value, spec.style_layers, tuple(spec.style.shape[1:]))):
-        print(f"styleexp: warning: {warning}", file=sys.stderr)
+        if not (sweeps.is_multirun() and warning in _warned):  # once per sweep process, not once per job
+            _warned.add(warning)
+            print(f"styleexp: warning: {warning}", file=sys.stderr)
     extractor = build_extractor(cfg.network.name.value, layers_for([spec]), weights.state_dict,
                                 preprocessing.get(weights.preprocessing), cfg.network.pooling.value)
     extractor.to(memory.device_of(cfg))

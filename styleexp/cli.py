@@ -3,23 +3,30 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
+import re
 import signal
 import sys
+from importlib import resources
 from pathlib import Path
 
 import hydra
+from hydra.errors import ConfigCompositionException, OverrideParseException, SearchPathException
 from omegaconf import DictConfig, OmegaConf
 
 from styleexp import config
 from styleexp.errors import UserError
+from styleexp.help import experiments_text
 
-# The fixed layout keeps conf/ and experiments/ beside the package (installed editable, as the Makefile does).
-CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
-EXPERIMENTS_DIR = str(Path(__file__).resolve().parents[1] / "experiments")
+# The repository's conf/ and experiments/, installed as these two packages (pyproject.toml): the same
+# folders in an editable install, copies inside site-packages from a wheel.
+CONFIG_DIR = str(resources.files("styleexp.conf"))
+EXPERIMENTS_DIR = str(resources.files("styleexp.experiments"))
 config.register()
 if not OmegaConf.has_resolver("experiments_dir"):
     OmegaConf.register_new_resolver("experiments_dir", lambda: EXPERIMENTS_DIR)
+    OmegaConf.register_new_resolver("styleexp_experiments", lambda: experiments_text(EXPERIMENTS_DIR))
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
@@ -33,6 +40,8 @@ def main(cfg: DictConfig) -> float | None:
     # Deferred: Lightning and the rest of a run load only once Hydra has a config to run.
     from styleexp.run import run
     from styleexp.sweeps import check_search, is_multirun
+    from styleexp.tracking import result_line
+    from styleexp.weights import WeightsUnavailable
 
     try:
         check_search()
@@ -42,15 +51,73 @@ def main(cfg: DictConfig) -> float | None:
     if not is_multirun():  # the outcome is on record: a late signal must not give an exit code that contradicts it
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if isinstance(result.error, WeightsUnavailable) and is_multirun():
+        # Every other job would fail the same way: the sweep stops at its first. SystemExit, not the
+        # error itself, which Hydra would record before going on to the next job.
+        _user_error(result.error)
+    job = f"{result.run_dir.name}: " if is_multirun() else ""
     if isinstance(result.error, UserError):
-        print(f"styleexp: error: {result.error}", file=sys.stderr)
+        print(f"styleexp: {job}error: {result.error}", file=sys.stderr)
     else:
-        print(f"styleexp: {result.message}", file=sys.stderr if result.exit_code else sys.stdout)
+        print(f"styleexp: {job}{result_line(result.message, result.summary)}", file=sys.stderr if result.exit_code else sys.stdout)
     if result.status == "interrupted" or (result.exit_code and not is_multirun()):
         if result.error is not None and not isinstance(result.error, UserError):
             raise result.error  # a bug, not a user mistake: show the traceback
         sys.exit(result.exit_code)
     return result.objective
+
+
+def app() -> None:
+    """``styleexp``: the Hydra app, with a mistake in the overrides or the config as one line and exit 2."""
+    users = os.environ.get("HYDRA_FULL_ERROR")
+    # Hydra then raises what went wrong in composing the config, instead of printing it and exiting 1.
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    try:
+        main()
+    except (ConfigCompositionException, OverrideParseException, SearchPathException) as error:
+        if users == "1":  # the user asked for Hydra's whole story
+            raise
+        _user_error(UserError(composition_message(error)))
+    finally:
+        if users is None:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
+        else:
+            os.environ["HYDRA_FULL_ERROR"] = users
+
+
+def composition_message(error: Exception) -> str:
+    """Hydra's and OmegaConf's account of a config that does not compose, as one line that says what would."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    cause = str(error.__cause__).splitlines()[0] if error.__cause__ is not None else ""
+    full_key = getattr(error.__cause__, "full_key", None)
+    if full_key and " not in " in cause:
+        close = difflib.get_close_matches(full_key, _setting_names(), n=1)
+        return f"{full_key} is not a setting{f'; did you mean {close[0]}?' if close else ''} (styleexp --cfg job lists them all)"
+    if any(line.startswith("Available options in") for line in lines):
+        start = next(i for i, line in enumerate(lines) if line.startswith("Available options in"))
+        options = [line for line in lines[start + 1:] if not line.startswith(("Config search path", "provider="))]
+        wanted = re.search(r"Could not find '([^']+)'", lines[0])
+        group, _, option = (wanted.group(1) if wanted else "").rpartition("/")
+        close = difflib.get_close_matches(option, options, n=1)
+        return f"{group}={option} is not an option of {group}{f'; did you mean {group}={close[0]}?' if close else ''} (options: {', '.join(options)})"
+    if isinstance(error, OverrideParseException):
+        return f"{lines[0]}; overrides look like key=value (https://hydra.cc/docs/advanced/override_grammar/basic)"
+    return f"{lines[0]}: {cause}" if cause else lines[0]
+
+
+def _setting_names() -> list[str]:
+    """The dotted names of every setting of the default config."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = OmegaConf.to_container(compose("config"), resolve=False)
+
+    def leaves(node: object, prefix: str) -> list[str]:
+        if isinstance(node, dict):
+            return [prefix.rstrip(".")] * bool(prefix) + [name for key, child in node.items() for name in leaves(child, f"{prefix}{key}.")]
+        return [prefix.rstrip(".")]
+
+    return leaves(cfg, "")
 
 
 def reproduce(argv: list[str] | None = None) -> None:
@@ -201,7 +268,7 @@ def _launch(arguments: list[str]) -> None:
     """Run the Hydra app with ``arguments`` in this process; a non-zero exit ends this command too."""
     sys.argv = ["styleexp", *arguments]
     try:
-        main()
+        app()
     except SystemExit as done:
         if done.code:
             raise

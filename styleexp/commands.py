@@ -4,6 +4,7 @@ any moment, even while Python is still importing torch, ends it with one line an
 from __future__ import annotations
 
 import importlib
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -19,14 +20,17 @@ def _command(module: str, function: str) -> Callable[[], None]:
         try:
             getattr(importlib.import_module(module), function)()
         except KeyboardInterrupt:
-            print("styleexp: interrupted", file=sys.stderr)
-            sys.exit(130)
+            print("styleexp: interrupted", file=sys.stderr, flush=True)
+            sys.stdout.flush()
+            # Not sys.exit: an interrupt that landed in code run through PyRun_* (pybind11 does, importing
+            # torch) marks the interpreter to die by SIGINT at exit, whatever exit code it was given.
+            os._exit(130)
 
     command.__name__ = function
     return command
 
 
-styleexp = _command("styleexp.cli", "main")
+styleexp = _command("styleexp.cli", "app")
 reproduce = _command("styleexp.cli", "reproduce")
 resume = _command("styleexp.cli", "resume")
 report = _command("styleexp.cli", "report")

@@ -115,6 +115,7 @@ class Config:
     threads: Optional[int] = None  # CPU threads; null: all cores, divided among a sweep's parallel jobs
     weights_dir: Optional[str] = None  # else $STYLEEXP_WEIGHTS_DIR, else the user cache
     log_every: int = 10  # losses to loggers and the progress bar
+    verbose: bool = False  # the libraries' own console output (W&B, Lightning, Hydra's launch lines) back on
     image_every: int = 25  # intermediate images to the run folder and W&B
     # What the app returns to a sweeper (Optuna), to minimise: a summary key (measure/style/gram,
     # measure/ssim, loss/total), or {key: weight, ...} for a weighted sum; null: a style measure
@@ -151,7 +152,8 @@ def _layers_of_kind(network: Any, kind: str) -> list[str]:
 def register() -> None:
     """Register the schema as ``config_schema``, the registry-backed group options and the resolvers.
 
-    ``${layers:network,kind}`` lists a network's layers of a kind (``relu``, ``conv``).
+    ``${layers:network,kind}`` lists a network's layers of a kind (``relu``, ``conv``);
+    ``${styleexp_log_level:verbose}`` is the level of the libraries' console loggers.
     """
     store = ConfigStore.instance()
     store.store(name="config_schema", node=Config)
@@ -168,3 +170,4 @@ def register() -> None:
     sweeps.register_resolvers()
     if not OmegaConf.has_resolver("layers"):
         OmegaConf.register_new_resolver("layers", _layers_of_kind)
+        OmegaConf.register_new_resolver("styleexp_log_level", lambda verbose: "INFO" if verbose else "WARNING")

@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ class RunResult:
     message: str
     error: Exception | None = None  # why a failed run failed
     objective: float | None = None  # what a sweeper minimises; None for a run that did not complete
+    summary: dict[str, Any] = field(default_factory=dict)  # what it wrote to summary.json
 
     @property
     def exit_code(self) -> int:
@@ -111,7 +112,8 @@ def _run(cfg: DictConfig, run_dir: Path) -> RunResult:
                     save_image(getattr(inputs, name), run_dir / f"{name}.png")
             tracking.log_inputs(loggers, run_dir)
             network = prepare(cfg, inputs)
-            print(f"styleexp: {mode} run in {run_dir}", flush=True)
+            if cfg.verbose or not sweeps.is_multirun():  # a sweep's job has its one line when it ends
+                print(f"styleexp: {mode} run in {run_dir}", flush=True)
             for size, cap in plan:
                 previous = work.module
                 built = build(cfg, network, size, start=previous.image.detach()[0] if previous is not None else None)
@@ -120,12 +122,15 @@ def _run(cfg: DictConfig, run_dir: Path) -> RunResult:
                 record.update({key: value for key, value in built.facts.items() if key != "targets"})
                 work.start_scale(built, size)
                 trainer_config = {**OmegaConf.to_container(cfg.trainer, resolve=True), "max_steps": cap}
+                # A sweep's jobs each end with one line instead.
+                progress = [tracking.Progress(cfg.log_every, size)] if cfg.verbose or not sweeps.is_multirun() else []
                 trainer = pl.Trainer(
                     **trainer_config,
                     precision=speed.set_precision(cfg.speed.precision.value, work.module.image.device),
                     logger=loggers or False,
+                    enable_progress_bar=bool(progress),
                     callbacks=[work.loss_logger(cfg.log_every), ImageSaver(run_dir, cfg.image_every, size, work.steps),
-                               work.stop_rule(cfg.stop), guard, work.clock(cfg.log_every), tracking.progress_bar(cfg.log_every)],
+                               work.stop_rule(cfg.stop), guard, work.clock(cfg.log_every), *progress],
                 )
                 work.trainer = trainer
                 with tracking.quiet_fit():
@@ -160,7 +165,7 @@ def _run(cfg: DictConfig, run_dir: Path) -> RunResult:
                 last["scale"] = work.scales[-1]["size"]
             tracking.finish(loggers, work.steps, last, run_dir, summary)
     objective = _objective(cfg, summary) if status == "completed" else None
-    return RunResult(run_dir, status, message, error, objective)
+    return RunResult(run_dir, status, message, error, objective, summary)
 
 
 class Optimisation:

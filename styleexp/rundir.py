@@ -28,7 +28,7 @@ from styleexp.weights import Weights, file_sha256
 
 # Keys that do not change the image a run computes: where it logs, how many CPU threads it uses,
 # where this machine keeps the weights (their SHA-256 is recorded), how the result is scored and reported.
-NOT_IDENTITY = ("hydra", "logger", "threads", "weights_dir", "measures", "objective", "report")
+NOT_IDENTITY = ("hydra", "logger", "threads", "weights_dir", "measures", "objective", "report", "verbose")
 SUMMARY = "summary.json"
 CLAIM = ".claim"
 _claims: dict[Path, int] = {}  # folders this process has claimed -> their locked claim file

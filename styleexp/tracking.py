@@ -6,7 +6,9 @@ Every logged row carries the optimiser step (``trainer/global_step`` on W&B, ``s
 
 from __future__ import annotations
 
+import math
 import os
+import sys
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -16,11 +18,15 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import TQDMProgressBar
+from pytorch_lightning.callbacks.progress.tqdm_progress import Tqdm
 from pytorch_lightning.loggers import WandbLogger
 
 
 def loggers(cfg: DictConfig, wandb_run: Mapping[str, Any]) -> list:
-    """The configured loggers. W&B ones get ``wandb_run`` (name, group, job type, tags, config) where they set none."""
+    """The configured loggers. W&B ones get ``wandb_run`` (name, group, job type, tags, config) where they set none.
+
+    W&B says nothing on the console unless ``verbose``; it records everything all the same.
+    """
     made = []
     for node in OmegaConf.to_container(cfg.logger, resolve=True).values():
         if node is None:
@@ -29,6 +35,11 @@ def loggers(cfg: DictConfig, wandb_run: Mapping[str, Any]) -> list:
             node = {**node, **{key: value for key, value in wandb_run.items() if node.get(key) is None}}
             # Offline artifacts are staged here and read again by `wandb sync`: inside the run folder, not ~/.
             os.environ["WANDB_DATA_DIR"] = str(Path(node["save_dir"]) / "wandb")
+            if not cfg.verbose:
+                import wandb
+
+                os.environ["WANDB_SILENT"] = "true"
+                wandb.setup(wandb.Settings(silent=True))  # before the logger, or Lightning warns about an "anonymous" setting
         # Not recursive: the run config passed to W&B holds `_target_` nodes that must stay data.
         made.append(hydra.utils.instantiate(node, _recursive_=False, _convert_="all"))
     return made
@@ -103,9 +114,43 @@ def _final_artifact(run: Any, run_dir: Path, summary: Mapping[str, Any]) -> Any:
     return artifact
 
 
-def progress_bar(every: int) -> TQDMProgressBar:
-    """The console's progress bar, redrawn at logging steps."""
-    return TQDMProgressBar(refresh_rate=every)
+class Progress(TQDMProgressBar):
+    """One line redrawn in place at logging steps: the scale, steps done of the cap, steps per second,
+    time left and the total loss; no epoch label and no version number, which mean nothing here."""
+
+    def __init__(self, every: int, size: int):
+        super().__init__(refresh_rate=every)
+        self.size = size
+
+    @property
+    def train_description(self) -> str:
+        return f"{self.size} px"
+
+    def init_train_tqdm(self) -> Tqdm:
+        return Tqdm(desc=self.train_description, unit="step", leave=True, dynamic_ncols=True, file=sys.stdout, smoothing=0,
+                    bar_format=self.BAR_FORMAT, disable=self.is_disabled)
+
+    def on_train_epoch_start(self, trainer: Any, *args: Any) -> None:
+        total = self.total_train_batches
+        self.train_progress_bar.reset(total=None if math.isinf(total) else total)
+
+    def get_metrics(self, trainer: Any, module: Any) -> dict:
+        return {key: value for key, value in super().get_metrics(trainer, module).items() if key != "v_num"}
+
+
+HEADLINE = ("style/gram", "content/relu4_2", "ssim", "colour", "speckle")  # of the first evaluator, and the pixel measures
+
+
+def result_line(message: str, summary: Mapping[str, Any]) -> str:
+    """A run's last console line: how it ended, then its steps, time, final total loss and headline measures."""
+    facts = []
+    if summary.get("steps"):
+        facts.append(f"{summary['steps']} steps{' (converged)' if summary.get('converged') else ''} in {summary.get('wall_time_s', 0):.0f} s")
+    if "loss/total" in summary.get("losses", {}):
+        facts.append(f"loss/total {summary['losses']['loss/total']:.4g}")
+    scores = summary.get("measures") or {}
+    facts += [f"{key} {scores[key]:.3g}" for key in HEADLINE if isinstance(scores.get(key), (int, float))]
+    return f"{message} ({'; '.join(facts)})" if facts else message
 
 
 @contextmanager
@@ -116,4 +161,5 @@ def quiet_fit() -> Iterator[None]:
         warnings.filterwarnings("ignore", message=r".*exists and is not empty.*")  # our fresh run folder
         warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")  # the frozen network
         warnings.filterwarnings("ignore", message=r".*LeafSpec.*")  # Lightning's own use of a torch API it must update
+        warnings.filterwarnings("ignore", message=r".*smaller than the logging interval.*")  # we log our own steps
         yield

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,10 @@ from styleexp.extractors import NETWORKS
 
 ENV_VAR = "STYLEEXP_WEIGHTS_DIR"
 SOURCES = ("caffe", "torchvision", "random")
+
+
+class WeightsUnavailable(UserError):
+    """A network's weights can neither be found nor downloaded: every job that needs them would fail the same way."""
 
 
 @dataclass(frozen=True)
@@ -78,7 +83,7 @@ def load_weights(
         path = weights_file(network, source, directory)
         if not path.is_file():
             if not download:
-                raise UserError(_missing_message(path, network, source, "downloads are switched off"))
+                raise WeightsUnavailable(_missing_message(path, network, source, "downloads are switched off"))
             _download(network, source, path)
         return Weights(network, source, _implied(source, preprocessing_name, source), _read(path, network), path)
     path = Path(source).expanduser()
@@ -100,6 +105,15 @@ def random_state_dict(network: str, seed: int) -> dict[str, torch.Tensor]:
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
                 nn.init.zeros_(module.bias)
     return features.state_dict()
+
+
+def features_sha256(state_dict: dict[str, torch.Tensor]) -> str:
+    """SHA-256 of a features state dict's names and float32 values, in layer order: the same for any file holding those weights."""
+    digest = hashlib.sha256()
+    for key in sorted(state_dict, key=_key_order):
+        digest.update(key.encode())
+        digest.update(state_dict[key].detach().to(torch.float32).contiguous().cpu().numpy().tobytes())
+    return digest.hexdigest()
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -166,17 +180,24 @@ def _few(keys: list[str]) -> str:
 def _download(network: str, source: str, target: Path) -> None:
     url = NETWORKS[network].downloads.get(source)
     if url is None:
-        raise UserError(_missing_message(target, network, source, "no download of them is known"))
+        raise WeightsUnavailable(_missing_message(target, network, source, "no download of them is known"))
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=target.parent, prefix=".download-") as tmp:
             raw = Path(tmp) / url.rsplit("/", 1)[-1]
-            torch.hub.download_url_to_file(url, str(raw), progress=True)
+            # torchvision's files are named by their SHA-256 prefix, which torch.hub checks.
+            prefix = re.search(r"-([0-9a-f]{8,})\.pth$", url) if "download.pytorch.org" in url else None
+            torch.hub.download_url_to_file(url, str(raw), hash_prefix=prefix and prefix.group(1), progress=True)
+            features = _features_only(torch.load(raw, map_location="cpu", weights_only=True))
+            expected = NETWORKS[network].features_sha256.get(source)
+            if expected and features_sha256(features) != expected:
+                raise WeightsUnavailable(_missing_message(
+                    target, network, source, f"the download from {url} is not the genuine weights (their SHA-256 differs), so it was not stored"))
             converted = Path(tmp) / target.name
-            torch.save(_features_only(torch.load(raw, map_location="cpu", weights_only=True)), converted)
+            torch.save(features, converted)
             os.replace(converted, target)
-    except (URLError, OSError) as error:
-        raise UserError(_missing_message(target, network, source, f"the download from {url} failed: {_reason(error)}")) from None
+    except (URLError, OSError, RuntimeError) as error:  # RuntimeError: torch.hub's hash check
+        raise WeightsUnavailable(_missing_message(target, network, source, f"the download from {url} failed: {_reason(error)}")) from None
 
 
 def _reason(error: Exception) -> str:

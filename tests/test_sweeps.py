@@ -15,7 +15,7 @@ import yaml
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf, read_write
 
-from styleexp.cli import CONFIG_DIR, resume
+from styleexp.cli import CONFIG_DIR, EXPERIMENTS_DIR, resume
 from styleexp.images import load_image
 from styleexp.report import load_runs
 from styleexp.reproduce import check_resumable
@@ -86,9 +86,11 @@ def test_two_identical_sweeps_launched_together_run_each_job_once_with_its_measu
     for twin, (stdout, stderr) in zip(twins, outputs):
         assert twin.returncode == 0, stderr
         assert "3 jobs, 3 completed" in stdout  # each waits for the jobs the other runs
+        # A line per job, the record, at most a warning and a line saying what it waits for.
+        assert len([line for line in (stdout + stderr).split("\n") if line.strip()]) <= 6, stdout + stderr
     jobs = job_folders(sweep_dir)
     assert len(jobs) == 3 and not any("~attempt" in job for job in jobs)
-    assert sum(stdout.count("styleexp: done:") for stdout, _ in outputs) == 3
+    assert sum(stdout.count(": done: ") for stdout, _ in outputs) == 3
     for job in jobs:
         saved = summary(sweep_dir / job)
         assert saved["status"] == "completed"
@@ -141,6 +143,18 @@ def test_resume_refuses_overrides_that_change_what_the_jobs_compute(tmp_path, ca
 
 
 @pytest.mark.slow
+def test_a_sweep_whose_weights_cannot_be_had_stops_at_its_first_job_with_one_line(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    done = styleexp("-m", "seed=0,1,2", "network.download=false", f"weights_dir={tmp_path / 'empty'}", "logger=none", *FAST,
+                    f"hydra.sweep.dir={sweep_dir}")
+    assert done.returncode == 2
+    assert [line for line in done.stderr.splitlines() if line.strip()] == [
+        f"styleexp: error: vgg19 caffe weights not found: expected vgg19_imagenet_caffe.pth in {tmp_path / 'empty'} and downloads "
+        "are switched off; copy the file there, or point STYLEEXP_WEIGHTS_DIR (or weights_dir=) at a directory that holds it"]
+    assert job_folders(sweep_dir) == ["seed=0"]
+
+
+@pytest.mark.slow
 def test_submitit_local_executor_runs_a_two_job_sweep(tmp_path, weights):
     sweep_dir = tmp_path / "sweep"
     done = styleexp("-m", "seed=0,1", "logger=none", *FAST, "hydra/launcher=submitit_local", f"hydra.sweep.dir={sweep_dir}")
@@ -153,7 +167,7 @@ def test_submitit_local_executor_runs_a_two_job_sweep(tmp_path, weights):
 
 
 @pytest.mark.slow
-def test_reproduce_gives_the_same_image_and_changes_one_choice_on_request(tmp_path, weights):
+def test_reproduce_gives_the_same_image_changes_one_choice_stops_where_an_interrupted_run_did_and_refuses_a_changed_config(tmp_path, weights):
     original = tmp_path / "original"
     assert styleexp("logger=none", *FAST, "steps=10", "seed=5", "image_every=5", f"hydra.run.dir={original}").returncode == 0
     again = tmp_path / "again"
@@ -180,18 +194,13 @@ def test_reproduce_gives_the_same_image_and_changes_one_choice_on_request(tmp_pa
     assert "the original run was interrupted at step 5 of 10; reproduced up to that step (steps=5)" in done.stdout
     assert "largest pixel difference 0/255" in done.stdout and summary(resumed)["steps"] == 5
 
-
-@pytest.mark.slow
-def test_reproduce_refuses_a_run_whose_config_no_longer_composes_the_same(tmp_path, weights):
-    original = tmp_path / "original"
-    assert styleexp("logger=none", *FAST, f"hydra.run.dir={original}").returncode == 0
-    facts = summary(original)
-    (original / "summary.json").write_text(json.dumps({**facts, "config_sha256": "0" * 64}))
-    (original / ".hydra" / "config.yaml").write_text((original / ".hydra" / "config.yaml").read_text().replace("seed: 0", "seed: 9"))
-    done = styleexp(str(original), command="styleexp-reproduce")
+    # As if conf/ had changed since the run: refused, naming the key.
+    (stopped / "summary.json").write_text(json.dumps({**facts, "config_sha256": "0" * 64}))
+    (stopped / ".hydra" / "config.yaml").write_text((stopped / ".hydra" / "config.yaml").read_text().replace("seed: 5", "seed: 9"))
+    done = styleexp(str(stopped), command="styleexp-reproduce")
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
-        f"styleexp: error: the config under conf/ has changed since {original} was made (seed); "
+        f"styleexp: error: the config under conf/ has changed since {stopped} was made (seed); "
         "check out the commit in its summary.json (versions.styleexp_commit), or add overrides to run it changed"
     ]
     not_a_run = styleexp(str(tmp_path), command="styleexp-reproduce")
@@ -269,7 +278,7 @@ def test_the_slurm_launcher_config_composes_with_a_partition():
 
 
 def test_the_wandb_sweep_file_passes_values_that_compose_as_overrides():
-    sweep = yaml.safe_load((Path(CONFIG_DIR).parent / "experiments" / "wandb_sweep.yaml").read_text())
+    sweep = yaml.safe_load((Path(EXPERIMENTS_DIR) / "wandb_sweep.yaml").read_text())
     assert "${args_no_hyphens}" in sweep["command"]
     assert sweep["metric"]["name"].startswith("measure/style/") and sweep["metric"]["goal"] == "minimize"
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):

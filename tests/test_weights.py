@@ -79,20 +79,26 @@ def test_failed_download_says_so(monkeypatch, tmp_path):
     assert not (tmp_path / "weights" / "vgg16_imagenet_caffe.pth").exists()
 
 
-def test_download_stores_the_features_of_a_whole_model(monkeypatch, tmp_path):
-    whole = models.vgg16().state_dict()  # features and classifier, as the published files are
-    published = tmp_path / "server" / "vgg16-00b39a1b.pth"
+def test_a_download_is_stored_as_features_only_if_it_holds_the_genuine_weights(monkeypatch, tmp_path):
+    genuine = torch.load(require_weights("vgg16", "caffe"), weights_only=True)
+    whole = {f"features.{key}": value for key, value in genuine.items()}
+    whole.update({key: value for key, value in models.vgg16().state_dict().items() if key.startswith("classifier.")})
+    published = tmp_path / "server" / "vgg16-00b39a1b.pth"  # a whole model, as the published files are
     published.parent.mkdir()
-    torch.save(whole, published)
     monkeypatch.setitem(NETWORKS["vgg16"].downloads, "caffe", published.as_uri())
-
-    loaded = weights.load_weights("vgg16", "caffe", directory=tmp_path / "weights")
     stored = tmp_path / "weights" / "vgg16_imagenet_caffe.pth"
+
+    torch.save({**whole, "features.28.weight": whole["features.28.weight"] + 1e-3}, published)  # not the genuine weights
+    with pytest.raises(UserError, match="is not the genuine weights"):
+        weights.load_weights("vgg16", "caffe", directory=tmp_path / "weights")
+    assert not stored.exists() and not any(stored.parent.iterdir())  # nothing stored, no temporary leftovers
+
+    torch.save(whole, published)
+    loaded = weights.load_weights("vgg16", "caffe", directory=tmp_path / "weights")
     assert loaded.path == stored and stored.is_file()
     saved = torch.load(stored, weights_only=True)
-    assert set(saved) == {k.removeprefix("features.") for k in whole if k.startswith("features.")}
-    assert torch.equal(saved["28.weight"], whole["features.28.weight"])
-    assert [p.name for p in stored.parent.iterdir()] == [stored.name]  # no temporary leftovers
+    assert set(saved) == set(genuine) and torch.equal(saved["28.weight"], genuine["28.weight"])
+    assert [p.name for p in stored.parent.iterdir()] == [stored.name]
 
 
 def test_a_file_path_needs_its_preprocessing_named(tmp_path):

@@ -45,7 +45,8 @@ class Network:
     ``architecture(pooling)`` builds its feature layers, randomly initialised: their state dict is
     the layout its weights files hold. ``extractor(layers, state_dict, preprocess, pooling)`` builds
     the frozen :class:`Extractor`. ``downloads`` maps a weights source (``caffe``, ``torchvision``)
-    to the URL of a state dict. ``min_input_size(layer)`` is the smallest side that layer accepts,
+    to the URL of a state dict, and ``features_sha256`` to the SHA-256 of the genuine features tensors
+    (``weights.features_sha256``), which a download must match. ``min_input_size(layer)`` is the smallest side that layer accepts,
     which is also how many input pixels one of its positions spans along a side; ``channels(layer)``
     is its number of channels.
     """
@@ -57,6 +58,7 @@ class Network:
     min_input_size: Callable[[str], int]
     channels: Callable[[str], int]
     downloads: dict[str, str] = field(default_factory=dict)
+    features_sha256: dict[str, str] = field(default_factory=dict)
 
 
 NETWORKS: Registry[Network] = Registry("network")

@@ -32,6 +32,13 @@ DOWNLOADS = {
     "vgg19": {"caffe": "https://web.eecs.umich.edu/~justincj/models/vgg19-d01eb7cb.pth",
               "torchvision": "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"},
 }
+# Of the genuine weights' features (checked on ../shared/weights). torchvision's VGG-19 is not among
+# them: its file name carries its SHA-256 prefix, which the download checks instead.
+FEATURES_SHA256 = {
+    "vgg16": {"caffe": "8af96336e510d2693b53c6e02a85ecf1d499f69cc4a16c8273f3ec23a949ea12",
+              "torchvision": "4759aaf22cf07ec30cbe24f3b7b56955560291cef9d4cade806a7b0e554dd123"},
+    "vgg19": {"caffe": "f21368d58aa5d43d13fa1b30a0b820a9414fbc01a1bcafbaeed36b804feca1d7"},
+}
 
 __all__ = ["VGGFeatures", "conv_layers", "layer_names", "make_features", "min_input_size", "resolve_layer"]
 
@@ -149,5 +156,6 @@ for _name, _configuration in CONFIGURATIONS.items():
             min_input_size=lambda layer, name=_name: min_input_size(name, layer),
             channels=lambda layer, name=_name: channels(name, layer),
             downloads=dict(DOWNLOADS[_name]),
+            features_sha256=dict(FEATURES_SHA256[_name]),
         ),
     )
