@@ -169,7 +169,7 @@ def log_to_wandb(report: Report, runs: list[Run], group: str, mode: str) -> None
     saved = OmegaConf.load(runs[0].folder / ".hydra" / "config.yaml")
     project = OmegaConf.select(saved, "logger.wandb.project", default="styleexp")
     run = wandb.init(project=project, group=group, name=f"report-{group}", job_type="report",
-                     dir=report.folder, mode=mode, config={"runs": len(runs)})
+                     dir=report.folder, mode=mode, config={"runs": len(runs)}, settings=wandb.Settings(silent=True))
     try:
         by_name = {r.folder.name: r for r in runs}
         columns = [*report.rows[0], "final"]
