@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,14 +11,14 @@ from hydra.errors import ConfigCompositionException, MissingConfigException
 from omegaconf import MISSING, OmegaConf
 
 from styleexp import config
-from styleexp.cli import CONFIG_DIR, EXPERIMENTS_DIR
+from styleexp.cli import CONFIG_DIR, EXPERIMENTS_DIR, app
 from styleexp.extractors import NETWORKS, POOLING
 from styleexp.inits import INITS
 from styleexp.optimizers import OPTIMIZERS
 from styleexp.statistics import STATISTICS
 from styleexp.terms import TERMS
 
-from .conftest import compose_config, styleexp
+from .conftest import compose_config
 
 GROUPS = {"network": NETWORKS, "pooling": POOLING, "gram": STATISTICS, "init": INITS, "optim": OPTIMIZERS}
 
@@ -62,13 +63,16 @@ def test_plain_defaults_come_from_the_schema_alone():
             assert cfg[f.name] == f.default, f.name
 
 
-def test_help_lists_every_group_the_studies_presets_and_searches_and_the_companion_commands():
-    done = styleexp("--help")
-    assert done.returncode == 0, done.stderr
-    assert "gram: both, centered, gram, mean_std" in done.stdout
+def test_help_lists_every_group_the_studies_presets_and_searches_and_the_companion_commands(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["styleexp", "--help"])
+    with pytest.raises(SystemExit) as exit_:
+        app()
+    done = capsys.readouterr()
+    assert exit_.value.code == 0
+    assert "gram: both, centered, gram, mean_std" in done.out
     for group in ("study", "preset", "search"):
         for path in (Path(EXPERIMENTS_DIR) / group).glob("*.yaml"):
-            assert f"  {path.stem} " in done.stdout, path.stem
-    assert "gram_variants       Study 2, pure style: which statistic is style?" in done.stdout
+            assert f"  {path.stem} " in done.out, path.stem
+    assert "gram_variants       Study 2, pure style: which statistic is style?" in done.out
     for command in ("styleexp-report", "styleexp-resume", "styleexp-reproduce", "styleexp-bench", "styleexp-validate-measures"):
-        assert f"  {command} " in done.stdout
+        assert f"  {command} " in done.out

@@ -25,9 +25,9 @@ def test_a_wheel_installed_elsewhere_runs_a_study_as_a_sweep_from_an_empty_folde
     subprocess.run([*pip, "install", "--no-deps", "--target", site, *wheels.glob("styleexp-*.whl")], check=True, capture_output=True)
     empty.mkdir()
     env = {**os.environ, "PYTHONPATH": str(site)}
-    where = subprocess.run([sys.executable, "-c", "import styleexp.cli as c; print(c.CONFIG_DIR)"], cwd=empty, env=env,
-                           capture_output=True, text=True, check=True)
-    assert Path(where.stdout.strip()) == site / "styleexp" / "conf"
+    where = subprocess.run([sys.executable, "-c", "import importlib.util as u; print(u.find_spec('styleexp.conf').origin)"],
+                           cwd=empty, env=env, capture_output=True, text=True, check=True)
+    assert Path(where.stdout.strip()) == site / "styleexp" / "conf" / "__init__.py"
 
     # A study is a sweep by itself, no -m: its jobs (VGG-16 here, two poolings) land under ./outputs/sweeps/.
     done = subprocess.run([BIN / "python", "-m", "styleexp", "study=network_pooling", "hydra.sweeper.params.network=vgg16", "size=32", "scales=null", "steps=1", "logger=none",

@@ -11,6 +11,7 @@ import time
 import pytest
 import torch
 
+from styleexp.cli import app
 from styleexp.errors import UserError
 from styleexp.images import load_image
 
@@ -200,13 +201,18 @@ def test_cli_run_leaves_every_file_and_an_offline_wandb_run(tmp_path):
 
 
 @pytest.mark.slow
-def test_cli_bad_input_is_one_line_and_exit_2(tmp_path):
-    typo = cli("sise=3", "logger=none", f"hydra.run.dir={tmp_path / 'typo'}")
-    assert typo.returncode == 2
-    assert typo.stderr.strip().splitlines() == ["styleexp: error: sise is not a setting; did you mean size? (styleexp --cfg job lists them all)"]
-    wrong_type = cli("size=many", "gram=gramm", "logger=none", f"hydra.run.dir={tmp_path / 'type'}")
-    assert wrong_type.returncode == 2 and len(wrong_type.stderr.strip().splitlines()) == 1
-    assert "gram=gramm is not an option of gram; did you mean gram=gram? (options: both, centered, gram, mean_std)" in wrong_type.stderr
+def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys):
+    # Config mistakes stop while composing: the app in this process, as the command runs it.
+    for arguments, line in [
+        (["sise=3"], "styleexp: error: sise is not a setting; did you mean size? (styleexp --cfg job lists them all)"),
+        (["gram=gramm"], "styleexp: error: gram=gramm is not an option of gram; did you mean gram=gram? (options: both, centered, gram, mean_std)"),
+        (["size=many"], "styleexp: error: Error merging override size=many: Value 'many' of type 'str' could not be converted to Integer"),
+    ]:
+        monkeypatch.setattr(sys, "argv", ["styleexp", *arguments, f"hydra.run.dir={tmp_path / 'never'}"])
+        with pytest.raises(SystemExit) as exit_:
+            app()
+        assert exit_.value.code == 2 and capsys.readouterr().err.strip().splitlines() == [line]
+    assert not (tmp_path / "never").exists()
     huge = cli("size=100000", "steps=3", "logger=none", f"hydra.run.dir={tmp_path / 'huge'}")
     assert huge.returncode == 2 and len(huge.stderr.strip().splitlines()) == 1
     assert "size=100000 needs about" in huge.stderr and "or less fits" in huge.stderr

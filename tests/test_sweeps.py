@@ -15,7 +15,7 @@ import yaml
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf, read_write
 
-from styleexp.cli import CONFIG_DIR, EXPERIMENTS_DIR, resume
+from styleexp.cli import CONFIG_DIR, EXPERIMENTS_DIR, reproduce, resume
 from styleexp.images import load_image
 from styleexp.report import load_runs
 from styleexp.reproduce import check_resumable
@@ -167,7 +167,7 @@ def test_submitit_local_executor_runs_a_two_job_sweep(tmp_path, weights):
 
 
 @pytest.mark.slow
-def test_reproduce_gives_the_same_image_changes_one_choice_stops_where_an_interrupted_run_did_and_refuses_a_changed_config(tmp_path, weights):
+def test_reproduce_gives_the_same_image_changes_one_choice_stops_where_an_interrupted_run_did_and_refuses_a_changed_config(tmp_path, weights, capsys):
     original = tmp_path / "original"
     assert styleexp("logger=none", *FAST, "steps=10", "seed=5", "image_every=5", f"hydra.run.dir={original}").returncode == 0
     again = tmp_path / "again"
@@ -194,17 +194,17 @@ def test_reproduce_gives_the_same_image_changes_one_choice_stops_where_an_interr
     assert "the original run was interrupted at step 5 of 10; reproduced up to that step (steps=5)" in done.stdout
     assert "largest pixel difference 0/255" in done.stdout and summary(resumed)["steps"] == 5
 
-    # As if conf/ had changed since the run: refused, naming the key.
+    # As if conf/ had changed since the run: refused before anything runs, naming the key.
     (stopped / "summary.json").write_text(json.dumps({**facts, "config_sha256": "0" * 64}))
     (stopped / ".hydra" / "config.yaml").write_text((stopped / ".hydra" / "config.yaml").read_text().replace("seed: 5", "seed: 9"))
-    done = styleexp(str(stopped), command="styleexp-reproduce")
-    assert done.returncode == 2
-    assert done.stderr.strip().splitlines() == [
-        f"styleexp: error: the config under conf/ has changed since {stopped} was made (seed); "
-        "check out the commit in its summary.json (versions.styleexp_commit), or add overrides to run it changed"
-    ]
-    not_a_run = styleexp(str(tmp_path), command="styleexp-reproduce")
-    assert not_a_run.returncode == 2 and "is not a run folder: it has no .hydra/overrides.yaml" in not_a_run.stderr
+    for folder, line in [
+        (stopped, f"styleexp: error: the config under conf/ has changed since {stopped} was made (seed); "
+                  "check out the commit in its summary.json (versions.styleexp_commit), or add overrides to run it changed"),
+        (tmp_path, f"styleexp: error: {tmp_path} is not a run folder: it has no .hydra/overrides.yaml; give the folder of a finished run"),
+    ]:
+        with pytest.raises(SystemExit) as exit_:
+            reproduce([str(folder)])
+        assert exit_.value.code == 2 and capsys.readouterr().err.strip().splitlines() == [line]
 
 
 def test_job_names_read_as_the_swept_values_and_paths_never_nest_folders():

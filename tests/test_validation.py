@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from styleexp import measures, validation
+from styleexp.cli import validate_measures
 from styleexp.report import compare
 from styleexp.report.load import Run
 
@@ -81,7 +82,7 @@ def test_test_images_are_split_and_corrupted_as_described():
 
 
 @pytest.mark.slow
-def test_the_command_validates_every_measure_on_the_bundled_samples(tmp_path):
+def test_the_command_validates_every_measure_on_the_bundled_samples(tmp_path, capsys):
     require_weights("vgg19", "caffe")
     done = styleexp("--evaluators", "vgg19_caffe", "portilla_simoncelli", "--size", "64", "--out", str(tmp_path), command="styleexp-validate-measures")
     assert done.returncode == 0, done.stderr
@@ -96,8 +97,9 @@ def test_the_command_validates_every_measure_on_the_bundled_samples(tmp_path):
     assert tests["portilla_simoncelli/style/ps", "identity"]["accuracy"] == "1.0000"
     assert float(tests["vgg19_caffe/style/gram", "discrimination"]["accuracy"]) > 0.6
     assert "| portilla_simoncelli/style/ps |" in done.stdout and (tmp_path / "validation.md").is_file()
-    missing = styleexp(str(tmp_path / "nowhere"), command="styleexp-validate-measures")
-    assert missing.returncode == 2 and missing.stderr.strip().startswith("styleexp: error:")
+    with pytest.raises(SystemExit) as missing:
+        validate_measures([str(tmp_path / "nowhere")])
+    assert missing.value.code == 2 and capsys.readouterr().err.startswith(f"styleexp: error: {tmp_path / 'nowhere'}: no such folder")
 
 
 def _runs(scores: dict[str, dict[str, float]]) -> list[Run]:
