@@ -4,6 +4,9 @@ Every case runs in a fresh process, so its peak memory is its own: ``pipeline`` 
 command itself (Lightning, W&B offline, losses logged every 10 steps; its ``summary.json`` has the
 median seconds per step after warm-up), ``bare`` is a plain loop over the same module, extractor,
 targets and losses, with no Lightning and no logging. The difference is the pipeline's overhead.
+``end-to-end`` times whole ``styleexp`` processes with their default logging and image saving, as
+the peer is timed: the difference between a 40-step and a 10-step run, divided by 30, so that what
+happens at logging steps (image saves, syncs, the progress line) counts too.
 FLOPs are counted by torch's FlopCounterMode on one network pass (forward and backward) times
 passes per step; ``of_peak`` divides the achieved rate by a measured 3x3 convolution's.
 """
@@ -37,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--networks", nargs="+", default=["vgg16", "vgg19"])
     parser.add_argument("--optimizers", nargs="+", default=["lbfgs", "adam"])
     parser.add_argument("--sizes", nargs="+", type=int, default=None, help="default: 128 256 512, and 1024 on a GPU")
-    parser.add_argument("--modes", nargs="+", default=["pipeline", "bare"], choices=["pipeline", "bare"])
+    parser.add_argument("--modes", nargs="+", default=["pipeline", "bare"], choices=["pipeline", "bare", "end-to-end"])
     parser.add_argument("--steps", type=int, default=30, help="optimiser steps per case, warm-up included")
     parser.add_argument("--precisions", nargs="+", default=["fp32"], choices=["fp32", "tf32", "bf16"])
     parser.add_argument("--channels-last", nargs="+", default=["false"], choices=["false", "true"])
@@ -63,7 +66,8 @@ def main(argv: list[str] | None = None) -> None:
     ):
         case = {"network": network, "optimizer": optimizer, "size": size, "steps": args.steps, "device": args.device,
                 "precision": precision, "channels_last": channels_last == "true", "compile": compiled == "true"}
-        result = {**case, "mode": mode, **(pipeline(case) if mode == "pipeline" else _bare_process(case))}
+        measure = {"pipeline": pipeline, "bare": _bare_process, "end-to-end": end_to_end}[mode]
+        result = {**case, "mode": mode, **measure(case)}
         if result.get("seconds_per_step"):
             result["flops_per_step"] = flops_per_pass(network, size, device) * result["passes_per_step"]
             result["tflop_per_s"] = result["flops_per_step"] / result["seconds_per_step"] / 1e12
@@ -102,6 +106,26 @@ def pipeline(case: dict) -> dict:
         "peak_memory_mb": summary["peak_memory_mb"],
         "final_loss": summary["losses"]["loss/total"],
     }
+
+
+def end_to_end(case: dict) -> dict:
+    """Seconds per step of whole ``styleexp`` processes on ``case``, with the default logging and image saving."""
+    from styleexp.rundir import read_summary
+
+    seconds, summary = {}, {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for steps in (PEER_WARMUP, PEER_WARMUP + PEER_STEPS):
+            run_dir = Path(tmp) / f"steps{steps}"
+            command = [str(Path(sys.executable).parent / "styleexp"), *_overrides({**case, "steps": steps}), "stop.rtol=null",
+                       "measures.networks=[]", f"hydra.run.dir={run_dir}"]
+            started = time.perf_counter()
+            done = subprocess.run(command, capture_output=True, text=True)
+            seconds[steps] = time.perf_counter() - started
+            if done.returncode != 0:
+                return {"error": (done.stderr.strip().splitlines() or ["failed"])[-1]}
+            summary = read_summary(run_dir)
+    return {"seconds_per_step": (seconds[PEER_WARMUP + PEER_STEPS] - seconds[PEER_WARMUP]) / PEER_STEPS,
+            "passes_per_step": summary["evaluations"] / summary["steps"], "peak_memory_mb": summary["peak_memory_mb"]}
 
 
 def bare(case: dict) -> dict:
