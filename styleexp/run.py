@@ -102,6 +102,7 @@ def _run(cfg: DictConfig, run_dir: Path) -> RunResult:
     })
     guard = NaNGuard(cfg.log_every)
     work = Optimisation()
+    console = cfg.verbose or not sweeps.is_multirun()  # the folder and a progress line; a sweep's job has its one line when it ends
     status, error, started = "failed", None, time.perf_counter()
     try:
         with sigterm_as_interrupt(), memory.capped(memory.device_of(cfg)):
@@ -112,7 +113,7 @@ def _run(cfg: DictConfig, run_dir: Path) -> RunResult:
                     save_image(getattr(inputs, name), run_dir / f"{name}.png")
             tracking.log_inputs(loggers, run_dir)
             network = prepare(cfg, inputs)
-            if cfg.verbose or not sweeps.is_multirun():  # a sweep's job has its one line when it ends
+            if console:
                 print(f"styleexp: {mode} run in {run_dir}", flush=True)
             for size, cap in plan:
                 previous = work.module
@@ -122,8 +123,7 @@ def _run(cfg: DictConfig, run_dir: Path) -> RunResult:
                 record.update({key: value for key, value in built.facts.items() if key != "targets"})
                 work.start_scale(built, size)
                 trainer_config = {**OmegaConf.to_container(cfg.trainer, resolve=True), "max_steps": cap}
-                # A sweep's jobs each end with one line instead.
-                progress = [tracking.Progress(cfg.log_every, size)] if cfg.verbose or not sweeps.is_multirun() else []
+                progress = [tracking.Progress(cfg.log_every, size)] if console else []
                 trainer = pl.Trainer(
                     **trainer_config,
                     precision=speed.set_precision(cfg.speed.precision.value, work.module.image.device),
