@@ -14,7 +14,8 @@ import torch.nn.functional as F
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from styleexp import memory, preprocessing, samples, speed, sweeps
+from styleexp import colors, memory, preprocessing, samples, speed, sweeps
+from styleexp.colors import COLORS
 from styleexp.errors import UserError
 from styleexp.extractors import Extractor, build_extractor, resolve_layer
 from styleexp.inits import init_image
@@ -86,7 +87,8 @@ def build(cfg: DictConfig, network: Network | None = None, size: int | None = No
     """The module of the run ``cfg`` describes at ``size`` (default: its size), starting from ``start`` (resized) if given."""
     network = network or prepare(cfg)
     spec = spec_of(cfg, size or cfg.size)
-    check_size(network.extractor, content=spec.content, style=spec.style)
+    smallest = min(spec.styles, key=lambda style: min(style.shape[1:]), default=None)
+    check_size(network.extractor, cfg.style_scale, content=spec.content, style=smallest)
     targets = Targets(network.extractor, _sweep_cache(cfg, network.weights, network.source))
     started = time.perf_counter()
     terms = build_terms([spec], targets)
@@ -97,23 +99,41 @@ def build(cfg: DictConfig, network: Network | None = None, size: int | None = No
         first = F.interpolate(start[None].float().cpu(), size=spec.shape[1:], mode="bilinear", align_corners=False)[0]
     optimizer = OPTIMIZERS[cfg.optim.name.value]
     settings = {key: value for key, value in OmegaConf.to_container(cfg.optim).items() if key != "name"}
-    module = StyleTransfer(network.extractor, first[None], terms, optimizer, optimizer.settings(**settings))
+    chroma = spec.chroma[None] if spec.chroma is not None else None
+    module = StyleTransfer(network.extractor, first[None], terms, optimizer, optimizer.settings(**settings), chroma)
     return Built(module, [spec], {
         "content_layer": spec.content_layer if spec.content is not None else None,
         "style_layers": spec.style_layers,
+        "style_blend": spec.style_blend if spec.styles else None,
+        "style_shape": list(spec.style.shape[1:]) if spec.styles else None,
         "weights": network.weights,
         "targets": {"computed": targets.computed, "reused": targets.reused, "seconds": targets_seconds},
     })
 
 
 def spec_of(cfg: DictConfig, size: int) -> Spec:
-    """The images (at ``size``) and resolved settings of the run ``cfg`` describes."""
-    content, style = load_images(cfg, size)
+    """The images (at ``size``, as the network is to see them) and resolved settings of the run ``cfg`` describes."""
+    content, styles = load_images(cfg, size)
     network = cfg.network.name.value
-    style_layers = select_style_layers(cfg) if style is not None else []
+    style_layers = select_style_layers(cfg) if styles else []
+    chroma = None
+    if cfg.colors is not None:
+        if content is None or not styles:
+            raise UserError(f"colors={cfg.colors.value} keeps the content's colours in a style transfer; set both content= and style=, or colors=null")
+        chroma = colors.chroma_of(content) if cfg.colors.value == "luminance" else None
+        recoloured = [COLORS[cfg.colors.value](content, style) for style in styles]
+        content, styles = recoloured[0][0], [style for _, style in recoloured]
+    start = None
+    if cfg.init.name.value == "image" and cfg.init.path is not None:
+        start = samples.load_start(cfg.init.path, size)
+        if chroma is not None:  # the run optimises a luminance image
+            start = colors.luminance(start)
+    output_shape = None
+    if content is None and cfg.style_scale != 1:  # synthesis: the output keeps `size`, the style is seen smaller or larger
+        output_shape = tuple(samples.load(samples.names(cfg.style)[0], size).shape)
     return Spec(
         content=content,
-        style=style,
+        styles=styles,
         content_layer=resolve_layer(network, cfg.content_layer),
         style_layers=style_layers,
         layer_weights=layer_weights(cfg, style_layers),
@@ -121,16 +141,34 @@ def spec_of(cfg: DictConfig, size: int) -> Spec:
         weights=OmegaConf.to_container(cfg.loss),
         init=cfg.init.name.value,
         seed=cfg.seed,
+        style_blend=style_blend(cfg),
+        blend_mode=cfg.style_blend_mode.value,
+        chroma=chroma,
+        start=start,
+        output_shape=output_shape,
     )
 
 
-def load_images(cfg: DictConfig, size: int) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    """The content and style images at ``size`` (either may be None, not both)."""
+def load_images(cfg: DictConfig, size: int) -> tuple[torch.Tensor | None, list[torch.Tensor]]:
+    """The content image at ``size`` (or None) and the style images at ``size`` times ``style_scale`` (maybe none), not colour-handled."""
     if cfg.content is None and cfg.style is None:
         raise UserError("neither content nor style is set; give content=PATH_OR_SAMPLE, style=PATH_OR_SAMPLE or both")
     content = samples.load(cfg.content, size) if cfg.content is not None else None
-    style = samples.load(cfg.style, size) if cfg.style is not None else None
-    return content, style
+    style_size = max(1, round(size * cfg.style_scale))
+    return content, [samples.load(style, style_size) for style in samples.names(cfg.style)]
+
+
+def style_blend(cfg: DictConfig) -> list[float]:
+    """One weight per style image, summing to 1: ``style_blend`` normalised, or equal weights."""
+    count = len(samples.names(cfg.style))
+    weights = [float(w) for w in cfg.style_blend] if cfg.style_blend is not None else [1.0] * count
+    return [w / sum(weights) for w in weights] if count else []
+
+
+def input_images(content: torch.Tensor | None, styles: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The run folder's input images by file name: ``content``, ``style``, and ``style_2``... for a blend's further styles."""
+    named = {"content": content} if content is not None else {}
+    return named | {("style" if k == 1 else f"style_{k}"): style for k, style in enumerate(styles, start=1)}
 
 
 def select_style_layers(cfg: DictConfig) -> list[str]:
@@ -162,15 +200,16 @@ def layer_weights(cfg: DictConfig, style_layers: list[str]) -> dict[str, float]:
     return {layer: given.get(layer, 1.0 / len(style_layers)) for layer in style_layers}
 
 
-def check_size(extractor: Extractor, **images: torch.Tensor | None) -> None:
+def check_size(extractor: Extractor, style_scale: float, **images: torch.Tensor | None) -> None:
     """Refuse images too small for the deepest layer the extractor computes."""
     need = extractor.min_input_size
     for name, image in images.items():
         if image is not None and min(image.shape[1:]) < need:
             height, width = image.shape[1:]
+            fix = "raise style_scale=, raise size=" if name == "style" and style_scale < 1 else "raise size="
             raise UserError(
                 f"the {name} image is {width}x{height} px, too small for {extractor.layers[-1]} "
-                f"(needs {need} px per side); raise size= or use shallower layers"
+                f"(needs {need} px per side); {fix} or use shallower layers"
             )
 
 

@@ -49,11 +49,11 @@ class ImageSaver(pl.Callback):
     def on_train_batch_end(self, trainer: pl.Trainer, module: StyleTransfer, *args) -> None:
         if self.every > 0 and trainer.global_step % self.every == 0:
             step = self.offset + trainer.global_step
-            path = save_image(module.image, self.folder / f"step_{step:06d}.png")
+            path = save_image(module.output(), self.folder / f"step_{step:06d}.png")
             log_image(trainer.loggers, "images/output", path, step)
 
     def on_train_end(self, trainer: pl.Trainer, module: StyleTransfer) -> None:
-        save_image(module.image, self.folder / f"scale_{self.scale}.png")
+        save_image(module.output(), self.folder / f"scale_{self.scale}.png")
 
 
 class StopRule(pl.Callback):

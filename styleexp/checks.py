@@ -41,6 +41,9 @@ def check(cfg: DictConfig) -> None:
     _weights("loss", dict(cfg.loss), example="loss.style=1e-5")
     if cfg.style_layers.weights:
         _weights("style_layers.weights", dict(cfg.style_layers.weights), example="style_layers.weights={relu1_1:1}")
+    _styles(cfg)
+    if cfg.init.name.value == "image" and not cfg.init.path:
+        raise UserError("init=image needs an image to start from; set init.path=FILE, a sample name or a run folder")
     if cfg.stop.rtol is not None:
         _non_negative("stop.rtol", cfg.stop.rtol, example="stop.rtol=1e-3 (null: off)")
         _whole("stop.window", cfg.stop.window, least=1, example="stop.window=20")
@@ -71,3 +74,21 @@ def _weights(key: str, weights: dict[str, Any], example: str) -> None:
     if not any(value > 0 for value in weights.values()):
         raise UserError(f"every {key} is 0, so there is nothing to optimise; give one a positive weight, e.g. {example}")
 
+
+
+def _styles(cfg: DictConfig) -> None:
+    styles = cfg.style if OmegaConf.is_list(cfg.style) else None
+    if styles is not None and (not styles or not all(isinstance(style, str) for style in styles)):
+        raise UserError(f"style={list(styles)} must name one or more images; e.g. style=[starry_night.jpg,the_scream.jpg]")
+    _positive("style_scale", cfg.style_scale, example="style_scale=0.5")
+    if cfg.style_blend is None:
+        return
+    count = len(styles) if styles is not None else int(cfg.style is not None)
+    blend = list(cfg.style_blend)
+    if len(blend) != count:
+        raise UserError(f"style_blend={blend} has {len(blend)} weights for {count} style image{'s' * (count != 1)}; "
+                        f"give one per style, e.g. style_blend=[{','.join(['1'] * max(count, 1))}]")
+    if not all(_finite(weight) and weight >= 0 for weight in blend):
+        raise UserError(f"style_blend={blend}: every weight must be a finite number of at least 0; e.g. style_blend=[0.7,0.3]")
+    if not any(weight > 0 for weight in blend):
+        raise UserError(f"style_blend={blend} gives every style image 0 weight; give one a positive weight, e.g. style_blend=[0.7,0.3]")

@@ -11,19 +11,21 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field, make_dataclass
+from enum import Enum
 from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
 from styleexp import sweeps
+from styleexp.colors import COLORS
 from styleexp.extractors import NETWORKS, POOLING, layer_names
 from styleexp.inits import INITS
 from styleexp.measures import DEFAULT_EVALUATORS
 from styleexp.optimizers import OPTIMIZERS
 from styleexp.speed import PRECISIONS
 from styleexp.statistics import STATISTICS
-from styleexp.terms import TERMS
+from styleexp.terms import BLEND_MODES, TERMS
 
 Network = NETWORKS.enum("Network", __name__)
 Pooling = POOLING.enum("Pooling", __name__)
@@ -31,6 +33,8 @@ Statistic = STATISTICS.enum("Statistic", __name__)
 Init = INITS.enum("Init", __name__)
 Optimizer = OPTIMIZERS.enum("Optimizer", __name__)
 Precision = PRECISIONS.enum("Precision", __name__)
+Colors = COLORS.enum("Colors", __name__)
+BlendMode = Enum("BlendMode", {mode: mode for mode in BLEND_MODES}, module=__name__)
 
 
 @dataclass
@@ -50,6 +54,7 @@ class StatisticConfig:
 @dataclass
 class InitConfig:
     name: Init = MISSING  # the `init` group
+    path: Optional[str] = None  # init=image: an image file, a sample name or a run folder (its final.png)
 
 
 @dataclass
@@ -103,7 +108,12 @@ LossWeights = _schema("LossWeights", [(name, float, field(default=kind.default_w
 @dataclass
 class Config:
     content: Optional[str] = "astronaut"  # path or sample name; null for pure style synthesis
-    style: Optional[str] = "rainbow_circles"  # path or sample name; null for content reconstruction
+    # Path or sample name; a list of them for a blend; null for content reconstruction.
+    style: Any = "rainbow_circles"
+    style_blend: Optional[List[float]] = None  # one weight per style image, normalised to sum 1; null: equal
+    style_blend_mode: BlendMode = BlendMode.loss  # loss: blend the per-style losses | statistics: blend the targets
+    style_scale: float = 1.0  # the style images' longest side, as a fraction of the output's
+    colors: Optional[Colors] = None  # keep the content's colours: luminance | match; null: the style's
     content_layer: str = "relu4_2"
     size: int = 256  # longest side of the output, in pixels
     # Coarse to fine: longest sides ending at `size`, each scale starting from the last one's result

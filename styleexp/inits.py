@@ -33,7 +33,21 @@ def style(spec: Spec) -> torch.Tensor:
     """The style image, resized to the output's shape."""
     if spec.style is None:
         raise UserError("init=style needs a style image; set style= or use init=noise")
-    return F.interpolate(spec.style[None], size=spec.shape[1:], mode="bilinear", antialias=True, align_corners=False)[0]
+    return _resized(spec.style, spec)
+
+
+@INITS.register("image")
+def image(spec: Spec) -> torch.Tensor:
+    """The image of ``init.path`` (a file, a sample or a run folder's ``final.png``), resized to the output's shape."""
+    if spec.start is None:
+        raise UserError("init=image needs an image to start from; set init.path=FILE, a sample name or a run folder")
+    return _resized(spec.start, spec)
+
+
+def _resized(image: torch.Tensor, spec: Spec) -> torch.Tensor:
+    if image.shape == spec.shape:
+        return image
+    return F.interpolate(image[None], size=spec.shape[1:], mode="bilinear", antialias=True, align_corners=False)[0]
 
 
 def init_image(spec: Spec) -> torch.Tensor:

@@ -15,8 +15,10 @@ compared with these instead. Evaluators:
 The first evaluator's measures have these plain names; every other evaluator's carry its name in
 front (``vgg16_torchvision/style/gram``). A measure taken with the network that produced an image
 favours the statistic that network matched, so evaluators of different origins are the default.
-Three measures need no network and keep their names: ``ssim``, the structural similarity of the
-output to the content image in pixels (1 is identical); ``colour``, how far the output's colours are
+Four measures need no network and keep their names: ``ssim``, the structural similarity of the
+output to the content image in pixels (1 is identical); ``chroma``, how far the output's chrominance
+is from the content's, pixel by pixel (``colors.chroma_distance``: 0 is the content's colours);
+``colour``, how far the output's colours are
 from the style image's (``ColourEvaluator``); and, for pure style, ``layout_leakage`` (``layout.py``:
 1 when the output copied none of the style image's layout, 0 for the style image itself).
 """
@@ -33,7 +35,7 @@ import numpy as np
 import torch
 from skimage.metrics import structural_similarity
 
-from styleexp import portilla_simoncelli, preprocessing
+from styleexp import colors, portilla_simoncelli, preprocessing
 from styleexp.errors import UserError
 from styleexp.extractors import NETWORKS, Extractor, build_extractor
 from styleexp.statistics import STATISTICS
@@ -213,6 +215,7 @@ def measure(
         seconds[judge.name] = round(time.perf_counter() - started, 3)
     if judges and content is not None:
         scores["ssim"] = ssim(output, content)
+        scores["chroma"] = colors.chroma_distance(output, content)
     if judges and style is not None:
         scores.update(COLOUR.measure(output, None, style))
     if judges:
@@ -231,7 +234,7 @@ def names(evaluator_names: Sequence[str]) -> list[str]:
     if not evaluator_names:
         return []
     first = kind(evaluator_names[0])
-    ordered = [*first.style, *first.content, "ssim", "colour", "speckle", "layout_leakage"]
+    ordered = [*first.style, *first.content, "ssim", "chroma", "colour", "speckle", "layout_leakage"]
     return ordered + [f"{name}/{key}" for name in evaluator_names[1:] for key in (*kind(name).style, *kind(name).content)]
 
 

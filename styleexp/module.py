@@ -10,6 +10,7 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
+from styleexp.colors import with_chroma
 from styleexp.extractors import Extractor
 from styleexp.optimizers import Optimizer
 from styleexp.terms import Term, total
@@ -29,8 +30,9 @@ class StyleTransfer(pl.LightningModule):
 
     Each element's loss is the weighted sum of the ``terms`` that apply to it (``terms.py``); the
     optimiser minimises their sum over the batch, so a solo run is N = 1 and elements do not
-    interact. ``losses()`` gives every logged key per element. ``evaluations`` counts forward+backward passes, which exceed optimiser steps under
-    L-BFGS's line search.
+    interact. ``losses()`` gives every logged key per element; ``output()`` the images as shown, where
+    ``chroma`` (the content's, under ``colors=luminance``) colours the optimised luminance.
+    ``evaluations`` counts forward+backward passes, which exceed optimiser steps under L-BFGS's line search.
     """
 
     def __init__(
@@ -40,6 +42,7 @@ class StyleTransfer(pl.LightningModule):
         terms: Sequence[Term],
         optimizer: Optimizer,
         settings: Any,
+        chroma: torch.Tensor | None = None,
     ):
         super().__init__()
         self.automatic_optimization = False  # one step helper, `step`, for Lightning and plain loops alike
@@ -47,6 +50,7 @@ class StyleTransfer(pl.LightningModule):
         self.extractor = extractor
         self.terms = nn.ModuleList(terms)
         self.optimizer, self.settings = optimizer, settings
+        self.register_buffer("chroma", chroma, persistent=False)  # [N, 2, H, W] for colors=luminance
         self.evaluations = 0
         # L-BFGS starts each step by evaluating the point its last line search ended on, which
         # that search already evaluated: the points of a step are kept to answer it again.
@@ -58,6 +62,11 @@ class StyleTransfer(pl.LightningModule):
         """Every loss of the current image, keyed as logged, each ``[N]``; ``loss/total`` is the optimised one."""
         features = self.extractor(self.image)
         return total(self.terms, features, self.image)
+
+    def output(self) -> torch.Tensor:
+        """The images as saved and shown ``[N, 3, H, W]``: the optimised ones, or their luminance with ``chroma``."""
+        image = self.image.detach()
+        return image if self.chroma is None else with_chroma(image, self.chroma)
 
     def units(self) -> dict[str, torch.Tensor]:
         """Each relative term's unit for every batch element (``[N]``, 0 where it does not apply), set by its first evaluation."""

@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
 
 from styleexp import checks, measures, memory, rundir, speed, sweeps, tracking
-from styleexp.build import Built, build, prepare, scale_plan, spec_of
+from styleexp.build import Built, build, input_images, load_images, prepare, scale_plan, spec_of
 from styleexp.callbacks import ImageSaver, LossLogger, NaNGuard, StepClock, StopRule, logged_losses
 from styleexp.errors import UserError
 from styleexp.images import load_image, save_image
@@ -107,10 +107,10 @@ def _run(cfg: DictConfig, run_dir: Path) -> RunResult:
     try:
         with sigterm_as_interrupt(), memory.capped(memory.device_of(cfg)):
             plan = scale_plan(cfg)
+            content, styles = load_images(cfg, cfg.size)
+            for name, image in input_images(content, styles).items():
+                save_image(image, run_dir / f"{name}.png")
             inputs = spec_of(cfg, cfg.size)
-            for name in ("content", "style"):
-                if getattr(inputs, name) is not None:
-                    save_image(getattr(inputs, name), run_dir / f"{name}.png")
             tracking.log_inputs(loggers, run_dir)
             network = prepare(cfg, inputs)
             if console:
@@ -147,7 +147,7 @@ def _run(cfg: DictConfig, run_dir: Path) -> RunResult:
     finally:
         work.end_scale()
         module = work.module
-        final = save_image(module.image, run_dir / "final.png") if module is not None else None
+        final = save_image(module.output(), run_dir / "final.png") if module is not None else None
         message = _message(status, error, work.steps, final, guard.failure, cfg.size)
         summary = {
             "status": status,

@@ -8,7 +8,9 @@ asked for, so they are sharp at any resolution.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
 import torch
 from PIL import Image, ImageDraw, ImageFont
@@ -121,6 +123,20 @@ def load(spec: str | os.PathLike, size: int | None = None) -> torch.Tensor:
         raise UserError(f"{name}: neither an image file nor a sample; samples are {', '.join(SAMPLES)}")
     return load_image(name, size)
 
+
+def names(value: Any) -> list[str]:
+    """The images a config value names: none (null), one, or several (a list, as for a style blend)."""
+    if value is None:
+        return []
+    return [str(name) for name in value] if isinstance(value, Sequence) and not isinstance(value, str) else [str(value)]
+
+
+def load_start(spec: str | os.PathLike, size: int) -> torch.Tensor:
+    """The image ``init=image`` starts from, at ``size``: a run folder's ``final.png``, a sample or an image file."""
+    path = Path(str(spec))
+    if path.is_dir() and not (path / "final.png").is_file():
+        raise UserError(f"{path}: a folder without final.png; name an image file, a sample or the folder of a run that ended")
+    return load(path / "final.png" if path.is_dir() else spec, size)
 
 
 def aspect(spec: str | os.PathLike) -> float:

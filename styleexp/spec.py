@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -18,13 +18,19 @@ def mode_of(content: object, style: object) -> str:
 class Spec:
     """One batch element's inputs and settings. A solo run is a batch of one spec.
 
-    Images are RGB ``[3, H, W]`` in ``[0, 1]`` at the run's size; ``content`` or ``style`` is None
-    when the run has none. Layer names are resolved (``relu4_2``, not ``10``); ``layer_weights``
-    holds a weight for every style layer; ``weights`` holds every term's loss weight by term name.
+    Images are RGB ``[3, H, W]`` in ``[0, 1]``, as the network is to see them (after ``colors``):
+    ``content`` at the run's size, or None; ``styles`` at the style scale, one or more (a blend), or
+    none. ``style_blend`` holds one weight per style, summing to 1; ``blend_mode`` says whether the
+    style loss blends the per-style losses (``loss``) or compares with the blended statistics
+    (``statistics``). Layer names are resolved (``relu4_2``, not ``10``); ``layer_weights`` holds a
+    weight for every style layer; ``weights`` holds every term's loss weight by term name.
+    ``chroma`` (``[2, H, W]``) is the content's chrominance given to the output (``colors=luminance``);
+    ``start`` the image ``init=image`` starts from; ``output_shape`` the output's shape where neither
+    the content nor the style image gives it.
     """
 
     content: torch.Tensor | None
-    style: torch.Tensor | None
+    styles: list[torch.Tensor]
     content_layer: str
     style_layers: list[str]
     layer_weights: dict[str, float]
@@ -32,6 +38,16 @@ class Spec:
     weights: dict[str, float]
     init: str
     seed: int
+    style_blend: list[float] = field(default_factory=lambda: [1.0])
+    blend_mode: str = "loss"
+    chroma: torch.Tensor | None = None
+    start: torch.Tensor | None = None
+    output_shape: tuple[int, int, int] | None = None
+
+    @property
+    def style(self) -> torch.Tensor | None:
+        """The first style image, or None."""
+        return self.styles[0] if self.styles else None
 
     @property
     def mode(self) -> str:
@@ -39,5 +55,7 @@ class Spec:
 
     @property
     def shape(self) -> torch.Size:
-        """The output's shape ``[3, H, W]``: the content's, else the style's."""
-        return (self.content if self.content is not None else self.style).shape
+        """The output's shape ``[3, H, W]``: the content's, else ``output_shape``, else the style's."""
+        if self.content is not None:
+            return self.content.shape
+        return torch.Size(self.output_shape) if self.output_shape else self.style.shape

@@ -62,10 +62,14 @@ def log_image(loggers: list, key: str, path: Path, step: int) -> None:
 
 
 def log_inputs(loggers: list, run_dir: Path) -> None:
-    """The content and style images as used, once, at step 0."""
-    for name in ("content", "style"):
-        if (run_dir / f"{name}.png").is_file():
-            log_image(loggers, f"images/{name}", run_dir / f"{name}.png", 0)
+    """The content and style images (each of a blend's: ``style_2``, ...) as given, once, at step 0."""
+    for path in input_files(run_dir):
+        log_image(loggers, f"images/{path.stem}", path, 0)
+
+
+def input_files(run_dir: Path) -> list[Path]:
+    """The run folder's input images: ``content.png``, ``style.png`` and a blend's ``style_2.png``, ..."""
+    return sorted(run_dir.glob("content.png")) + sorted(run_dir.glob("style*.png"))
 
 
 def finish(loggers: list, step: int, last: Mapping[str, float], run_dir: Path, summary: Mapping[str, Any]) -> None:
@@ -108,9 +112,9 @@ def _final_artifact(run: Any, run_dir: Path, summary: Mapping[str, Any]) -> Any:
         "inputs": {name: (run_dir / f"{name}.png").is_file() for name in ("content", "style")},
         "overrides": summary.get("overrides", []),
     })
-    for name in ("final", "content", "style"):
-        if (run_dir / f"{name}.png").is_file():
-            artifact.add_file(str(run_dir / f"{name}.png"), name=f"{name}.png")
+    for path in [run_dir / "final.png", *input_files(run_dir)]:
+        if path.is_file():
+            artifact.add_file(str(path), name=path.name)
     return artifact
 
 

@@ -18,7 +18,7 @@ LAYERS = ["relu1_1", "relu2_1"]
 def _spec(seed: int = 0, statistic: str = "gram", tv: float = 0.1, style_layers: list[str] = LAYERS) -> Spec:
     generator = torch.Generator().manual_seed(seed)
     return Spec(
-        content=torch.rand(3, 16, 16, generator=generator), style=torch.rand(3, 16, 16, generator=generator),
+        content=torch.rand(3, 16, 16, generator=generator), styles=[torch.rand(3, 16, 16, generator=generator)],
         content_layer="relu2_1", style_layers=style_layers, layer_weights={layer: 1 / len(style_layers) for layer in style_layers},
         statistic=statistic, weights={"content": 1.0, "style": 1.0, "tv": tv}, init="noise", seed=seed,
     )

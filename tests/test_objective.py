@@ -43,7 +43,7 @@ def test_measures_follow_the_mode_and_can_be_turned_off(tmp_path):
     assert set(summary(tmp_path / "synthesis")["measures"]) == {"style/gram", "style/centered", "style/both", "style/mean_std", "colour", "speckle",
                                                                "layout_leakage"}
     reconstruction = run_in_process(tmp_path / "reconstruction", "logger=none", *TINY, "style=null", "measures.networks=[vgg19_caffe]")
-    assert set(summary(tmp_path / "reconstruction")["measures"]) == {"content/relu4_2", "ssim", "speckle"}
+    assert set(summary(tmp_path / "reconstruction")["measures"]) == {"content/relu4_2", "ssim", "chroma", "speckle"}
     assert reconstruction.objective == summary(tmp_path / "reconstruction")["measures"]["content/relu4_2"]  # the default there
     off = run_in_process(tmp_path / "off", "logger=none", *TINY, "measures.networks=[]")
     assert "measures" not in summary(tmp_path / "off") and off.objective is None

@@ -133,6 +133,11 @@ def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_finite_image(tmp_pat
         (["style_layers.first=6"], "style_layers.first=6 is out of range"),
         (["network.weights=/no/such/weights.pth"], "no such file"),
         (["speed.precision=tf32", "trainer=cpu"], "speed.precision=tf32 needs an NVIDIA GPU"),
+        (["style=[checkers,halves]", "style_blend=[1,1,1]"], "has 3 weights for 2 style images"),
+        (["style=[checkers,halves]", "style_blend=[1,-1]"], "every weight must be a finite number of at least 0"),
+        (["style=[checkers,halves]", "style_blend=[0,0]"], "gives every style image 0 weight"),
+        (["style_scale=0.25"], "raise style_scale="),
+        (["init=image", "init.path=nowhere/start.png"], "start.png: no such file"),
     ],
 )
 def test_bad_input_fails_the_run_with_a_clear_user_error_on_record(tmp_path, overrides, expected):
