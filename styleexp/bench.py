@@ -6,7 +6,8 @@ median seconds per step after warm-up), ``bare`` is a plain loop over the same m
 targets and losses, with no Lightning and no logging. The difference is the pipeline's overhead.
 ``end-to-end`` times whole ``styleexp`` processes with their default logging and image saving, as
 the peer is timed: the difference between a 40-step and a 10-step run, divided by 30, so that what
-happens at logging steps (image saves, syncs, the progress line) counts too.
+happens at logging steps (image saves, syncs, the progress line) counts too; beside it, the median
+between logging steps of the longer run (what ``pipeline`` reports).
 FLOPs are counted by torch's FlopCounterMode on one network pass (forward and backward) times
 passes per step; ``of_peak`` divides the achieved rate by a measured 3x3 convolution's.
 """
@@ -125,6 +126,7 @@ def end_to_end(case: dict) -> dict:
                 return {"error": (done.stderr.strip().splitlines() or ["failed"])[-1]}
             summary = read_summary(run_dir)
     return {"seconds_per_step": (seconds[PEER_WARMUP + PEER_STEPS] - seconds[PEER_WARMUP]) / PEER_STEPS,
+            "median_seconds_per_step": summary["seconds_per_step"],  # the longer run's, between logging steps
             "passes_per_step": summary["evaluations"] / summary["steps"], "peak_memory_mb": summary["peak_memory_mb"]}
 
 
@@ -215,7 +217,7 @@ def row(result: dict) -> str:
         return f"{where}: {result['error']}"
     extra = f", {result['tflop_per_s'] * 1e3:.0f} GFLOP/s ({result['of_peak']:.0%} of conv peak)" if "of_peak" in result else ""
     memory = f", peak {result['peak_memory_mb']:.0f} MB" if "peak_memory_mb" in result else ""
-    return f"{where}: {result['seconds_per_step'] * 1e3:.1f} ms/step{memory}{extra}"
+    return f"{where}: {_milliseconds(result)} ms/step{memory}{extra}"
 
 
 def table(results: list[dict]) -> str:
@@ -230,10 +232,16 @@ def table(results: list[dict]) -> str:
         peak_mb, flops, share = r.get("peak_memory_mb"), r.get("flops_per_step"), r.get("of_peak")
         lines.append(
             f"| {r['network']} | {r['optimizer']} | {r['size']} | {r.get('precision', 'fp32')} | {switches} | {r['mode']} "
-            f"| {r['seconds_per_step'] * 1e3:.1f} | {r['passes_per_step']:.2f} | {'-' if peak_mb is None else f'{peak_mb:.0f}'} "
+            f"| {_milliseconds(r)} | {r['passes_per_step']:.2f} | {'-' if peak_mb is None else f'{peak_mb:.0f}'} "
             f"| {'-' if flops is None else f'{flops / 1e9:.1f}'} | {'-' if share is None else f'{share:.0%}'} |"
         )
     return "\n".join(lines)
+
+
+def _milliseconds(result: dict) -> str:
+    """Milliseconds per step; for ``end-to-end``, with the median between logging steps of the same processes."""
+    median = result.get("median_seconds_per_step")
+    return f"{result['seconds_per_step'] * 1e3:.1f}" + (f" (median between logging steps {median * 1e3:.1f})" if median else "")
 
 
 def _module(overrides: list[str], device: torch.device) -> torch.nn.Module:

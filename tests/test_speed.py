@@ -55,15 +55,16 @@ def test_the_benchmark_runs_a_tiny_case_and_writes_well_formed_results(tmp_path)
     out = tmp_path / "bench.json"
     done = subprocess.run(
         [Path(sys.executable).parent / "styleexp-bench", "--networks", "vgg16", "--optimizers", "lbfgs",
-         "--sizes", "32", "--steps", "4", "--device", "cpu", "--out", str(out)],
+         "--sizes", "32", "--steps", "4", "--device", "cpu", "--modes", "bare", "end-to-end", "--out", str(out)],
         capture_output=True, text=True, timeout=300,
     )
     assert done.returncode == 0, done.stderr
     results = json.loads(out.read_text())
     assert results["machine"]["conv_flop_per_s"] > 0 and results["machine"]["threads"] >= 1
     cases = {(r["optimizer"], r["mode"]): r for r in results["results"]}
-    assert set(cases) == {("lbfgs", "pipeline"), ("lbfgs", "bare")}
+    assert set(cases) == {("lbfgs", "bare"), ("lbfgs", "end-to-end")}
+    assert cases["lbfgs", "end-to-end"]["median_seconds_per_step"] > 0
     for case in cases.values():
         assert case["seconds_per_step"] > 0 and case["peak_memory_mb"] > 0 and case["flops_per_step"] > 0
         assert 0 < case["of_peak"] and case["passes_per_step"] >= 1
-    assert "| vgg16 | lbfgs | 32 | fp32 | - | bare |" in done.stdout
+    assert "| vgg16 | lbfgs | 32 | fp32 | - | bare |" in done.stdout and "| end-to-end |" in done.stdout
