@@ -75,7 +75,6 @@ def _weights(key: str, weights: dict[str, Any], example: str) -> None:
         raise UserError(f"every {key} is 0, so there is nothing to optimise; give one a positive weight, e.g. {example}")
 
 
-
 def _styles(cfg: DictConfig) -> None:
     styles = cfg.style if OmegaConf.is_list(cfg.style) else None
     if styles is not None and (not styles or not all(isinstance(style, str) for style in styles)):
