@@ -16,7 +16,7 @@ from styleexp.statistics import STATISTICS
 from styleexp.targets import TargetCache, Targets
 from styleexp.terms import Style, _mse
 from styleexp.weights import random_state_dict
-from tests.conftest import compose_config, require_weights, run_in_process, styleexp, summary
+from tests.conftest import compose_config, require_weights, run_in_process, styleexp, summary, wandb_summary
 
 TINY = ["logger=none", "size=32", "measures.networks=[]", "stop.rtol=null"]
 A, B = "checkers", "rainbow_circles"
@@ -34,7 +34,10 @@ def test_a_blend_ends_nearer_its_heavier_style_and_one_hot_blends_are_the_single
         "mostly_a": [f"style=[{A},{B}]", "style_blend=[0.8,0.2]"], "mostly_b": [f"style=[{A},{B}]", "style_blend=[2,8]"],
     }
     for name, overrides in runs.items():
-        assert run_in_process(tmp_path / name, *TINY, "steps=20", "content=null", *overrides).status == "completed"
+        logger = ["logger=wandb"] if name == "mostly_a" else []
+        assert run_in_process(tmp_path / name, *TINY, "steps=20", "content=null", *overrides, *logger).status == "completed"
+    record = wandb_summary(tmp_path / "mostly_a")  # each style image logged, the blend in the config
+    assert {"images/style", "images/style_2"} <= set(record["summary"]) and record["config"]["style_blend"] == [0.8, 0.2]
     assert torch.equal(_final(tmp_path / "a"), _final(tmp_path / "a_of_blend"))
     assert torch.equal(_final(tmp_path / "b"), _final(tmp_path / "b_of_blend"))
     assert summary(tmp_path / "mostly_b")["style_blend"] == pytest.approx([0.2, 0.8])
