@@ -253,7 +253,7 @@ def _module(overrides: list[str], device: torch.device) -> torch.nn.Module:
 
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose("config", overrides=[*overrides, "logger=none"])
-    return build(cfg).module.to(device)
+    return build([cfg]).module.to(device)
 
 
 def _overrides(case: dict) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,11 +44,13 @@ class Network:
 
 @dataclass
 class Built:
-    """A run at one scale, ready to optimise: its module, the specs of its batch elements, and what the summary records of them."""
+    """A batch at one scale, ready to optimise: its module, its elements' specs, what each element's summary records
+    of its settings, and the targets the batch computed or reused (counts and seconds)."""
 
     module: StyleTransfer
     specs: list[Spec]
-    facts: dict[str, Any]
+    facts: list[dict[str, Any]]
+    targets: dict[str, Any]
 
 
 def scale_plan(cfg: DictConfig) -> list[tuple[int, int]]:
@@ -61,9 +64,12 @@ def scale_plan(cfg: DictConfig) -> list[tuple[int, int]]:
     return list(zip(sizes, steps))
 
 
-def prepare(cfg: DictConfig, spec: Spec | None = None) -> Network:
-    """The run's weights and frozen network, on the run's device; ``spec``: the run's at its final size, if already made."""
-    spec = spec or spec_of(cfg, cfg.size)
+def prepare(cfg: DictConfig, specs: Sequence[Spec] | None = None) -> Network:
+    """The frozen network of a batch (its shared settings from ``cfg``), on its device, computing every layer ``specs`` read.
+
+    ``specs``: the batch elements' at their final size, if already made (default: ``cfg``'s alone).
+    """
+    specs = specs or [spec_of(cfg, cfg.size)]
     weights = load_weights(
         cfg.network.name.value,
         cfg.network.weights,
@@ -72,43 +78,54 @@ def prepare(cfg: DictConfig, spec: Spec | None = None) -> Network:
         seed=cfg.seed,
         download=cfg.network.download,
     )
-    if spec.style is not None and (warning := positions_warning(cfg.network.name.value, spec.style_layers, tuple(spec.style.shape[1:]))):
-        if not (sweeps.is_multirun() and warning in _warned):  # once per sweep process, not once per job
-            _warned.add(warning)
-            print(f"styleexp: warning: {warning}", file=sys.stderr)
-    extractor = build_extractor(cfg.network.name.value, layers_for([spec]), weights.state_dict,
+    for spec in specs:
+        if spec.style is not None and (warning := positions_warning(cfg.network.name.value, spec.style_layers, tuple(spec.style.shape[1:]))):
+            if not (sweeps.is_multirun() and warning in _warned):  # once per sweep process, not once per job
+                _warned.add(warning)
+                print(f"styleexp: warning: {warning}", file=sys.stderr)
+    extractor = build_extractor(cfg.network.name.value, layers_for(specs), weights.state_dict,
                                 preprocessing.get(weights.preprocessing), cfg.network.pooling.value)
     extractor.to(memory.device_of(cfg))
     speed.configure(extractor, cfg.speed.channels_last, cfg.speed.compile)
     return Network(extractor, weights_facts(weights), weights.source)
 
 
-def build(cfg: DictConfig, network: Network | None = None, size: int | None = None, start: torch.Tensor | None = None) -> Built:
-    """The module of the run ``cfg`` describes at ``size`` (default: its size), starting from ``start`` (resized) if given."""
-    network = network or prepare(cfg)
-    spec = spec_of(cfg, size or cfg.size)
-    smallest = min(spec.styles, key=lambda style: min(style.shape[1:]), default=None)
-    check_size(network.extractor, cfg.style_scale, content=spec.content, style=smallest)
+def build(
+    cfgs: Sequence[DictConfig], network: Network | None = None, size: int | None = None, starts: Sequence[torch.Tensor] | None = None,
+) -> Built:
+    """The module of the batch whose elements ``cfgs`` describe, at ``size`` (default: their size).
+
+    The elements share the settings of the batch (network, optimiser, size, precision: the first
+    config's); each has its own images, terms and starting image: ``starts`` (resized) if given,
+    else its init. A solo run is a batch of one config.
+    """
+    cfg = cfgs[0]
+    specs = [spec_of(element, size or cfg.size) for element in cfgs]
+    network = network or prepare(cfg, specs)
+    for element, spec in zip(cfgs, specs):
+        smallest = min(spec.styles, key=lambda style: min(style.shape[1:]), default=None)
+        check_size(network.extractor, element.style_scale, content=spec.content, style=smallest)
     targets = Targets(network.extractor, _sweep_cache(cfg, network.weights, network.source))
     started = time.perf_counter()
-    terms = build_terms([spec], targets)
+    terms = build_terms(specs, targets)
     targets_seconds = round(time.perf_counter() - started, 4)
-    if start is None:
-        first = init_image(spec)
+    if starts is None:
+        first = torch.stack([init_image(spec) for spec in specs])
     else:
-        first = F.interpolate(start[None].float().cpu(), size=spec.shape[1:], mode="bilinear", align_corners=False)[0]
+        first = F.interpolate(torch.stack(list(starts)).float().cpu(), size=specs[0].shape[1:], mode="bilinear", align_corners=False)
     optimizer = OPTIMIZERS[cfg.optim.name.value]
     settings = {key: value for key, value in OmegaConf.to_container(cfg.optim).items() if key != "name"}
-    chroma = spec.chroma[None] if spec.chroma is not None else None
-    module = StyleTransfer(network.extractor, first[None], terms, optimizer, optimizer.settings(**settings), chroma)
-    return Built(module, [spec], {
+    coloured = [spec.chroma is not None for spec in specs]
+    chroma = torch.stack([spec.chroma if spec.chroma is not None else spec.content.new_zeros(2, *spec.shape[1:]) for spec in specs]) if any(coloured) else None
+    module = StyleTransfer(network.extractor, first, terms, optimizer, optimizer.settings(**settings), chroma, coloured)
+    facts = [{
         "content_layer": spec.content_layer if spec.content is not None else None,
         "style_layers": spec.style_layers,
         "style_blend": spec.style_blend if spec.styles else None,
         "style_shape": list(spec.style.shape[1:]) if spec.styles else None,
         "weights": network.weights,
-        "targets": {"computed": targets.computed, "reused": targets.reused, "seconds": targets_seconds},
-    })
+    } for spec in specs]
+    return Built(module, specs, facts, {"computed": targets.computed, "reused": targets.reused, "seconds": targets_seconds})
 
 
 def spec_of(cfg: DictConfig, size: int) -> Spec:

@@ -14,99 +14,117 @@ from styleexp.module import StyleTransfer
 from styleexp.tracking import log_image, log_metrics
 
 
-def logged_losses(module: StyleTransfer) -> dict[str, float]:
-    """The module's last losses as logged: one number per key (a batch's sum over its elements)."""
-    return {key: float(value.sum()) for key, value in module.last_losses.items()}
+def logged_losses(module: StyleTransfer, index: int) -> dict[str, float]:
+    """Element ``index``'s last losses as logged: one number per key."""
+    return {key: float(value[index]) for key, value in module.last_losses.items()}
 
 
 class LossLogger(pl.Callback):
-    """At the first step and every ``every`` steps: the losses and the scale to every logger.
+    """At the first step and every ``every`` steps: each active element's losses and the scale to its ``loggers``.
 
-    Steps continue over the scales of a coarse-to-fine run: ``offset`` is the steps of the scales
-    before. ``last_step`` is the last step logged; the run logs its final step itself, however it ends.
+    Steps continue over the scales of a coarse-to-fine run: ``offsets`` are each element's steps in
+    the scales before. ``last_step`` is each element's last step logged; the run logs each final
+    step itself, however it ended.
     """
 
-    def __init__(self, every: int, scale: int, offset: int = 0):
-        self.every, self.scale, self.offset = max(1, every), scale, offset
-        self.last_step: int | None = None
+    def __init__(self, loggers: list[list], every: int, scale: int, offsets: list[int]):
+        self.loggers, self.every, self.scale, self.offsets = loggers, max(1, every), scale, offsets
+        self.last_step: list[int | None] = [None] * len(loggers)
 
     def on_train_batch_end(self, trainer: pl.Trainer, module: StyleTransfer, *args) -> None:
         if trainer.global_step % self.every == 0 or trainer.global_step == 1:
-            self.last_step = self.offset + trainer.global_step
-            log_metrics(trainer.loggers, {**logged_losses(module), "scale": self.scale}, self.last_step)
+            for i, loggers in enumerate(self.loggers):
+                if module.active[i]:
+                    self.last_step[i] = self.offsets[i] + trainer.global_step
+                    log_metrics(loggers, {**logged_losses(module, i), "scale": self.scale}, self.last_step[i])
 
 
 class ImageSaver(pl.Callback):
-    """Every ``every`` optimiser steps: write ``images/step_NNNNNN.png`` and log it as ``images/output``.
+    """Every ``every`` optimiser steps: write each active element's ``images/step_NNNNNN.png`` and log it as ``images/output``.
 
-    Steps continue over the scales (``offset``), and each scale's last image is ``images/scale_<size>.png``.
+    Steps continue over the scales (``offsets``, per element), and each scale's last image is
+    ``images/scale_<size>.png``. Element i's files go into ``run_dirs[i]``, its images to ``loggers[i]``.
     """
 
-    def __init__(self, run_dir: Path, every: int, scale: int, offset: int = 0):
-        self.folder = Path(run_dir) / "images"
-        self.every, self.scale, self.offset = every, scale, offset
+    def __init__(self, run_dirs: list[Path], loggers: list[list], every: int, scale: int, offsets: list[int]):
+        self.folders = [Path(run_dir) / "images" for run_dir in run_dirs]
+        self.loggers, self.every, self.scale, self.offsets = loggers, every, scale, offsets
 
     def on_train_batch_end(self, trainer: pl.Trainer, module: StyleTransfer, *args) -> None:
         if self.every > 0 and trainer.global_step % self.every == 0:
-            step = self.offset + trainer.global_step
-            path = save_image(module.output(), self.folder / f"step_{step:06d}.png")
-            log_image(trainer.loggers, "images/output", path, step)
+            output = module.output()
+            for i, folder in enumerate(self.folders):
+                if module.active[i] or module.finished_at[i] == trainer.global_step:
+                    step = self.offsets[i] + trainer.global_step
+                    log_image(self.loggers[i], "images/output", save_image(output[i : i + 1], folder / f"step_{step:06d}.png"), step)
 
     def on_train_end(self, trainer: pl.Trainer, module: StyleTransfer) -> None:
-        save_image(module.output(), self.folder / f"scale_{self.scale}.png")
+        output = module.output()
+        for i, folder in enumerate(self.folders):
+            save_image(output[i : i + 1], folder / f"scale_{self.scale}.png")
 
 
 class StopRule(pl.Callback):
-    """End a scale, converged, once its total loss improved by less than ``rtol`` (relative) over ``window`` steps.
+    """End each element at its step cap, or converged once its total loss improved by less than its ``rtol``
+    (relative) over its ``window`` steps.
 
-    ``converged`` says whether it fired. Reading the loss each step waits for the device, which on
-    a GPU costs little next to a step.
+    ``converged`` says, per element, whether the rule fired. Reading the losses each step waits for
+    the device, which on a GPU costs little next to a step.
     """
 
-    def __init__(self, rtol: float | None, window: int | None):
-        self.rtol, self.window = rtol, window
-        self.history: list[float] = []
-        self.converged = False
+    def __init__(self, rtols: list[float | None], windows: list[int | None], caps: list[int]):
+        self.rtols, self.windows, self.caps = rtols, windows, caps
+        self.history: list[list[float]] = [[] for _ in caps]
+        self.converged = [False] * len(caps)
 
     def on_train_batch_end(self, trainer: pl.Trainer, module: StyleTransfer, *args) -> None:
-        if not self.rtol or not self.window:
-            return
-        self.history.append(float(module.last_losses["loss/total"].sum()))
-        if len(self.history) > self.window:
-            before, now = self.history[-1 - self.window], self.history[-1]
-            if before - now < self.rtol * abs(before):
-                self.converged = True
-                trainer.should_stop = True
+        step = trainer.global_step
+        totals = module.last_losses["loss/total"].tolist()
+        for i, (rtol, window, history) in enumerate(zip(self.rtols, self.windows, self.history)):
+            if not module.active[i]:
+                continue
+            if rtol and window:
+                history.append(totals[i])
+                if len(history) > window and history[-1 - window] - history[-1] < rtol * abs(history[-1 - window]):
+                    self.converged[i] = True
+            if self.converged[i] or step >= self.caps[i]:
+                module.finish(i, step)
 
 
 class NaNGuard(pl.Callback):
-    """Stop a run whose loss is no longer finite, putting back the last image checked finite.
+    """Stop each element whose loss is no longer finite, putting back its last image checked finite.
 
-    Checks every ``every`` steps (a check waits for the device) and after the last; ``failure``
-    holds the reason once it fired.
+    Checks every ``every`` steps (a check waits for the device) and as an element ends; ``failures``
+    holds each element's reason once it fired, None for the others.
     """
 
     def __init__(self, every: int = 1) -> None:
         self.every = max(1, every)
         self.last_finite: torch.Tensor | None = None
-        self.failure: str | None = None
+        self.failures: list[str | None] = []
 
     def on_train_start(self, trainer: pl.Trainer, module: StyleTransfer) -> None:
         self.last_finite = module.image.detach().clone()
+        self.failures = [None] * len(self.last_finite)
 
     def on_train_batch_end(self, trainer: pl.Trainer, module: StyleTransfer, *args) -> None:
-        if trainer.global_step % self.every == 0 or trainer.global_step >= trainer.max_steps or trainer.should_stop:
-            self.check(trainer, module)
+        step = trainer.global_step
+        due = step % self.every == 0 or step >= trainer.max_steps or trainer.should_stop
+        rows = [i for i, active in enumerate(module.active) if (active and due) or module.finished_at[i] == step]
+        if rows:
+            self.check(trainer, module, rows)
 
-    def check(self, trainer: pl.Trainer, module: StyleTransfer) -> None:
-        image_ok = torch.isfinite(module.image).all()
-        if bool(torch.isfinite(module.last_losses["loss/total"]).all() & image_ok):
-            self.last_finite.copy_(module.image.detach())
-            return
+    def check(self, trainer: pl.Trainer, module: StyleTransfer, rows: list[int]) -> None:
         with torch.no_grad():
-            module.image.copy_(self.last_finite)
-        self.failure = f"the loss became NaN or infinite by step {trainer.global_step}; lower the learning rate or loss weights"
-        trainer.should_stop = True
+            image = module.image.detach()
+            finite = (torch.isfinite(module.last_losses["loss/total"]) & torch.isfinite(image).flatten(1).all(1)).tolist()
+            for i in rows:
+                if finite[i]:
+                    self.last_finite[i].copy_(image[i])
+                    continue
+                module.image[i].copy_(self.last_finite[i])
+                self.failures[i] = f"the loss became NaN or infinite by step {trainer.global_step}; lower the learning rate or loss weights"
+                module.finish(i, trainer.global_step)
 
 
 class StepClock(pl.Callback):

@@ -10,20 +10,28 @@ import signal
 import sys
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import hydra
+from hydra.core.plugins import Plugins
 from hydra.errors import ConfigCompositionException, OverrideParseException, SearchPathException
+from hydra_plugins.styleexp_batched.batched_launcher import BatchedLauncher
 from omegaconf import DictConfig, OmegaConf
 
 from styleexp import config
 from styleexp.errors import UserError
 from styleexp.help import experiments_text
 
+if TYPE_CHECKING:
+    from styleexp.run import RunResult
+
 # The repository's conf/ and experiments/, installed as these two packages (pyproject.toml): the same
 # folders in an editable install, copies inside site-packages from a wheel.
 CONFIG_DIR = str(resources.files("styleexp.conf"))
 EXPERIMENTS_DIR = str(resources.files("styleexp.experiments"))
 config.register()
+# Hydra finds plugins by listing the hydra_plugins folders; an editable install's is not one of them.
+Plugins.instance().register(BatchedLauncher)
 if not OmegaConf.has_resolver("experiments_dir"):
     OmegaConf.register_new_resolver("experiments_dir", lambda: EXPERIMENTS_DIR)
     OmegaConf.register_new_resolver("styleexp_experiments", lambda: experiments_text(EXPERIMENTS_DIR))
@@ -39,15 +47,31 @@ def main(cfg: DictConfig) -> float | None:
     """
     # Deferred: Lightning and the rest of a run load only once Hydra has a config to run.
     from styleexp.run import run
-    from styleexp.sweeps import check_search, is_multirun
+
+    check_search()
+    return conclude(run(cfg))
+
+
+def check_search() -> None:
+    """``sweeps.check_search``, with its refusal as one line and exit 2."""
+    from styleexp import sweeps
+
+    try:
+        sweeps.check_search()
+    except UserError as error:
+        _user_error(error)
+
+
+def conclude(result: RunResult) -> float | None:
+    """A job's last console line and its exit; its objective for the sweeper.
+
+    A single run exits with its code; in a sweep only an interruption (or weights that every other
+    job would miss as well) ends the sweep.
+    """
+    from styleexp.sweeps import is_multirun
     from styleexp.tracking import result_line
     from styleexp.weights import WeightsUnavailable
 
-    try:
-        check_search()
-    except UserError as error:
-        _user_error(error)
-    result = run(cfg)
     if not is_multirun():  # the outcome is on record: a late signal must not give an exit code that contradicts it
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)

@@ -145,3 +145,8 @@ def _held_mb(device: torch.device) -> float:
 def _field_kb(path: Path, key: str) -> int:
     line = next(line for line in path.read_text().splitlines() if line.startswith(f"{key}:"))
     return int(line.split()[1])
+
+
+def batch_that_fits(cfg: DictConfig, wanted: int) -> int:
+    """The most images, up to ``wanted``, that the run ``cfg`` can optimise at once in the memory free (at least 1)."""
+    return next((batch for batch in range(wanted, 1, -1) if estimate(cfg, batch).fits), 1)

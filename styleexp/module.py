@@ -12,13 +12,14 @@ from torch import nn
 
 from styleexp.colors import with_chroma
 from styleexp.extractors import Extractor
+from styleexp.lockstep import Lockstep
 from styleexp.optimizers import Optimizer
 from styleexp.terms import Term, total
 
 
 @dataclass
 class Evaluation:
-    """One point the optimiser evaluated: the image, its losses (each ``[N]``) and the gradient of their sum."""
+    """One point an element's optimiser evaluated: the element's image ``[3, H, W]``, its losses (numbers) and their gradient."""
 
     image: torch.Tensor
     losses: dict[str, torch.Tensor]
@@ -28,11 +29,15 @@ class Evaluation:
 class StyleTransfer(pl.LightningModule):
     """Optimise ``image`` (``[N, 3, H, W]`` in [0, 1]) so the frozen ``extractor`` sees each element's targets.
 
-    Each element's loss is the weighted sum of the ``terms`` that apply to it (``terms.py``); the
-    optimiser minimises their sum over the batch, so a solo run is N = 1 and elements do not
-    interact. ``losses()`` gives every logged key per element; ``output()`` the images as shown, where
-    ``chroma`` (the content's, under ``colors=luminance``) colours the optimised luminance.
-    ``evaluations`` counts forward+backward passes, which exceed optimiser steps under L-BFGS's line search.
+    Each element's loss is the weighted sum of the ``terms`` that apply to it (``terms.py``), and
+    each element has an optimiser of its own (``lockstep.py``): a solo run is N = 1 and elements do
+    not interact. ``active`` says which elements still step; ``finish(i, step)`` ends element i's
+    optimisation (converged, at its cap or failed), and ``finished_at`` records when.
+    ``losses()`` gives every logged key per element; ``output()`` the images as shown, where
+    ``chroma`` (the content's, under ``colors=luminance``; ``coloured`` says for which elements)
+    colours the optimised luminance. ``evaluations`` counts network passes and
+    ``element_evaluations`` the passes that evaluated each element, which exceed its optimiser
+    steps under L-BFGS's line search.
     """
 
     def __init__(
@@ -43,30 +48,55 @@ class StyleTransfer(pl.LightningModule):
         optimizer: Optimizer,
         settings: Any,
         chroma: torch.Tensor | None = None,
+        coloured: Sequence[bool] | None = None,
     ):
         super().__init__()
         self.automatic_optimization = False  # one step helper, `step`, for Lightning and plain loops alike
         self.image = nn.Parameter(init_image.detach().clone(memory_format=torch.contiguous_format))
+        count = self.image.shape[0]
         self.extractor = extractor
         self.terms = nn.ModuleList(terms)
         self.optimizer, self.settings = optimizer, settings
         self.register_buffer("chroma", chroma, persistent=False)  # [N, 2, H, W] for colors=luminance
+        coloured = [chroma is not None] * count if coloured is None else list(coloured)
+        self.register_buffer("coloured", torch.tensor(coloured).view(-1, 1, 1, 1), persistent=False)
+        self.active = [True] * count
+        self.finished_at: list[int | None] = [None] * count
         self.evaluations = 0
+        self.element_evaluations = [0] * count
         # L-BFGS starts each step by evaluating the point its last line search ended on, which
-        # that search already evaluated: the points of a step are kept to answer it again.
-        self.evaluated: list[Evaluation] = []
+        # that search already evaluated: each element's points of a step are kept to answer it again.
+        self.evaluated: list[list[Evaluation]] = [[] for _ in range(count)]
         self.initial_losses: dict[str, torch.Tensor] = {}
         self.last_losses: dict[str, torch.Tensor] = {}
 
-    def losses(self) -> dict[str, torch.Tensor]:
-        """Every loss of the current image, keyed as logged, each ``[N]``; ``loss/total`` is the optimised one."""
-        features = self.extractor(self.image)
+    def losses(self, rows: Sequence[int] | None = None) -> dict[str, torch.Tensor]:
+        """Every loss of the current images, keyed as logged, each ``[N]``; ``loss/total`` is the optimised one.
+
+        With ``rows``, the network sees only those elements: the others' values are meaningless
+        and their gradients 0.
+        """
+        count = self.image.shape[0]
+        if rows is None or len(rows) == count:
+            return total(self.terms, self.extractor(self.image), self.image)
+        index = torch.tensor(list(rows), device=self.image.device)
+        seen = self.extractor(self.image.index_select(0, index))
+        features = {layer: value.new_zeros((count, *value.shape[1:])).index_copy(0, index, value) for layer, value in seen.items()}
         return total(self.terms, features, self.image)
 
     def output(self) -> torch.Tensor:
         """The images as saved and shown ``[N, 3, H, W]``: the optimised ones, or their luminance with ``chroma``."""
         image = self.image.detach()
-        return image if self.chroma is None else with_chroma(image, self.chroma)
+        return image if self.chroma is None else torch.where(self.coloured, with_chroma(image, self.chroma), image)
+
+    def finish(self, index: int, step: int) -> None:
+        """End element ``index``'s optimisation after ``step`` steps; the trainer stops once every element has."""
+        if self.active[index]:
+            self.active[index], self.finished_at[index] = False, step
+
+    def steps_of(self, index: int, step: int) -> int:
+        """The steps element ``index`` took when the batch has taken ``step``."""
+        return self.finished_at[index] if self.finished_at[index] is not None else step
 
     def units(self) -> dict[str, torch.Tensor]:
         """Each relative term's unit for every batch element (``[N]``, 0 where it does not apply), set by its first evaluation."""
@@ -83,41 +113,60 @@ class StyleTransfer(pl.LightningModule):
                 term.reference = units[term.name].to(self.image.device).index_select(0, term.index)
 
     def step(self, optimizer: torch.optim.Optimizer, backward: Callable[[torch.Tensor], None] = torch.Tensor.backward) -> None:
-        """One optimiser step on the image: the closure, the known-point answer, clamping. ``backward`` runs a backward pass."""
-        previous, self.evaluated = self.evaluated, []
+        """One optimiser step of every active element. ``optimizer`` is the ``Lockstep`` (or Lightning's wrapper of it),
+        ``backward`` runs a backward pass. Points an element evaluated in its previous step are answered from memory."""
+        lockstep = getattr(optimizer, "optimizer", optimizer)
+        previous, self.evaluated = self.evaluated, [[] for _ in self.evaluated]
 
         def closure() -> torch.Tensor:
-            optimizer.zero_grad()
-            known = next((e for e in previous if torch.equal(e.image, self.image)), None)
-            if known is not None:
-                # Evaluated in the previous step: its value and gradient, no network pass.
-                self.last_losses = known.losses
-                self.image.grad = known.grad.clone()
-                return known.losses["loss/total"].sum()
-            losses = self.losses()
-            loss = losses["loss/total"].sum()
-            backward(loss)
-            self.evaluations += 1
-            self.last_losses = {key: value.detach() for key, value in losses.items()}
-            if self.evaluations == 1:
-                self.initial_losses = self.last_losses
+            rows = lockstep.requested
+            known = {i: e for i in rows if (e := next((e for e in previous[i] if torch.equal(e.image, self.image[i])), None))}
+            todo = [i for i in rows if i not in known]
+            self.image.grad = None
+            if todo:
+                losses = self.losses(todo)
+                backward(losses["loss/total"][todo].sum())
+                self._record(todo, {key: value.detach() for key, value in losses.items()})
+            else:
+                self.image.grad = torch.zeros_like(self.image)
+            for i, e in known.items():
+                self.image.grad[i] = e.grad
+                for key, value in e.losses.items():
+                    self.last_losses[key][i] = value
             if self.optimizer.quasi_newton:
-                self.evaluated.append(Evaluation(self.image.detach().clone(), self.last_losses, self.image.grad.detach().clone()))
-            return loss.detach()
+                for i in todo:
+                    losses = {key: value[i].clone() for key, value in self.last_losses.items()}
+                    self.evaluated[i].append(Evaluation(self.image[i].detach().clone(), losses, self.image.grad[i].clone()))
+            return self.last_losses["loss/total"]
 
         optimizer.step(closure)
         if not self.optimizer.quasi_newton:
             with torch.no_grad():
                 self.image.clamp_(0, 1)
 
+    def _record(self, rows: list[int], losses: dict[str, torch.Tensor]) -> None:
+        """Keep ``rows``' values of a network pass as their last losses (the first pass's as the initial ones)."""
+        self.evaluations += 1
+        for i in rows:
+            self.element_evaluations[i] += 1
+        if not self.last_losses:
+            self.last_losses = {key: value.clone() for key, value in losses.items()}
+            self.initial_losses = {key: value.clone() for key, value in losses.items()}
+            return
+        index = torch.tensor(rows, device=self.image.device)
+        for key, value in losses.items():
+            self.last_losses[key].index_copy_(0, index, value.index_select(0, index))
+
     def training_step(self, batch: object, batch_idx: int) -> None:
         self.step(self.optimizers(), self.manual_backward)
 
     def on_train_batch_end(self, outputs: object, batch: object, batch_idx: int) -> None:
+        if not any(self.active):
+            self.trainer.should_stop = True
         # For the progress bar only (callbacks.LossLogger feeds the loggers), and only at logging
         # steps: each self.log call costs about 1 ms, a sixth of a step at 64 px.
         if self.trainer.global_step % max(1, self.trainer.log_every_n_steps) == 0:
             self.log("loss/total", self.last_losses["loss/total"].sum(), prog_bar=True, logger=False)
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return self.optimizer.build([self.image], self.settings)
+    def configure_optimizers(self) -> Lockstep:
+        return Lockstep(self.image, lambda rows: self.optimizer.build(rows, self.settings), self.active)

@@ -168,11 +168,10 @@ def sweep_id() -> str | None:
     return Path(HydraConfig.get().sweep.dir).name if is_multirun() else None
 
 
-def run_name(choices: dict[str, str | None], overrides: list[str]) -> str:
-    """A W&B run name unique in its project that reads as the run: ``sweep/job`` for a sweep's job,
+def run_name(choices: dict[str, str | None], overrides: list[str], run_dir: Path) -> str:
+    """A W&B run name unique in its project that reads as the run in ``run_dir``: ``sweep/job`` for a sweep's job,
     else the chosen options and the overrides, then the run folder's time stamp.
     """
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
     if is_multirun():
         return f"{sweep_id()}/{run_dir.name}"
     options = "-".join(str(choices[group]) for group in ("network", "pooling", "gram", "style_layers", "optim", "init"))

@@ -25,14 +25,15 @@ from pytorch_lightning.loggers import WandbLogger
 def loggers(cfg: DictConfig, wandb_run: Mapping[str, Any]) -> list:
     """The configured loggers. W&B ones get ``wandb_run`` (name, group, job type, tags, config) where they set none.
 
-    W&B says nothing on the console unless ``verbose``; it records everything all the same.
+    Each W&B logger starts a run of its own, beside any other open in the process (the jobs of a
+    batch). W&B says nothing on the console unless ``verbose``; it records everything all the same.
     """
     made = []
     for node in OmegaConf.to_container(cfg.logger, resolve=True).values():
         if node is None:
             continue
         if node["_target_"].endswith("WandbLogger"):
-            node = {**node, **{key: value for key, value in wandb_run.items() if node.get(key) is None}}
+            node = {**node, **{key: value for key, value in wandb_run.items() if node.get(key) is None}, "reinit": "create_new"}
             # Offline artifacts are staged here and read again by `wandb sync`: inside the run folder, not ~/.
             os.environ["WANDB_DATA_DIR"] = str(Path(node["save_dir"]) / "wandb")
             if not cfg.verbose:
@@ -94,14 +95,12 @@ def finish(loggers: list, step: int, last: Mapping[str, float], run_dir: Path, s
                 run.log_artifact(artifact)
             run.summary.update({
                 "status": summary["status"], "message": summary["message"], "evaluations": summary.get("evaluations", 0),
-                "steps": summary.get("steps", 0), "converged": summary.get("converged", False),
+                "steps": summary.get("steps", 0), "converged": summary.get("converged", False), "batch": summary.get("batch"),
                 **{f"measure/{key}": value for key, value in summary.get("measures", {}).items()},
             })
     finally:
-        if wandb_loggers(loggers):
-            import wandb
-
-            wandb.finish(exit_code=0 if summary["status"] == "completed" else 1)
+        for logger in wandb_loggers(loggers):
+            logger.experiment.finish(exit_code=0 if summary["status"] == "completed" else 1)
 
 
 def _final_artifact(run: Any, run_dir: Path, summary: Mapping[str, Any]) -> Any:

@@ -1,4 +1,4 @@
-"""The step clock and the NaN guard, driven by a stand-in trainer."""
+"""The step clock, the NaN guard and the stop rule, driven by a stand-in trainer and batch."""
 
 from __future__ import annotations
 
@@ -8,11 +8,24 @@ import pytest
 import torch
 
 from styleexp import callbacks
-from styleexp.callbacks import NaNGuard, StepClock
+from styleexp.callbacks import NaNGuard, StepClock, StopRule
 
 
-def _module(loss: float) -> SimpleNamespace:
-    return SimpleNamespace(image=torch.nn.Parameter(torch.full((1, 3, 2, 2), 0.5)), last_losses={"loss/total": torch.tensor([loss])})
+class _Module:
+    """A stand-in batch of ``len(losses)`` 2x2 images with those total losses."""
+
+    def __init__(self, *losses: float):
+        self.image = torch.nn.Parameter(torch.full((len(losses), 3, 2, 2), 0.5))
+        self.last_losses = {"loss/total": torch.tensor(losses)}
+        self.active = [True] * len(losses)
+        self.finished_at: list[int | None] = [None] * len(losses)
+
+    def finish(self, index: int, step: int) -> None:
+        self.active[index], self.finished_at[index] = False, step
+
+
+def _module(loss: float) -> _Module:
+    return _Module(loss)
 
 
 def test_the_step_clock_takes_the_median_interval_after_warm_up(monkeypatch):
@@ -29,30 +42,48 @@ def test_the_step_clock_takes_the_median_interval_after_warm_up(monkeypatch):
     assert StepClock(every=10).seconds_per_step is None
 
 
-def test_the_nan_guard_stops_and_puts_back_the_last_finite_image():
-    guard, module = NaNGuard(every=1), _module(1.0)
+def test_the_nan_guard_stops_only_the_element_that_went_bad_and_puts_back_its_last_finite_image():
+    guard, module = NaNGuard(every=1), _Module(1.0, 1.0)
     trainer = SimpleNamespace(global_step=1, max_steps=10, should_stop=False)
     guard.on_train_start(trainer, module)
     guard.on_train_batch_end(trainer, module)
-    assert guard.failure is None and not trainer.should_stop
+    assert guard.failures == [None, None] and module.active == [True, True]
     with torch.no_grad():
         module.image.fill_(0.25)
     guard.on_train_batch_end(trainer, module)  # finite: becomes the image to restore
     with torch.no_grad():
-        module.image.fill_(float("nan"))
+        module.image[1].fill_(float("nan"))
+        module.image[0].fill_(0.75)
     trainer.global_step = 2
-    module.last_losses["loss/total"] = torch.tensor([float("inf")])
+    module.last_losses["loss/total"] = torch.tensor([0.5, float("inf")])
     guard.on_train_batch_end(trainer, module)
-    assert trainer.should_stop and "by step 2" in guard.failure
-    assert torch.equal(module.image.detach(), torch.full((1, 3, 2, 2), 0.25))
+    assert module.active == [True, False] and module.finished_at[1] == 2
+    assert guard.failures[0] is None and "by step 2" in guard.failures[1]
+    assert torch.equal(module.image.detach()[1], torch.full((3, 2, 2), 0.25))
+    assert torch.equal(module.image.detach()[0], torch.full((3, 2, 2), 0.75))  # the other element goes on
 
 
-def test_the_nan_guard_checks_only_every_few_steps_and_at_the_end():
-    guard, module = NaNGuard(every=5), _module(float("nan"))
+def test_the_nan_guard_checks_only_every_few_steps_and_as_an_element_ends():
+    guard, module = NaNGuard(every=5), _Module(float("nan"), float("nan"))
     trainer = SimpleNamespace(global_step=3, max_steps=7, should_stop=False)
     guard.on_train_start(trainer, module)
     guard.on_train_batch_end(trainer, module)
-    assert guard.failure is None
+    assert guard.failures == [None, None]
+    module.finish(0, 4)
+    trainer.global_step = 4
+    guard.on_train_batch_end(trainer, module)  # element 0 ended at this step: checked
+    assert guard.failures[0] is not None and guard.failures[1] is None
     trainer.global_step = 7
     guard.on_train_batch_end(trainer, module)
-    assert guard.failure is not None
+    assert guard.failures[1] is not None
+
+
+def test_the_stop_rule_ends_each_element_at_its_own_cap_or_convergence():
+    rule, module = StopRule([0.1, None], [2, None], caps=[10, 3]), _Module(1.0, 1.0)
+    trainer = SimpleNamespace(global_step=0, max_steps=10, should_stop=False)
+    for step, losses in enumerate([(1.0, 5.0), (0.5, 4.0), (0.48, 3.0), (0.47, 2.0)], start=1):
+        trainer.global_step = step
+        module.last_losses["loss/total"] = torch.tensor(losses)
+        rule.on_train_batch_end(trainer, module)
+    # Element 0 improved by under 10 % over the last two steps (0.5 -> 0.47); element 1 reached its cap of 3.
+    assert rule.converged == [True, False] and module.finished_at == [4, 3]

@@ -49,11 +49,11 @@ def test_coarse_to_fine_runs_each_scale_on_one_step_axis(tmp_path, _weights):
 def test_the_tv_unit_of_the_first_scale_carries_to_the_next(_weights):
     cfg = compose_config(*SYNTHESIS, "size=48", "scales=[32,48]")
     network = prepare(cfg)
-    coarse = build(cfg, network, 32).module
+    coarse = build([cfg], network, 32).module
     for _ in range(5):
         coarse.step(coarse.configure_optimizers())
     start = coarse.image.detach()[0]
-    carried, own = (build(cfg, network, 48, start=start).module for _ in range(2))
+    carried, own = (build([cfg], network, 48, starts=[start]).module for _ in range(2))
     carried.use_units(coarse.units())
     carried.losses(), own.losses()
     # A unit taken at the second scale, from an image that already matches better, would make TV weigh less.

@@ -126,5 +126,5 @@ def test_init_image_starts_from_a_run_folders_final_image_resized(tmp_path):
     require_weights("vgg19", "caffe")
     run_in_process(tmp_path / "first", *TINY, "steps=3")
     for size in (32, 48):  # the same size, and a run continued at a larger one
-        built = build_run(compose_config(*TINY, f"size={size}", "init=image", f"init.path={tmp_path / 'first'}"))
+        built = build_run([compose_config(*TINY, f"size={size}", "init=image", f"init.path={tmp_path / 'first'}")])
         torch.testing.assert_close(built.module.image.detach()[0], load_image(tmp_path / "first" / "final.png", size))

@@ -1,0 +1,46 @@
+"""Which jobs of a sweep can share a batch: the grouping ``hydra/launcher=batched`` hands to ``run.run_batch``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from omegaconf import DictConfig, OmegaConf
+
+# What the elements of a batch share: one network, one optimiser's settings, one trainer, one scale
+# plan and image shape. Everything else (images, statistic, layers, weights, init, seed, step cap,
+# stop rule) is each element's own.
+SHARED = ("network", "optim", "speed", "trainer", "size", "scales", "threads", "weights_dir", "log_every", "image_every", "verbose")
+
+
+def batch_key(cfg: DictConfig) -> str:
+    """What jobs must have in common to share a batch, as one string: ``SHARED`` settings and the output's shape.
+
+    A job whose shape cannot be found (a missing image) gets a key of its own and runs alone,
+    where its error is recorded.
+    """
+    from styleexp.build import spec_of
+
+    shared = OmegaConf.to_container(OmegaConf.masked_copy(cfg, list(SHARED)), resolve=True, enum_to_str=True)
+    if cfg.network.weights == "random":  # the network itself depends on the seed
+        shared["seed"] = cfg.seed
+    try:
+        shape = list(spec_of(cfg, cfg.size).shape)
+    except Exception as error:  # recorded by the job's own run
+        shape = f"unreadable: {error} {id(cfg)}"
+    return json.dumps([shared, shape], sort_keys=True)
+
+
+def batches(cfgs: Sequence[DictConfig], batch_size: int | None) -> list[list[int]]:
+    """The indices of ``cfgs`` in batches: jobs with one ``batch_key``, in sweep order, at most ``batch_size``
+    (None: all) and as many as the memory estimate allows."""
+    from styleexp import memory
+
+    groups: dict[str, list[int]] = {}
+    for i, cfg in enumerate(cfgs):
+        groups.setdefault(batch_key(cfg), []).append(i)
+    made = []
+    for members in groups.values():
+        size = memory.batch_that_fits(cfgs[members[0]], min(batch_size or len(members), len(members)))
+        made += [members[start : start + size] for start in range(0, len(members), size)]
+    return made

@@ -1,0 +1,107 @@
+"""Per-element optimisers on the rows of one batch of images, stepped together so that one network pass answers them all."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+
+import torch
+
+
+class _Abort(Exception):
+    """Raised inside an element's closure when the batch's evaluation failed: its step ends there."""
+
+
+class _Element:
+    """One row's optimiser, stepping in a thread of its own and pausing whenever it asks for an evaluation.
+
+    torch's optimisers call their closure and expect a value back; running ``step`` in a thread
+    lets the closure wait while the batch is evaluated. Only one element runs at a time: the
+    driver hands over and waits, so every element's arithmetic happens in the order of a solo run.
+    """
+
+    def __init__(self, index: int, row: torch.Tensor, optimizer: torch.optim.Optimizer):
+        self.index, self.row, self.optimizer = index, row, optimizer
+        self.waiting = False
+        self.error: BaseException | None = None
+        self._answer: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._go, self._back = threading.Semaphore(0), threading.Semaphore(0)
+
+    def start(self) -> None:
+        """Begin a step; return once it waits for an evaluation or has ended."""
+        self.waiting, self.error = False, None
+        threading.Thread(target=self._step, daemon=True).start()
+        self._back.acquire()
+
+    def answer(self, loss: torch.Tensor | None, grad: torch.Tensor | None) -> None:
+        """Give the waiting step its loss and gradient (None: abort it); return once it waits again or has ended."""
+        self._answer = None if loss is None else (loss, grad)
+        self._go.release()
+        self._back.acquire()
+
+    def _step(self) -> None:
+        try:
+            self.optimizer.step(self._closure)
+        except BaseException as error:  # handed to the driver, which raises it in the main thread
+            self.error = None if isinstance(error, _Abort) else error
+        finally:
+            self.waiting = False
+            self._back.release()
+
+    def _closure(self) -> torch.Tensor:
+        self.waiting = True
+        self._back.release()
+        self._go.acquire()
+        self.waiting = False
+        if self._answer is None:
+            raise _Abort
+        loss, self.row.grad = self._answer
+        return loss
+
+
+class Lockstep(torch.optim.Optimizer):
+    """``make``'s optimiser for each row of ``image`` (``[N, 3, H, W]``), each stepping its element as in a solo run.
+
+    Each row is a leaf tensor sharing the image's memory, with an optimiser of its own (its own
+    history, line search and stop tests). ``step(closure)`` takes one step of every element whose
+    ``active`` flag is set, in rounds: every element's optimiser runs until it asks for a value or
+    ends its step; then one call of ``closure`` evaluates the rows listed in ``requested``, each at
+    its own trial point (held in the image). The closure returns the total losses ``[N]`` and leaves
+    the gradient in ``image.grad``; each waiting optimiser gets its row and goes on. An L-BFGS step
+    thus takes as many rounds as its longest line search, and each round evaluates only the
+    elements that asked. The sum of the losses is returned, as torch's optimisers return their loss.
+    """
+
+    def __init__(self, image: torch.Tensor, make: Callable[[Sequence[torch.Tensor]], torch.optim.Optimizer], active: list[bool]):
+        super().__init__([image], {})
+        self.image, self.active = image, active
+        self.requested: list[int] = []
+        rows = [image.detach()[i : i + 1].requires_grad_() for i in range(image.shape[0])]
+        self.elements = [_Element(i, row, make([row])) for i, row in enumerate(rows)]
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], torch.Tensor]) -> torch.Tensor:
+        running = [element for element in self.elements if self.active[element.index]]
+        total = None
+        try:
+            for element in running:
+                element.start()
+            while waiting := [element for element in running if element.waiting]:
+                self.requested = [element.index for element in waiting]
+                with torch.enable_grad():
+                    losses = closure()
+                total = losses[self.requested].sum()
+                for element in waiting:
+                    i = element.index
+                    element.answer(losses[i], self.image.grad[i : i + 1].clone())
+        except BaseException:
+            for element in running:
+                if element.waiting:
+                    element.answer(None, None)
+            raise
+        finally:
+            self.requested = []
+        error = next((element.error for element in running if element.error is not None), None)
+        if error is not None:
+            raise error
+        return total

@@ -1,0 +1,117 @@
+"""Batched sweeps: jobs optimised together as one [N, 3, H, W] problem, each still a run of its own."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import open_dict
+from PIL import Image
+
+from styleexp.batching import batches
+from styleexp.run import Job, run, run_batch
+
+from .conftest import compose_config, job_folders, require_weights, styleexp, summary, wandb_run_record
+
+# Three pure-style jobs that differ in statistic, style image and seed.
+JOBS = [("checkers", "gram", 0), ("dark_circle", "centered", 1), ("rainbow_circles", "both", 2)]
+TINY = ["content=null", "size=32", "network=vgg16", "logger=csv", "measures.networks=[]"]
+
+
+@pytest.fixture
+def weights() -> None:
+    require_weights("vgg16", "caffe")
+
+
+def _job(run_dir, *overrides: str) -> Job:
+    """The job the Hydra app would run in ``run_dir`` with ``overrides``."""
+    cfg = compose_config(*overrides, hydra=True)
+    run_dir.mkdir(parents=True)
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = str(run_dir)
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return Job.current(cfg)
+
+
+def _pixels(run_dir) -> np.ndarray:
+    return np.asarray(Image.open(run_dir / "final.png"), dtype=float)
+
+
+@pytest.mark.parametrize("optimizer, steps", [("lbfgs", 5), ("adam", 10)])
+def test_a_batch_gives_each_job_the_result_of_its_solo_run(tmp_path, weights, optimizer, steps):
+    settings = [*TINY, f"optim={optimizer}", f"steps={steps}"]
+    jobs = [[*settings, f"style={style}", f"gram={gram}", f"seed={seed}"] for style, gram, seed in JOBS]
+    batched = run_batch([_job(tmp_path / f"batched{i}", *overrides) for i, overrides in enumerate(jobs)])
+    for i, overrides in enumerate(jobs):
+        solo = run(_job(tmp_path / f"solo{i}", *overrides).cfg)
+        together = batched[i]
+        assert together.status == solo.status == "completed"
+        assert together.summary["batch"] == ["batched0", "batched1", "batched2"] and solo.summary["batch"] is None
+        assert together.summary["steps"] == solo.summary["steps"] == steps
+        for key in ("loss/total", "loss/style"):
+            assert together.summary["losses"][key] == pytest.approx(solo.summary["losses"][key], rel=0.01), (i, key)
+        assert np.abs(_pixels(together.run_dir) - _pixels(solo.run_dir)).mean() < 1.0, i
+        # The folder holds what a solo run leaves.
+        assert {path.name for path in together.run_dir.iterdir()} == {path.name for path in solo.run_dir.iterdir()}
+        assert (together.run_dir / "metrics.csv").read_text().count("\n") == (solo.run_dir / "metrics.csv").read_text().count("\n")
+
+
+def test_a_nan_in_one_element_fails_only_its_job(tmp_path, weights):
+    jobs = [_job(tmp_path / "fine", *TINY, "style=checkers", "steps=6"),
+            _job(tmp_path / "overflowing", *TINY, "style=checkers", "steps=6", "loss.style=1e39")]
+    fine, overflowing = run_batch(jobs)
+    assert overflowing.status == "nan" and "NaN or infinite" in overflowing.message
+    assert (overflowing.run_dir / "final.png").is_file()  # its last finite image, its initial noise
+    assert fine.status == "completed" and fine.summary["steps"] == 6
+    assert fine.summary["losses"]["loss/style"] < 0.5 * fine.summary["initial_losses"]["loss/style"]
+
+
+def test_jobs_share_a_batch_only_with_the_same_network_optimiser_and_image_shape():
+    base = ["content=null", "style=checkers", "logger=none"]
+    cfgs = [
+        compose_config(*base, "size=32"),
+        compose_config(*base, "size=32", "gram=centered", "seed=3", "style_layers.first=2", "loss.tv=0", "steps=7"),
+        compose_config(*base, "size=48"),
+        compose_config(*base, "size=32", "optim=adam"),
+        compose_config(*base, "size=32", "network=vgg16"),
+        compose_config(*base, "size=32", "content=astronaut"),  # a transfer takes the photograph's shape... the same square
+        compose_config(*base, "size=32", "content=missing.jpg"),  # unreadable: alone, to fail with its own message
+        compose_config(*base, "size=32", "pooling=avg"),
+    ]
+    assert batches(cfgs, None) == [[0, 1, 5], [2], [3], [4], [6], [7]]
+    assert batches(cfgs, 2) == [[0, 1], [5], [2], [3], [4], [6], [7]]
+
+
+@pytest.mark.slow
+def test_a_batched_sweep_writes_a_run_per_job_resumes_and_runs_a_batch_of_one_like_a_solo_job(tmp_path, weights):
+    sweep_dir, solo_dir = tmp_path / "batched", tmp_path / "basic"
+    sweep = ["-m", "content=null", "style=checkers,dark_circle", "gram=gram,centered", "size=32", "steps=4", "network=vgg16",
+             "measures.networks=[]"]
+    done = styleexp(*sweep, "hydra/launcher=batched", f"hydra.sweep.dir={sweep_dir}")
+    assert done.returncode == 0, done.stderr
+    assert "4 jobs, 4 completed" in done.stdout and done.stdout.count(": done: ") == 4
+    jobs = job_folders(sweep_dir)
+    assert len(jobs) == 4
+    runs = {job: wandb_run_record(sweep_dir / job) for job in jobs}
+    assert len({record["run_id"] for record in runs.values()}) == 4
+    for job, record in runs.items():
+        saved = summary(sweep_dir / job)
+        assert saved["status"] == "completed" and sorted(saved["batch"]) == jobs
+        assert record["display_name"] == f"batched/{job}" and record["run_group"] == "batched"
+        assert record["config"]["update"]["overrides"]["style"] in job
+        assert (sweep_dir / job / ".hydra" / "overrides.yaml").is_file() and (sweep_dir / job / "metrics.csv").is_file()
+
+    again = styleexp(str(sweep_dir), command="styleexp-resume")
+    assert again.returncode == 0, again.stderr
+    assert "4 completed (4 skipped as done before)" in again.stdout
+
+    # Two sizes: two batches of one, each bit-identical to the same job under Hydra's basic launcher.
+    sizes = ["-m", "content=null", "style=checkers", "size=32,40", "steps=4", "network=vgg16", "measures.networks=[]", "logger=none"]
+    split = styleexp(*sizes, "hydra/launcher=batched", f"hydra.sweep.dir={sweep_dir}-sizes")
+    basic = styleexp(*sizes, f"hydra.sweep.dir={solo_dir}")
+    assert split.returncode == 0 and basic.returncode == 0, split.stderr + basic.stderr
+    for job in ("size=32", "size=40"):
+        assert summary(tmp_path / "batched-sizes" / job)["batch"] is None
+        assert (tmp_path / "batched-sizes" / job / "final.png").read_bytes() == (solo_dir / job / "final.png").read_bytes()
