@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 
 import torch
@@ -12,50 +13,83 @@ class _Abort(Exception):
     """Raised inside an element's closure when the batch's evaluation failed: its step ends there."""
 
 
+_STEP, _ABORT, _CLOSE = "step", "abort", "close"
+
+
 class _Element:
     """One row's optimiser, stepping in a thread of its own and pausing whenever it asks for an evaluation.
 
     torch's optimisers call their closure and expect a value back; running ``step`` in a thread
     lets the closure wait while the batch is evaluated. Only one element runs at a time: the
     driver hands over and waits, so every element's arithmetic happens in the order of a solo run.
+    The thread lives as long as the optimiser (``close``): starting one per step would also start a
+    new pool of torch's intra-op threads each time.
     """
 
     def __init__(self, index: int, row: torch.Tensor, optimizer: torch.optim.Optimizer):
         self.index, self.row, self.optimizer = index, row, optimizer
         self.waiting = False
         self.error: BaseException | None = None
-        self._answer: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._message: object = None
+        self._busy = False  # handed over, not yet back
         self._go, self._back = threading.Semaphore(0), threading.Semaphore(0)
+        threading.Thread(target=self._serve, daemon=True).start()
 
     def start(self) -> None:
         """Begin a step; return once it waits for an evaluation or has ended."""
-        self.waiting, self.error = False, None
-        threading.Thread(target=self._step, daemon=True).start()
-        self._back.acquire()
+        self.error = None
+        self._hand_over(_STEP)
 
-    def answer(self, loss: torch.Tensor | None, grad: torch.Tensor | None) -> None:
-        """Give the waiting step its loss and gradient (None: abort it); return once it waits again or has ended."""
-        self._answer = None if loss is None else (loss, grad)
+    def answer(self, loss: torch.Tensor, grad: torch.Tensor) -> None:
+        """Give the waiting step its loss and gradient; return once it waits again or has ended."""
+        self._hand_over((loss, grad))
+
+    def abort(self) -> None:
+        """End the step at work, wherever it is (after the evaluation in progress, if any)."""
+        self.settle()
+        if self.waiting:
+            self._hand_over(_ABORT)
+
+    def settle(self) -> None:
+        """Wait until the element is back from a hand-over that an interruption cut short."""
+        if self._busy:
+            self._back.acquire()
+            self._busy = False
+
+    def close(self) -> None:
+        self.abort()
+        self._message = _CLOSE
+        self._go.release()
+
+    def _hand_over(self, message: object) -> None:
+        self._message, self._busy = message, True
         self._go.release()
         self._back.acquire()
+        self._busy = False
 
-    def _step(self) -> None:
-        try:
-            self.optimizer.step(self._closure)
-        except BaseException as error:  # handed to the driver, which raises it in the main thread
-            self.error = None if isinstance(error, _Abort) else error
-        finally:
-            self.waiting = False
-            self._back.release()
+    def _serve(self) -> None:
+        while True:
+            self._go.acquire()
+            if self._message is _CLOSE:
+                return
+            try:
+                self.optimizer.step(self._closure)
+            except _Abort:
+                pass
+            except BaseException as error:  # handed to the driver, which raises it in the main thread
+                self.error = error
+            finally:
+                self.waiting = False
+                self._back.release()
 
     def _closure(self) -> torch.Tensor:
         self.waiting = True
         self._back.release()
         self._go.acquire()
         self.waiting = False
-        if self._answer is None:
+        if self._message is _ABORT:
             raise _Abort
-        loss, self.row.grad = self._answer
+        loss, self.row.grad = self._message
         return loss
 
 
@@ -78,6 +112,7 @@ class Lockstep(torch.optim.Optimizer):
         self.requested: list[int] = []
         rows = [image.detach()[i : i + 1].requires_grad_() for i in range(image.shape[0])]
         self.elements = [_Element(i, row, make([row])) for i, row in enumerate(rows)]
+        weakref.finalize(self, _close, self.elements)
 
     @torch.no_grad()
     def step(self, closure: Callable[[], torch.Tensor]) -> torch.Tensor:
@@ -96,8 +131,7 @@ class Lockstep(torch.optim.Optimizer):
                     element.answer(losses[i], self.image.grad[i : i + 1].clone())
         except BaseException:
             for element in running:
-                if element.waiting:
-                    element.answer(None, None)
+                element.abort()
             raise
         finally:
             self.requested = []
@@ -105,3 +139,8 @@ class Lockstep(torch.optim.Optimizer):
         if error is not None:
             raise error
         return total
+
+
+def _close(elements: list[_Element]) -> None:
+    for element in elements:
+        element.close()

@@ -202,25 +202,18 @@ def _optimise(elements: list[Element]) -> list[Element]:
                     built.module.use_units({name: unit[keep] for name, unit in previous.units().items()})
                 for element, facts in zip(live, built.facts):
                     element.record.update(facts)
-                work.start_scale(built, live, size)
-                caps = [scale_plan(element.job.cfg)[scale][1] for element in live]
-                trainer_config = {**OmegaConf.to_container(cfg.trainer, resolve=True), "max_steps": max(caps)}
+                work.start_scale(built, live, size, [scale_plan(element.job.cfg)[scale][1] for element in live])
                 progress = [tracking.Progress(cfg.log_every, size)] if console else []
-                offsets = [element.steps for element in live]
-                stop = StopRule([element.job.cfg.stop.rtol for element in live], [element.job.cfg.stop.window for element in live], caps)
                 trainer = pl.Trainer(
-                    **trainer_config,
+                    **{**OmegaConf.to_container(cfg.trainer, resolve=True), "max_steps": max(work.caps)},
                     precision=speed.set_precision(cfg.speed.precision.value, work.module.image.device),
-                    logger=False,
+                    logger=False,  # each element logs to its own loggers (callbacks.py)
                     enable_progress_bar=bool(progress),
-                    callbacks=[work.loss_logger(cfg.log_every, offsets),
-                               ImageSaver([element.job.run_dir for element in live], [element.loggers for element in live],
-                                          cfg.image_every, size, offsets),
-                               work.stop_rule(stop), guard, work.clock(cfg.log_every), *progress],
+                    callbacks=[*work.callbacks(cfg.log_every, cfg.image_every), guard, *progress],
                 )
                 work.trainer = trainer
                 with tracking.quiet_fit():
-                    trainer.fit(work.module, DataLoader(range(max(caps)), batch_size=None))
+                    trainer.fit(work.module, DataLoader(range(max(work.caps)), batch_size=None))
                 work.end_scale()
                 for element, failure in zip(live, guard.failures):
                     if failure is not None:
@@ -302,6 +295,7 @@ class Optimisation:
         self.elements: list[Element] = []
         self.device = torch.device("cpu")
         self.size = 0
+        self.caps: list[int] = []
         self.targets = {"computed": 0, "reused": 0, "seconds": 0.0}
         self._logger: LossLogger | None = None
         self._stop: StopRule | None = None
@@ -313,25 +307,24 @@ class Optimisation:
         """The rows of ``elements`` in the module at work."""
         return [self.elements.index(element) for element in elements]
 
-    def start_scale(self, built: Built, elements: list[Element], size: int) -> None:
-        self.module, self.elements, self.size, self.trainer = built.module, elements, size, None
+    def start_scale(self, built: Built, elements: list[Element], size: int, caps: list[int]) -> None:
+        """Take up the batch ``built`` of ``elements`` at ``size``, each element capped at its ``caps`` steps."""
+        self.module, self.elements, self.size, self.caps, self.trainer = built.module, elements, size, caps, None
         self.device, self._started, self._recorded = built.module.image.device, time.perf_counter(), False
-        self._logger = self._stop = self._clock = None
         for key in ("computed", "reused"):
             self.targets[key] += built.targets[key]
         self.targets["seconds"] = round(self.targets["seconds"] + built.targets["seconds"], 4)
 
-    def loss_logger(self, every: int, offsets: list[int]) -> LossLogger:
-        self._logger = LossLogger([element.loggers for element in self.elements], every, self.size, offsets)
-        return self._logger
-
-    def stop_rule(self, rule: StopRule) -> StopRule:
-        self._stop = rule
-        return rule
-
-    def clock(self, every: int) -> StepClock:
-        self._clock = StepClock(every)
-        return self._clock
+    def callbacks(self, log_every: int, image_every: int) -> list[pl.Callback]:
+        """The scale's callbacks that follow each element: its losses and images on its own step axis, its stop rule; the clock."""
+        offsets = [element.steps for element in self.elements]
+        self._logger = LossLogger([element.loggers for element in self.elements], log_every, self.size, offsets)
+        saver = ImageSaver([element.job.run_dir for element in self.elements], [element.loggers for element in self.elements],
+                           image_every, self.size, offsets)
+        stop = [element.job.cfg.stop for element in self.elements]
+        self._stop = StopRule([rule.rtol for rule in stop], [rule.window for rule in stop], self.caps)
+        self._clock = StepClock(log_every)
+        return [self._logger, saver, self._stop, self._clock]
 
     def end_scale(self) -> None:
         """Record the scale at work into each of its elements, once, however it ended."""
