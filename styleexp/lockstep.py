@@ -103,7 +103,7 @@ class Lockstep(torch.optim.Optimizer):
     its own trial point (held in the image). The closure returns the total losses ``[N]`` and leaves
     the gradient in ``image.grad``; each waiting optimiser gets its row and goes on. An L-BFGS step
     thus takes as many rounds as its longest line search, and each round evaluates only the
-    elements that asked. The sum of the losses is returned, as torch's optimisers return their loss.
+    elements that asked.
     """
 
     def __init__(self, image: torch.Tensor, make: Callable[[Sequence[torch.Tensor]], torch.optim.Optimizer], active: list[bool]):
@@ -115,9 +115,8 @@ class Lockstep(torch.optim.Optimizer):
         weakref.finalize(self, _close, self.elements)
 
     @torch.no_grad()
-    def step(self, closure: Callable[[], torch.Tensor]) -> torch.Tensor:
+    def step(self, closure: Callable[[], torch.Tensor]) -> None:
         running = [element for element in self.elements if self.active[element.index]]
-        total = None
         try:
             for element in running:
                 element.start()
@@ -125,7 +124,6 @@ class Lockstep(torch.optim.Optimizer):
                 self.requested = [element.index for element in waiting]
                 with torch.enable_grad():
                     losses = closure()
-                total = losses[self.requested].sum()
                 for element in waiting:
                     i = element.index
                     element.answer(losses[i], self.image.grad[i : i + 1].clone())
@@ -138,7 +136,6 @@ class Lockstep(torch.optim.Optimizer):
         error = next((element.error for element in running if element.error is not None), None)
         if error is not None:
             raise error
-        return total
 
 
 def _close(elements: list[_Element]) -> None:

@@ -73,16 +73,13 @@ class StyleTransfer(pl.LightningModule):
     def losses(self, rows: Sequence[int] | None = None) -> dict[str, torch.Tensor]:
         """Every loss of the current images, keyed as logged, each ``[N]``; ``loss/total`` is the optimised one.
 
-        With ``rows``, the network sees only those elements: the others' values are meaningless
-        and their gradients 0.
+        With ``rows`` (sorted), of those elements only: each loss is ``[len(rows)]``, and the others
+        cost nothing.
         """
-        count = self.image.shape[0]
-        if rows is None or len(rows) == count:
+        if rows is None or len(rows) == self.image.shape[0]:
             return total(self.terms, self.extractor(self.image), self.image)
-        index = torch.tensor(list(rows), device=self.image.device)
-        seen = self.extractor(self.image.index_select(0, index))
-        features = {layer: value.new_zeros((count, *value.shape[1:])).index_copy(0, index, value) for layer, value in seen.items()}
-        return total(self.terms, features, self.image)
+        image = self.image.index_select(0, torch.tensor(list(rows), device=self.image.device))
+        return total(self.terms, self.extractor(image), image, rows)
 
     def output(self) -> torch.Tensor:
         """The images as saved and shown ``[N, 3, H, W]``: the optimised ones, or their luminance with ``chroma``."""
@@ -118,14 +115,16 @@ class StyleTransfer(pl.LightningModule):
         lockstep = getattr(optimizer, "optimizer", optimizer)
         previous, self.evaluated = self.evaluated, [[] for _ in self.evaluated]
 
+        def remembered(i: int) -> Evaluation | None:
+            return next((e for e in previous[i] if torch.equal(e.image, self.image[i])), None)
+
         def closure() -> torch.Tensor:
-            rows = lockstep.requested
-            known = {i: e for i in rows if (e := next((e for e in previous[i] if torch.equal(e.image, self.image[i])), None))}
-            todo = [i for i in rows if i not in known]
+            known = {i: e for i in lockstep.requested if (e := remembered(i)) is not None}
+            todo = [i for i in lockstep.requested if i not in known]
             self.image.grad = None
             if todo:
                 losses = self.losses(todo)
-                backward(losses["loss/total"][todo].sum())
+                backward(losses["loss/total"].sum())
                 self._record(todo, {key: value.detach() for key, value in losses.items()})
             else:
                 self.image.grad = torch.zeros_like(self.image)
@@ -145,17 +144,18 @@ class StyleTransfer(pl.LightningModule):
                 self.image.clamp_(0, 1)
 
     def _record(self, rows: list[int], losses: dict[str, torch.Tensor]) -> None:
-        """Keep ``rows``' values of a network pass as their last losses (the first pass's as the initial ones)."""
+        """Keep a network pass's losses of ``rows`` (each ``[len(rows)]``) as their last (the first pass's as the initial ones)."""
         self.evaluations += 1
         for i in rows:
             self.element_evaluations[i] += 1
         if not self.last_losses:
-            self.last_losses = {key: value.clone() for key, value in losses.items()}
-            self.initial_losses = {key: value.clone() for key, value in losses.items()}
-            return
+            count = self.image.shape[0]
+            self.last_losses = {key: value.new_zeros(count) for key, value in losses.items()}
         index = torch.tensor(rows, device=self.image.device)
         for key, value in losses.items():
-            self.last_losses[key].index_copy_(0, index, value.index_select(0, index))
+            self.last_losses[key].index_copy_(0, index, value)
+        if not self.initial_losses:
+            self.initial_losses = {key: value.clone() for key, value in self.last_losses.items()}
 
     def training_step(self, batch: object, batch_idx: int) -> None:
         self.step(self.optimizers(), self.manual_backward)

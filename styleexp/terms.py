@@ -77,10 +77,12 @@ class Term(nn.Module):
     """One loss term over some elements of a batch of images ``[N, 3, H, W]``.
 
     ``elements`` are the batch indices it applies to and ``weight`` (``[n]``) its loss weight for
-    each. ``parts(features, image)`` gives its unweighted value for each of those elements, as named
-    parts ``{part: [n]}`` that sum to it (``""`` names the only part of a term that has one).
-    Targets and weights are non-persistent buffers: they follow the module to its device, and the
-    image stays the only thing a checkpoint holds.
+    each. ``parts(features, image, own)`` gives its unweighted value for the elements it is shown:
+    ``features`` and ``image`` hold exactly those, in order, and ``own`` says which of the term's
+    elements they are (indices into ``elements``; None: all of them), so that per-element buffers
+    are taken with ``pick``. The value comes as named parts ``{part: [n]}`` that sum to it (``""``
+    names the only part of a term that has one). Targets and weights are non-persistent buffers:
+    they follow the module to its device, and the image stays the only thing a checkpoint holds.
     """
 
     name: ClassVar[str]  # the config key loss.<name> and the logged loss/<name>
@@ -93,10 +95,7 @@ class Term(nn.Module):
         self.elements = list(elements)
         self.register_buffer("weight", torch.tensor(list(weight), dtype=torch.float32), persistent=False)
         self.register_buffer("index", torch.tensor(self.elements), persistent=False)
-        first = self.elements[0]
-        contiguous = self.elements == list(range(first, first + len(self.elements)))
-        self._slice = slice(first, first + len(self.elements)) if contiguous else None
-        self.reference: torch.Tensor | None = None  # a relative term's unit, set at its first evaluation
+        self.reference: torch.Tensor | None = None  # a relative term's unit per element, NaN until first evaluated
 
     @property
     def layers(self) -> tuple[str, ...]:
@@ -113,12 +112,26 @@ class Term(nn.Module):
         """This kind's terms for a batch of ``specs``: one per group of elements that can share one."""
         raise NotImplementedError
 
-    def parts(self, features: Mapping[str, torch.Tensor], image: torch.Tensor) -> dict[str, torch.Tensor]:
+    def parts(self, features: Mapping[str, torch.Tensor], image: torch.Tensor, own: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
-    def take(self, batch: torch.Tensor) -> torch.Tensor:
-        """This term's elements of ``batch`` (a view when they are contiguous)."""
-        return batch[self._slice] if self._slice is not None else batch.index_select(0, self.index)
+    @staticmethod
+    def pick(buffer: torch.Tensor, own: torch.Tensor | None) -> torch.Tensor:
+        """The rows of a per-element ``buffer`` for the elements ``own`` (all if None)."""
+        return buffer if own is None else buffer.index_select(0, own)
+
+    def locate(self, rows: Sequence[int]) -> tuple[torch.Tensor | None, slice | torch.Tensor] | None:
+        """Which of this term's elements are among the batch elements ``rows`` (sorted): their indices into
+        ``elements`` (None: all) and their positions in ``rows`` (a slice where contiguous); None if none is."""
+        where = {element: position for position, element in enumerate(rows)}
+        present = [j for j, element in enumerate(self.elements) if element in where]
+        if not present:
+            return None
+        positions = [where[self.elements[j]] for j in present]
+        own = None if len(present) == len(self.elements) else torch.tensor(present, device=self.index.device)
+        if positions == list(range(positions[0], positions[0] + len(positions))):
+            return own, slice(positions[0], positions[0] + len(positions))
+        return own, torch.tensor(positions, device=self.index.device)
 
 
 TERMS: Registry[type[Term]] = Registry("loss term")
@@ -176,8 +189,8 @@ class Content(Term):
             for layer, elements in groups.items()
         ]
 
-    def parts(self, features: Mapping[str, torch.Tensor], image: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {"": _mse(self.take(features[self.layer]), self.target)}
+    def parts(self, features: Mapping[str, torch.Tensor], image: torch.Tensor, own: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        return {"": _mse(features[self.layer], self.pick(self.target, own))}
 
 
 @register
@@ -226,10 +239,11 @@ class Style(Term):
             terms.append(cls(elements, [specs[i].weights[cls.name] for i in elements], statistic, stacked, layer_weights, offsets))
         return terms
 
-    def parts(self, features: Mapping[str, torch.Tensor], image: torch.Tensor) -> dict[str, torch.Tensor]:
+    def parts(self, features: Mapping[str, torch.Tensor], image: torch.Tensor, own: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         statistic = STATISTICS[self.statistic]
+        layer_weights, offsets = self.pick(self.layer_weights, own), self.pick(self.offsets, own)
         return {
-            layer: self.layer_weights[:, i] * (_mse(statistic(self.take(features[layer])), self.targets.get_buffer(layer)) + self.offsets[:, i])
+            layer: layer_weights[:, i] * (_mse(statistic(features[layer]), self.pick(self.targets.get_buffer(layer), own)) + offsets[:, i])
             for i, layer in enumerate(self.style_layers)
         }
 
@@ -256,8 +270,8 @@ class TotalVariation(Term):
         elements = [i for i, spec in enumerate(specs) if spec.weights[cls.name]]
         return [cls(elements, [specs[i].weights[cls.name] for i in elements])] if elements else []
 
-    def parts(self, features: Mapping[str, torch.Tensor], image: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {"": tv_loss(self.take(image)) / NOISE_TV}
+    def parts(self, features: Mapping[str, torch.Tensor], image: torch.Tensor, own: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        return {"": tv_loss(image) / NOISE_TV}
 
 
 def build_terms(specs: Sequence[Spec], targets: Targets) -> list[Term]:
@@ -270,28 +284,60 @@ def layers_for(specs: Iterable[Spec]) -> list[str]:
     return list(dict.fromkeys(layer for spec in specs for kind in TERMS.values() for layer in kind.layers_for(spec)))
 
 
-def total(terms: Iterable[Term], features: Mapping[str, torch.Tensor], image: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Every logged loss of the batch ``image`` ``[N, 3, H, W]``, each ``[N]``: ``loss/total`` is the optimised one.
+def total(
+    terms: Iterable[Term], features: Mapping[str, torch.Tensor], image: torch.Tensor, rows: Sequence[int] | None = None,
+) -> dict[str, torch.Tensor]:
+    """Every logged loss of the batch elements ``rows`` (all if None), each ``[len(rows)]``: ``loss/total`` is the optimised one.
 
-    Every registered term has its ``loss/<name>`` key, 0 for elements it does not apply to.
+    ``features`` and ``image`` hold those elements, in order. Every registered term has its
+    ``loss/<name>`` key, 0 for elements it does not apply to.
     """
+    rows = list(range(image.shape[0])) if rows is None else list(rows)
     zero = image.new_zeros(image.shape[0])
     losses = {f"loss/{name}": zero for name in TERMS}
     weighted = zero
     # Relative terms last: their unit is the others' weighted sum.
     for term in sorted(terms, key=lambda t: t.relative):
-        parts = term.parts(features, image)
+        located = term.locate(rows)
+        if located is None:
+            continue
+        own, positions = located
+        parts = term.parts({layer: _take(features[layer], positions) for layer in term.layers}, _take(image, positions), own)
         value = sum(parts.values())
         key = f"loss/{term.name}"
-        losses[key] = losses[key].index_add(0, term.index, value)
+        losses[key] = _add(losses[key], positions, value)
         for part, part_value in parts.items():
             if part:
-                losses[f"{key}/{part}"] = losses.get(f"{key}/{part}", zero).index_add(0, term.index, part_value)
-        weight = term.weight
+                losses[f"{key}/{part}"] = _add(losses.get(f"{key}/{part}", zero), positions, part_value)
+        weight = term.pick(term.weight, own)
         if term.relative:
-            if term.reference is None:
-                term.reference = term.take(weighted).detach()
-            weight = weight * term.reference
-        weighted = weighted.index_add(0, term.index, weight * value)
+            weight = weight * _unit(term, own, _take(weighted, positions))
+        weighted = _add(weighted, positions, weight * value)
     losses["loss/total"] = weighted
     return losses
+
+
+def _take(batch: torch.Tensor, positions: slice | torch.Tensor) -> torch.Tensor:
+    return batch[positions] if isinstance(positions, slice) else batch.index_select(0, positions)
+
+
+def _add(batch: torch.Tensor, positions: slice | torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """``batch`` with ``values`` added at ``positions``, out of place (the graph keeps ``batch``)."""
+    if isinstance(positions, slice):
+        positions = torch.arange(positions.start, positions.stop, device=batch.device)
+    return batch.index_add(0, positions, values)
+
+
+def _unit(term: Term, own: torch.Tensor | None, others: torch.Tensor) -> torch.Tensor:
+    """A relative term's unit for its elements ``own``: ``others`` (their other weighted terms now) where not yet set."""
+    if term.reference is None:
+        term.reference = torch.full_like(term.weight, float("nan"))
+    unit = term.pick(term.reference, own)
+    unset = torch.isnan(unit)
+    if bool(unset.any()):
+        unit = torch.where(unset, others.detach(), unit)
+        if own is None:
+            term.reference = unit
+        else:
+            term.reference = term.reference.index_copy(0, own, unit)
+    return unit

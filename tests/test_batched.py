@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import time
+
 import numpy as np
 import pytest
 from hydra.core.hydra_config import HydraConfig
@@ -11,7 +15,7 @@ from PIL import Image
 from styleexp.batching import batches
 from styleexp.run import Job, run, run_batch
 
-from .conftest import compose_config, job_folders, require_weights, styleexp, summary, wandb_run_record
+from .conftest import BIN, compose_config, job_folders, require_weights, styleexp, summary, wandb_run_record
 
 # Three pure-style jobs that differ in statistic, style image and seed.
 JOBS = [("checkers", "gram", 0), ("dark_circle", "centered", 1), ("rainbow_circles", "both", 2)]
@@ -115,3 +119,35 @@ def test_a_batched_sweep_writes_a_run_per_job_resumes_and_runs_a_batch_of_one_li
     for job in ("size=32", "size=40"):
         assert summary(tmp_path / "batched-sizes" / job)["batch"] is None
         assert (tmp_path / "batched-sizes" / job / "final.png").read_bytes() == (solo_dir / job / "final.png").read_bytes()
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_a_batch_keeps_every_jobs_latest_image(tmp_path, weights):
+    sweep_dir = tmp_path / "sweep"
+    # SIG_DFL: a suite started in the background ignores SIGINT, and the child would inherit that.
+    process = subprocess.Popen([BIN / "styleexp", "-m", "hydra/launcher=batched", "content=null", "style=checkers,dark_circle",
+                                "size=32", "network=vgg16", "steps=100000", "stop.rtol=null", "image_every=2", "logger=none",
+                                f"hydra.sweep.dir={sweep_dir}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    jobs = [sweep_dir / "style=checkers", sweep_dir / "style=dark_circle"]
+    deadline = time.monotonic() + 120
+    while not all((job / "images" / "step_000004.png").exists() for job in jobs) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    stderr = process.communicate(timeout=120)[1]
+    assert process.returncode == 130, stderr
+    for job in jobs:
+        facts = summary(job)
+        assert facts["status"] == "interrupted" and 4 <= facts["steps"] < 100000
+        assert "interrupted at step" in facts["message"] and (job / "final.png").is_file()
+    assert not np.array_equal(_pixels(jobs[0]), _pixels(jobs[1]))
+
+
+def test_the_batched_launcher_config_composes_and_hydra_can_instantiate_it():
+    from hydra.core.plugins import Plugins
+    from hydra.types import HydraContext
+
+    cfg = compose_config("hydra/launcher=batched", "hydra.launcher.batch_size=4", hydra=True)
+    context = HydraContext(config_loader=None, callbacks=None)
+    launcher = Plugins.instance().instantiate_launcher(hydra_context=context, task_function=lambda cfg: None, config=cfg)
+    assert type(launcher).__name__ == "BatchedLauncher" and launcher.batch_size == 4
