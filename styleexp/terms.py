@@ -296,13 +296,14 @@ def total(
     zero = image.new_zeros(image.shape[0])
     losses = {f"loss/{name}": zero for name in TERMS}
     weighted = zero
+    take = _Taker()
     # Relative terms last: their unit is the others' weighted sum.
     for term in sorted(terms, key=lambda t: t.relative):
         located = term.locate(rows)
         if located is None:
             continue
         own, positions = located
-        parts = term.parts({layer: _take(features[layer], positions) for layer in term.layers}, _take(image, positions), own)
+        parts = term.parts({layer: take(features[layer], positions) for layer in term.layers}, take(image, positions), own)
         value = sum(parts.values())
         key = f"loss/{term.name}"
         losses[key] = _add(losses[key], positions, value)
@@ -311,14 +312,31 @@ def total(
                 losses[f"{key}/{part}"] = _add(losses.get(f"{key}/{part}", zero), positions, part_value)
         weight = term.pick(term.weight, own)
         if term.relative:
-            weight = weight * _unit(term, own, _take(weighted, positions))
+            weight = weight * _unit(term, own, take(weighted, positions))
         weighted = _add(weighted, positions, weight * value)
     losses["loss/total"] = weighted
     return losses
 
 
-def _take(batch: torch.Tensor, positions: slice | torch.Tensor) -> torch.Tensor:
-    return batch[positions] if isinstance(positions, slice) else batch.index_select(0, positions)
+class _Taker:
+    """Some elements of batched tensors, for the terms that read them.
+
+    A term's elements are stacked from the tensor's elements, unbound once per tensor: the backward
+    pass then puts each element's gradient together once. Slicing or indexing the batch for each
+    term would give each term a gradient the size of the whole batch, quadratic in its size.
+    """
+
+    def __init__(self) -> None:
+        self._rows: dict[int, tuple[torch.Tensor, tuple[torch.Tensor, ...]]] = {}
+
+    def __call__(self, batch: torch.Tensor, positions: slice | torch.Tensor) -> torch.Tensor:
+        if isinstance(positions, slice) and positions.stop - positions.start == batch.shape[0]:
+            return batch
+        if id(batch) not in self._rows:
+            self._rows[id(batch)] = (batch, batch.unbind(0))  # kept with its rows, so that its id stays its own
+        rows = self._rows[id(batch)][1]
+        indices = range(positions.start, positions.stop) if isinstance(positions, slice) else positions.tolist()
+        return torch.stack([rows[i] for i in indices])
 
 
 def _add(batch: torch.Tensor, positions: slice | torch.Tensor, values: torch.Tensor) -> torch.Tensor:

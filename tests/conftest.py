@@ -19,7 +19,7 @@ from omegaconf import DictConfig, open_dict
 
 from styleexp import weights
 from styleexp.cli import CONFIG_DIR
-from styleexp.run import RunResult, run
+from styleexp.run import Job, RunResult, run
 
 SHARED_IMAGES = Path(__file__).resolve().parents[2] / "shared" / "images"
 BIN = Path(sys.executable).parent
@@ -57,8 +57,8 @@ def compose_config(*overrides: str, hydra: bool = False) -> DictConfig:
         return compose("config", overrides=list(overrides), return_hydra_config=hydra)
 
 
-def run_in_process(run_dir: Path, *overrides: str) -> RunResult:
-    """Compose the real config with ``overrides`` and run it as the Hydra app would, in ``run_dir``."""
+def job_in(run_dir: Path, *overrides: str) -> Job:
+    """The job the Hydra app would run in ``run_dir`` with ``overrides`` (Hydra's current job from then on)."""
     cfg = compose_config(*overrides, hydra=True)
     run_dir.mkdir(parents=True)
     with open_dict(cfg):
@@ -66,7 +66,12 @@ def run_in_process(run_dir: Path, *overrides: str) -> RunResult:
     HydraConfig.instance().set_config(cfg)
     with open_dict(cfg):
         del cfg["hydra"]
-    return run(cfg)
+    return Job.current(cfg)
+
+
+def run_in_process(run_dir: Path, *overrides: str) -> RunResult:
+    """Compose the real config with ``overrides`` and run it as the Hydra app would, in ``run_dir``."""
+    return run(job_in(run_dir, *overrides).cfg)
 
 
 def summary(run_dir: Path) -> dict:

@@ -8,14 +8,12 @@ import time
 
 import numpy as np
 import pytest
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import open_dict
 from PIL import Image
 
 from styleexp.batching import batches
-from styleexp.run import Job, run, run_batch
+from styleexp.run import run, run_batch
 
-from .conftest import BIN, compose_config, job_folders, require_weights, styleexp, summary, wandb_run_record
+from .conftest import BIN, compose_config, job_folders, job_in, require_weights, styleexp, summary, wandb_run_record
 
 # Three pure-style jobs that differ in statistic, style image and seed.
 JOBS = [("checkers", "gram", 0), ("dark_circle", "centered", 1), ("rainbow_circles", "both", 2)]
@@ -27,18 +25,6 @@ def weights() -> None:
     require_weights("vgg16", "caffe")
 
 
-def _job(run_dir, *overrides: str) -> Job:
-    """The job the Hydra app would run in ``run_dir`` with ``overrides``."""
-    cfg = compose_config(*overrides, hydra=True)
-    run_dir.mkdir(parents=True)
-    with open_dict(cfg):
-        cfg.hydra.runtime.output_dir = str(run_dir)
-    HydraConfig.instance().set_config(cfg)
-    with open_dict(cfg):
-        del cfg["hydra"]
-    return Job.current(cfg)
-
-
 def _pixels(run_dir) -> np.ndarray:
     return np.asarray(Image.open(run_dir / "final.png"), dtype=float)
 
@@ -47,9 +33,9 @@ def _pixels(run_dir) -> np.ndarray:
 def test_a_batch_gives_each_job_the_result_of_its_solo_run(tmp_path, weights, optimizer, steps):
     settings = [*TINY, f"optim={optimizer}", f"steps={steps}"]
     jobs = [[*settings, f"style={style}", f"gram={gram}", f"seed={seed}"] for style, gram, seed in JOBS]
-    batched = run_batch([_job(tmp_path / f"batched{i}", *overrides) for i, overrides in enumerate(jobs)])
+    batched = run_batch([job_in(tmp_path / f"batched{i}", *overrides) for i, overrides in enumerate(jobs)])
     for i, overrides in enumerate(jobs):
-        solo = run(_job(tmp_path / f"solo{i}", *overrides).cfg)
+        solo = run(job_in(tmp_path / f"solo{i}", *overrides).cfg)
         together = batched[i]
         assert together.status == solo.status == "completed"
         assert together.summary["batch"] == ["batched0", "batched1", "batched2"] and solo.summary["batch"] is None
@@ -62,9 +48,9 @@ def test_a_batch_gives_each_job_the_result_of_its_solo_run(tmp_path, weights, op
         assert (together.run_dir / "metrics.csv").read_text().count("\n") == (solo.run_dir / "metrics.csv").read_text().count("\n")
 
 
-def test_a_nan_in_one_element_fails_only_its_job(tmp_path, weights):
-    jobs = [_job(tmp_path / "fine", *TINY, "style=checkers", "steps=6"),
-            _job(tmp_path / "overflowing", *TINY, "style=checkers", "steps=6", "loss.style=1e39")]
+def test_a_nan_in_one_element_fails_only_itsjob_in(tmp_path, weights):
+    jobs = [job_in(tmp_path / "fine", *TINY, "style=checkers", "steps=6"),
+            job_in(tmp_path / "overflowing", *TINY, "style=checkers", "steps=6", "loss.style=1e39")]
     fine, overflowing = run_batch(jobs)
     assert overflowing.status == "nan" and "NaN or infinite" in overflowing.message
     assert (overflowing.run_dir / "final.png").is_file()  # its last finite image, its initial noise
@@ -89,7 +75,7 @@ def test_jobs_share_a_batch_only_with_the_same_network_optimiser_and_image_shape
 
 
 @pytest.mark.slow
-def test_a_batched_sweep_writes_a_run_per_job_resumes_and_runs_a_batch_of_one_like_a_solo_job(tmp_path, weights):
+def test_a_batched_sweep_writes_a_run_per_job_resumes_and_runs_a_batch_of_one_like_a_solojob_in(tmp_path, weights):
     sweep_dir, solo_dir = tmp_path / "batched", tmp_path / "basic"
     sweep = ["-m", "content=null", "style=checkers,dark_circle", "gram=gram,centered", "size=32", "steps=4", "network=vgg16",
              "measures.networks=[]"]

@@ -128,3 +128,25 @@ def test_adam_on_a_batch_takes_each_elements_solo_steps():
             module.step(optimizer)
     for i, solo in enumerate(solos):
         assert torch.allclose(batch.image[i], solo.image[0], atol=1e-6)
+
+
+def test_the_losses_of_some_elements_are_their_values_in_the_whole_batch():
+    batch = _module([_spec(0), _spec(1, "centered", tv=0.0), _spec(2, "gram", style_layers=["relu1_1"])])
+    whole = batch.losses()
+    some = batch.losses([0, 2])
+    for key, value in whole.items():
+        assert torch.allclose(some[key], value[[0, 2]], rtol=1e-5), key
+
+
+def test_a_finished_element_keeps_its_image_and_costs_no_evaluations_while_the_others_step():
+    batch = _module([_spec(0), _spec(1)], optimizer="lbfgs")
+    optimizer = batch.configure_optimizers()
+    batch.step(optimizer)
+    batch.finish(0, 1)
+    frozen, passes = batch.image[0].detach().clone(), batch.element_evaluations[0]
+    before = batch.losses()["loss/total"][1].item()
+    for _ in range(3):
+        batch.step(optimizer)
+    assert torch.equal(batch.image[0].detach(), frozen) and batch.element_evaluations[0] == passes
+    assert batch.element_evaluations[1] > passes and batch.losses()["loss/total"][1].item() < before
+    assert batch.active == [False, True] and batch.finished_at == [1, None]
