@@ -129,6 +129,7 @@ class Element:
         self.losses: dict[str, float] = {}
         self.logged_step: int | None = None
         self.scales: list[dict[str, Any]] = []
+        self.spec: Spec | None = None  # at the final size, once its inputs are read
         self.output: torch.Tensor | None = None
         self.result: RunResult | None = None
 
@@ -185,10 +186,10 @@ def _optimise(elements: list[Element]) -> list[Element]:
     started = time.perf_counter()
     try:
         with sigterm_as_interrupt(), memory.capped(memory.device_of(cfg)):
-            specs = _inputs(elements)
+            _inputs(elements)
             live = [element for element in elements if element.status is None]
             if live:
-                network = prepare(cfg, [specs[id(element)] for element in live])
+                network = prepare(cfg, [element.spec for element in live])
             for element in live if console else []:
                 print(f"styleexp: {element.record['mode']} run in {element.job.run_dir}", flush=True)
             for scale, (size, _) in enumerate(scale_plan(cfg)):
@@ -239,21 +240,19 @@ def _optimise(elements: list[Element]) -> list[Element]:
     return elements
 
 
-def _inputs(elements: list[Element]) -> dict[int, Spec]:
+def _inputs(elements: list[Element]) -> None:
     """Each element's input images into its folder and loggers, and its spec at the final size; an element
     whose inputs cannot be read fails alone."""
-    specs = {}
     for element in elements:
         cfg, run_dir = element.job.cfg, element.job.run_dir
         try:
             content, styles = load_images(cfg, cfg.size)
             for name, image in input_images(content, styles).items():
                 save_image(image, run_dir / f"{name}.png")
-            specs[id(element)] = spec_of(cfg, cfg.size)
+            element.spec = spec_of(cfg, cfg.size)
             tracking.log_inputs(element.loggers, run_dir)
         except Exception as caught:
             element.fail(caught)
-    return specs
 
 
 def _record(element: Element, work: Optimisation, optimised: float) -> None:

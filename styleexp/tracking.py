@@ -81,10 +81,11 @@ def finish(loggers: list, step: int, last: Mapping[str, float], run_dir: Path, s
     artifact holding the inputs beside it, and the status, message and measures in its summary.
     """
     try:
-        if last:
-            log_metrics(loggers, last, step)
-        for logger in loggers:
-            logger.save()
+        with quiet_fit():  # a run that failed before its first step makes its CSV logger's first write here
+            if last:
+                log_metrics(loggers, last, step)
+            for logger in loggers:
+                logger.save()
         final = run_dir / "final.png"
         if final.is_file():
             log_image(loggers, "images/final", final, step)
