@@ -10,7 +10,19 @@ from omegaconf import DictConfig, OmegaConf
 # What the elements of a batch share: one network, one optimiser's settings, one trainer, one scale
 # plan and image shape. Everything else (images, statistic, layers, weights, init, seed, step cap,
 # stop rule) is each element's own.
-SHARED = ("network", "optim", "speed", "trainer", "size", "scales", "threads", "weights_dir", "log_every", "image_every", "verbose")
+SHARED = (
+    "network",
+    "optim",
+    "speed",
+    "trainer",
+    "size",
+    "scales",
+    "threads",
+    "weights_dir",
+    "log_every",
+    "image_every",
+    "verbose",
+)
 
 
 def batch_key(cfg: DictConfig) -> str:

@@ -59,14 +59,25 @@ def main(argv: list[str] | None = None) -> None:
     device = torch.device(args.device)
     sizes = args.sizes or ([128, 256, 512, 1024] if device.type == "cuda" else [128, 256, 512])
     throughput = conv_throughput(device)
-    print(f"styleexp-bench: {device_name(device)}, {torch.get_num_threads()} threads; "
-          f"3x3 convolution: {throughput / 1e9:.0f} GFLOP/s", flush=True)
+    print(
+        f"styleexp-bench: {device_name(device)}, {torch.get_num_threads()} threads; "
+        f"3x3 convolution: {throughput / 1e9:.0f} GFLOP/s",
+        flush=True,
+    )
     results = []
     for network, optimizer, size, precision, channels_last, compiled, mode in itertools.product(
         args.networks, args.optimizers, sizes, args.precisions, args.channels_last, args.compile, args.modes
     ):
-        case = {"network": network, "optimizer": optimizer, "size": size, "steps": args.steps, "device": args.device,
-                "precision": precision, "channels_last": channels_last == "true", "compile": compiled == "true"}
+        case = {
+            "network": network,
+            "optimizer": optimizer,
+            "size": size,
+            "steps": args.steps,
+            "device": args.device,
+            "precision": precision,
+            "channels_last": channels_last == "true",
+            "compile": compiled == "true",
+        }
         measure = {"pipeline": pipeline, "bare": _bare_process, "end-to-end": end_to_end}[mode]
         result = {**case, "mode": mode, **measure(case)}
         if result.get("seconds_per_step"):
@@ -76,14 +87,27 @@ def main(argv: list[str] | None = None) -> None:
         results.append(result)
         print(row(result), flush=True)
     for size in args.peer_sizes if args.peer else []:
-        result = {"network": "vgg19", "optimizer": "adam", "size": size, "device": args.device, "precision": "fp32",
-                  "mode": "neural-style-pt", **peer(args.peer, size, device)}
+        result = {
+            "network": "vgg19",
+            "optimizer": "adam",
+            "size": size,
+            "device": args.device,
+            "precision": "fp32",
+            "mode": "neural-style-pt",
+            **peer(args.peer, size, device),
+        }
         results.append(result)
         print(row(result), flush=True)
     out = args.out or Path("outputs/bench") / f"{datetime.now():%Y-%m-%d_%H-%M-%S}_{args.device}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    machine = {"device": device_name(device), "threads": torch.get_num_threads(), "conv_flop_per_s": throughput,
-               "date": datetime.now().isoformat(timespec="seconds"), "torch": torch.__version__, "python": platform.python_version()}
+    machine = {
+        "device": device_name(device),
+        "threads": torch.get_num_threads(),
+        "conv_flop_per_s": throughput,
+        "date": datetime.now().isoformat(timespec="seconds"),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
     out.write_text(json.dumps({"machine": machine, "results": results}, indent=2) + "\n")
     print(f"styleexp-bench: results in {out}\n")
     print(table(results))
@@ -95,8 +119,15 @@ def pipeline(case: dict) -> dict:
 
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / "run"
-        command = [str(Path(sys.executable).parent / "styleexp"), *_overrides(case), "log_every=10", "image_every=0", "stop.rtol=null",
-                   "measures.networks=[]", f"hydra.run.dir={run_dir}"]
+        command = [
+            str(Path(sys.executable).parent / "styleexp"),
+            *_overrides(case),
+            "log_every=10",
+            "image_every=0",
+            "stop.rtol=null",
+            "measures.networks=[]",
+            f"hydra.run.dir={run_dir}",
+        ]
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode != 0:
             return {"error": (done.stderr.strip().splitlines() or ["failed"])[-1]}
@@ -117,17 +148,25 @@ def end_to_end(case: dict) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         for steps in (PEER_WARMUP, PEER_WARMUP + PEER_STEPS):
             run_dir = Path(tmp) / f"steps{steps}"
-            command = [str(Path(sys.executable).parent / "styleexp"), *_overrides({**case, "steps": steps}), "stop.rtol=null",
-                       "measures.networks=[]", f"hydra.run.dir={run_dir}"]
+            command = [
+                str(Path(sys.executable).parent / "styleexp"),
+                *_overrides({**case, "steps": steps}),
+                "stop.rtol=null",
+                "measures.networks=[]",
+                f"hydra.run.dir={run_dir}",
+            ]
             started = time.perf_counter()
             done = subprocess.run(command, capture_output=True, text=True)
             seconds[steps] = time.perf_counter() - started
             if done.returncode != 0:
                 return {"error": (done.stderr.strip().splitlines() or ["failed"])[-1]}
             summary = read_summary(run_dir)
-    return {"seconds_per_step": (seconds[PEER_WARMUP + PEER_STEPS] - seconds[PEER_WARMUP]) / PEER_STEPS,
-            "median_seconds_per_step": summary["seconds_per_step"],  # the longer run's, between logging steps
-            "passes_per_step": summary["evaluations"] / summary["steps"], "peak_memory_mb": summary["peak_memory_mb"]}
+    return {
+        "seconds_per_step": (seconds[PEER_WARMUP + PEER_STEPS] - seconds[PEER_WARMUP]) / PEER_STEPS,
+        "median_seconds_per_step": summary["seconds_per_step"],  # the longer run's, between logging steps
+        "passes_per_step": summary["evaluations"] / summary["steps"],
+        "peak_memory_mb": summary["peak_memory_mb"],
+    }
 
 
 def bare(case: dict) -> dict:
@@ -197,17 +236,46 @@ def peer(checkout: Path, size: int, device: torch.device) -> dict:
         save_image(samples.load("rainbow_circles", size), tmp / "style.png")
         seconds = {}
         for steps in (PEER_WARMUP, PEER_WARMUP + PEER_STEPS):
-            command = [sys.executable, str(checkout / "neural_style.py"), "-content_image", str(tmp / "content.png"),
-                       "-style_image", str(tmp / "style.png"), "-image_size", str(size), "-num_iterations", str(steps),
-                       "-optimizer", "adam", "-learning_rate", "5", "-tv_weight", "0", "-print_iter", "0", "-save_iter", "0",
-                       "-model_file", str(model), "-disable_check", "-gpu", "0" if device.type == "cuda" else "c",
-                       "-output_image", str(tmp / "out.png"), "-seed", "0"]
+            command = [
+                sys.executable,
+                str(checkout / "neural_style.py"),
+                "-content_image",
+                str(tmp / "content.png"),
+                "-style_image",
+                str(tmp / "style.png"),
+                "-image_size",
+                str(size),
+                "-num_iterations",
+                str(steps),
+                "-optimizer",
+                "adam",
+                "-learning_rate",
+                "5",
+                "-tv_weight",
+                "0",
+                "-print_iter",
+                "0",
+                "-save_iter",
+                "0",
+                "-model_file",
+                str(model),
+                "-disable_check",
+                "-gpu",
+                "0" if device.type == "cuda" else "c",
+                "-output_image",
+                str(tmp / "out.png"),
+                "-seed",
+                "0",
+            ]
             started = time.perf_counter()
             done = subprocess.run(command, capture_output=True, text=True, cwd=tmp)
             seconds[steps] = time.perf_counter() - started
             if done.returncode != 0:
                 return {"error": (done.stderr.strip().splitlines() or ["failed"])[-1]}
-    return {"seconds_per_step": (seconds[PEER_WARMUP + PEER_STEPS] - seconds[PEER_WARMUP]) / PEER_STEPS, "passes_per_step": 1.0}
+    return {
+        "seconds_per_step": (seconds[PEER_WARMUP + PEER_STEPS] - seconds[PEER_WARMUP]) / PEER_STEPS,
+        "passes_per_step": 1.0,
+    }
 
 
 def row(result: dict) -> str:
@@ -215,19 +283,27 @@ def row(result: dict) -> str:
     where = f"{result['network']} {result['optimizer']} {result['size']}px {'+'.join(switches)} {result['mode']}"
     if "error" in result:
         return f"{where}: {result['error']}"
-    extra = f", {result['tflop_per_s'] * 1e3:.0f} GFLOP/s ({result['of_peak']:.0%} of conv peak)" if "of_peak" in result else ""
+    extra = (
+        f", {result['tflop_per_s'] * 1e3:.0f} GFLOP/s ({result['of_peak']:.0%} of conv peak)"
+        if "of_peak" in result
+        else ""
+    )
     memory = f", peak {result['peak_memory_mb']:.0f} MB" if "peak_memory_mb" in result else ""
     return f"{where}: {_milliseconds(result)} ms/step{memory}{extra}"
 
 
 def table(results: list[dict]) -> str:
     """A Markdown table of ``results``."""
-    lines = ["| network | optimizer | size | precision | switches | mode | ms/step | passes/step | peak MB | GFLOP/step | % of conv peak |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| network | optimizer | size | precision | switches | mode | ms/step | passes/step | peak MB | GFLOP/step | % of conv peak |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in results:
         switches = "+".join(name for name in ("channels_last", "compile") if r.get(name)) or "-"
         if "error" in r:
-            lines.append(f"| {r['network']} | {r['optimizer']} | {r['size']} | {r.get('precision')} | {switches} | {r['mode']} | {r['error']} | | | | |")
+            lines.append(
+                f"| {r['network']} | {r['optimizer']} | {r['size']} | {r.get('precision')} | {switches} | {r['mode']} | {r['error']} | | | | |"
+            )
             continue
         peak_mb, flops, share = r.get("peak_memory_mb"), r.get("flops_per_step"), r.get("of_peak")
         lines.append(
@@ -241,7 +317,9 @@ def table(results: list[dict]) -> str:
 def _milliseconds(result: dict) -> str:
     """Milliseconds per step; for ``end-to-end``, with the median between logging steps of the same processes."""
     median = result.get("median_seconds_per_step")
-    return f"{result['seconds_per_step'] * 1e3:.1f}" + (f" (median between logging steps {median * 1e3:.1f})" if median else "")
+    return f"{result['seconds_per_step'] * 1e3:.1f}" + (
+        f" (median between logging steps {median * 1e3:.1f})" if median else ""
+    )
 
 
 def _module(overrides: list[str], device: torch.device) -> torch.nn.Module:
@@ -257,13 +335,22 @@ def _module(overrides: list[str], device: torch.device) -> torch.nn.Module:
 
 
 def _overrides(case: dict) -> list[str]:
-    return [f"network={case['network']}", f"optim={case['optimizer']}", f"size={case['size']}", f"steps={case['steps']}",
-            f"speed.precision={case['precision']}", f"speed.channels_last={str(case['channels_last']).lower()}",
-            f"speed.compile={str(case['compile']).lower()}", *(["trainer=cpu"] if case["device"] == "cpu" else [])]
+    return [
+        f"network={case['network']}",
+        f"optim={case['optimizer']}",
+        f"size={case['size']}",
+        f"steps={case['steps']}",
+        f"speed.precision={case['precision']}",
+        f"speed.channels_last={str(case['channels_last']).lower()}",
+        f"speed.compile={str(case['compile']).lower()}",
+        *(["trainer=cpu"] if case["device"] == "cpu" else []),
+    ]
 
 
 def _bare_process(case: dict) -> dict:
-    done = subprocess.run([sys.executable, "-m", "styleexp.bench", "--case", json.dumps(case)], capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "styleexp.bench", "--case", json.dumps(case)], capture_output=True, text=True
+    )
     if done.returncode != 0:
         return {"error": (done.stderr.strip().splitlines() or ["failed"])[-1]}
     return json.loads(done.stdout.strip().splitlines()[-1])

@@ -29,7 +29,6 @@ from styleexp.targets import TargetCache, Targets
 from styleexp.terms import build_terms, layers_for
 from styleexp.weights import load_weights
 
-
 _warned: set[str] = set()
 
 
@@ -58,9 +57,13 @@ def scale_plan(cfg: DictConfig) -> list[tuple[int, int]]:
     sizes = list(cfg.scales) if cfg.scales else [cfg.size]
     steps = list(cfg.steps) if OmegaConf.is_list(cfg.steps) else [cfg.steps] * len(sizes)
     if sizes[-1] != cfg.size or sorted(sizes) != sizes:
-        raise UserError(f"scales={sizes} must grow to size={cfg.size}; e.g. scales=[{cfg.size // 4},{cfg.size // 2},{cfg.size}]")
+        raise UserError(
+            f"scales={sizes} must grow to size={cfg.size}; e.g. scales=[{cfg.size // 4},{cfg.size // 2},{cfg.size}]"
+        )
     if len(steps) != len(sizes):
-        raise UserError(f"steps={steps} has {len(steps)} entries for {len(sizes)} scales; give one number, or one per scale")
+        raise UserError(
+            f"steps={steps} has {len(steps)} entries for {len(sizes)} scales; give one number, or one per scale"
+        )
     return list(zip(sizes, steps))
 
 
@@ -79,19 +82,29 @@ def prepare(cfg: DictConfig, specs: Sequence[Spec] | None = None) -> Network:
         download=cfg.network.download,
     )
     for spec in specs:
-        if spec.style is not None and (warning := positions_warning(cfg.network.name.value, spec.style_layers, tuple(spec.style.shape[1:]))):
+        if spec.style is not None and (
+            warning := positions_warning(cfg.network.name.value, spec.style_layers, tuple(spec.style.shape[1:]))
+        ):
             if not (sweeps.is_multirun() and warning in _warned):  # once per sweep process, not once per job
                 _warned.add(warning)
                 print(f"styleexp: warning: {warning}", file=sys.stderr)
-    extractor = build_extractor(cfg.network.name.value, layers_for(specs), weights.state_dict,
-                                preprocessing.get(weights.preprocessing), cfg.network.pooling.value)
+    extractor = build_extractor(
+        cfg.network.name.value,
+        layers_for(specs),
+        weights.state_dict,
+        preprocessing.get(weights.preprocessing),
+        cfg.network.pooling.value,
+    )
     extractor.to(memory.device_of(cfg))
     speed.configure(extractor, cfg.speed.channels_last, cfg.speed.compile)
     return Network(extractor, weights_facts(weights), weights.source)
 
 
 def build(
-    cfgs: Sequence[DictConfig], network: Network | None = None, size: int | None = None, starts: Sequence[torch.Tensor] | None = None,
+    cfgs: Sequence[DictConfig],
+    network: Network | None = None,
+    size: int | None = None,
+    starts: Sequence[torch.Tensor] | None = None,
 ) -> Built:
     """The module of the batch whose elements ``cfgs`` describe, at ``size`` (default: their size).
 
@@ -112,20 +125,33 @@ def build(
     if starts is None:
         first = torch.stack([init_image(spec) for spec in specs])
     else:
-        first = F.interpolate(torch.stack(list(starts)).float().cpu(), size=specs[0].shape[1:], mode="bilinear", align_corners=False)
+        first = F.interpolate(
+            torch.stack(list(starts)).float().cpu(), size=specs[0].shape[1:], mode="bilinear", align_corners=False
+        )
     optimizer = OPTIMIZERS[cfg.optim.name.value]
     settings = {key: value for key, value in OmegaConf.to_container(cfg.optim).items() if key != "name"}
     coloured = [spec.chroma is not None for spec in specs]
-    chroma = torch.stack([spec.chroma if spec.chroma is not None else spec.content.new_zeros(2, *spec.shape[1:]) for spec in specs]) if any(coloured) else None
+    chroma = (
+        torch.stack(
+            [spec.chroma if spec.chroma is not None else spec.content.new_zeros(2, *spec.shape[1:]) for spec in specs]
+        )
+        if any(coloured)
+        else None
+    )
     module = StyleTransfer(network.extractor, first, terms, optimizer, optimizer.settings(**settings), chroma, coloured)
-    facts = [{
-        "content_layer": spec.content_layer if spec.content is not None else None,
-        "style_layers": spec.style_layers,
-        "style_blend": spec.style_blend if spec.styles else None,
-        "style_shape": list(spec.style.shape[1:]) if spec.styles else None,
-        "weights": network.weights,
-    } for spec in specs]
-    return Built(module, specs, facts, {"computed": targets.computed, "reused": targets.reused, "seconds": targets_seconds})
+    facts = [
+        {
+            "content_layer": spec.content_layer if spec.content is not None else None,
+            "style_layers": spec.style_layers,
+            "style_blend": spec.style_blend if spec.styles else None,
+            "style_shape": list(spec.style.shape[1:]) if spec.styles else None,
+            "weights": network.weights,
+        }
+        for spec in specs
+    ]
+    return Built(
+        module, specs, facts, {"computed": targets.computed, "reused": targets.reused, "seconds": targets_seconds}
+    )
 
 
 def spec_of(cfg: DictConfig, size: int) -> Spec:
@@ -136,7 +162,9 @@ def spec_of(cfg: DictConfig, size: int) -> Spec:
     chroma = None
     if cfg.colors is not None:
         if content is None or not styles:
-            raise UserError(f"colors={cfg.colors.value} keeps the content's colours in a style transfer; set both content= and style=, or colors=null")
+            raise UserError(
+                f"colors={cfg.colors.value} keeps the content's colours in a style transfer; set both content= and style=, or colors=null"
+            )
         chroma = colors.chroma_of(content) if cfg.colors.value == "luminance" else None
         recoloured = [COLORS[cfg.colors.value](content, style) for style in styles]
         content, styles = recoloured[0][0], [style for _, style in recoloured]
@@ -146,7 +174,9 @@ def spec_of(cfg: DictConfig, size: int) -> Spec:
         if chroma is not None:  # the run optimises a luminance image
             start = colors.luminance(start)
     output_shape = None
-    if content is None and cfg.style_scale != 1:  # synthesis: the output keeps `size`, the style is seen smaller or larger
+    if (
+        content is None and cfg.style_scale != 1
+    ):  # synthesis: the output keeps `size`, the style is seen smaller or larger
         output_shape = tuple(samples.load(samples.names(cfg.style)[0], size).shape)
     return Spec(
         content=content,

@@ -56,7 +56,12 @@ class ImageSaver(pl.Callback):
             for i, folder in enumerate(self.folders):
                 if module.active[i] or module.finished_at[i] == trainer.global_step:
                     step = self.offsets[i] + trainer.global_step
-                    log_image(self.loggers[i], "images/output", save_image(output[i : i + 1], folder / f"step_{step:06d}.png"), step)
+                    log_image(
+                        self.loggers[i],
+                        "images/output",
+                        save_image(output[i : i + 1], folder / f"step_{step:06d}.png"),
+                        step,
+                    )
 
     def on_train_end(self, trainer: pl.Trainer, module: StyleTransfer) -> None:
         output = module.output()
@@ -117,13 +122,17 @@ class NaNGuard(pl.Callback):
     def check(self, trainer: pl.Trainer, module: StyleTransfer, rows: list[int]) -> None:
         with torch.no_grad():
             image = module.image.detach()
-            finite = (torch.isfinite(module.last_losses["loss/total"]) & torch.isfinite(image).flatten(1).all(1)).tolist()
+            finite = (
+                torch.isfinite(module.last_losses["loss/total"]) & torch.isfinite(image).flatten(1).all(1)
+            ).tolist()
             for i in rows:
                 if finite[i]:
                     self.last_finite[i].copy_(image[i])
                     continue
                 module.image[i].copy_(self.last_finite[i])
-                self.failures[i] = f"the loss became NaN or infinite by step {trainer.global_step}; lower the learning rate or loss weights"
+                self.failures[i] = (
+                    f"the loss became NaN or infinite by step {trainer.global_step}; lower the learning rate or loss weights"
+                )
                 module.finish(i, trainer.global_step)
 
 

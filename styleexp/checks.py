@@ -72,22 +72,32 @@ def _weights(key: str, weights: dict[str, Any], example: str) -> None:
     for name, value in weights.items():
         _non_negative(f"{key}.{name}", value, example)
     if not any(value > 0 for value in weights.values()):
-        raise UserError(f"every {key} is 0, so there is nothing to optimise; give one a positive weight, e.g. {example}")
+        raise UserError(
+            f"every {key} is 0, so there is nothing to optimise; give one a positive weight, e.g. {example}"
+        )
 
 
 def _styles(cfg: DictConfig) -> None:
     styles = cfg.style if OmegaConf.is_list(cfg.style) else None
     if styles is not None and (not styles or not all(isinstance(style, str) for style in styles)):
-        raise UserError(f"style={list(styles)} must name one or more images; e.g. style=[starry_night.jpg,the_scream.jpg]")
+        raise UserError(
+            f"style={list(styles)} must name one or more images; e.g. style=[starry_night.jpg,the_scream.jpg]"
+        )
     _positive("style_scale", cfg.style_scale, example="style_scale=0.5")
     if cfg.style_blend is None:
         return
     count = len(styles) if styles is not None else int(cfg.style is not None)
     blend = list(cfg.style_blend)
     if len(blend) != count:
-        raise UserError(f"style_blend={blend} has {len(blend)} weights for {count} style image{'s' * (count != 1)}; "
-                        f"give one per style, e.g. style_blend=[{','.join(['1'] * max(count, 1))}]")
+        raise UserError(
+            f"style_blend={blend} has {len(blend)} weights for {count} style image{'s' * (count != 1)}; "
+            f"give one per style, e.g. style_blend=[{','.join(['1'] * max(count, 1))}]"
+        )
     if not all(_finite(weight) and weight >= 0 for weight in blend):
-        raise UserError(f"style_blend={blend}: every weight must be a finite number of at least 0; e.g. style_blend=[0.7,0.3]")
+        raise UserError(
+            f"style_blend={blend}: every weight must be a finite number of at least 0; e.g. style_blend=[0.7,0.3]"
+        )
     if not any(weight > 0 for weight in blend):
-        raise UserError(f"style_blend={blend} gives every style image 0 weight; give one a positive weight, e.g. style_blend=[0.7,0.3]")
+        raise UserError(
+            f"style_blend={blend} gives every style image 0 weight; give one a positive weight, e.g. style_blend=[0.7,0.3]"
+        )

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 import hydra
 from hydra.core.plugins import Plugins
 from hydra.errors import ConfigCompositionException, OverrideParseException, SearchPathException
-from hydra_plugins.styleexp_batched.batched_launcher import BatchedLauncher
 from omegaconf import DictConfig, OmegaConf
 
+from hydra_plugins.styleexp_batched.batched_launcher import BatchedLauncher
 from styleexp import config
 from styleexp.errors import UserError
 from styleexp.help import experiments_text
@@ -83,7 +83,10 @@ def conclude(result: RunResult) -> float | None:
     if isinstance(result.error, UserError):
         print(f"styleexp: {job}error: {result.error}", file=sys.stderr)
     else:
-        print(f"styleexp: {job}{result_line(result.message, result.summary)}", file=sys.stderr if result.exit_code else sys.stdout)
+        print(
+            f"styleexp: {job}{result_line(result.message, result.summary)}",
+            file=sys.stderr if result.exit_code else sys.stdout,
+        )
     if result.status == "interrupted" or (result.exit_code and not is_multirun()):
         if result.error is not None and not isinstance(result.error, UserError):
             raise result.error  # a bug, not a user mistake: show the traceback
@@ -119,7 +122,7 @@ def composition_message(error: Exception) -> str:
         return f"{full_key} is not a setting{f'; did you mean {close[0]}?' if close else ''} (styleexp --cfg job lists them all)"
     if any(line.startswith("Available options in") for line in lines):
         start = next(i for i, line in enumerate(lines) if line.startswith("Available options in"))
-        options = [line for line in lines[start + 1:] if not line.startswith(("Config search path", "provider="))]
+        options = [line for line in lines[start + 1 :] if not line.startswith(("Config search path", "provider="))]
         wanted = re.search(r"Could not find '([^']+)'", lines[0])
         group, _, option = (wanted.group(1) if wanted else "").rpartition("/")
         close = difflib.get_close_matches(option, options, n=1)
@@ -138,7 +141,9 @@ def _setting_names() -> list[str]:
 
     def leaves(node: object, prefix: str) -> list[str]:
         if isinstance(node, dict):
-            return [prefix.rstrip(".")] * bool(prefix) + [name for key, child in node.items() for name in leaves(child, f"{prefix}{key}.")]
+            return [prefix.rstrip(".")] * bool(prefix) + [
+                name for key, child in node.items() for name in leaves(child, f"{prefix}{key}.")
+            ]
         return [prefix.rstrip(".")]
 
     return leaves(cfg, "")
@@ -184,8 +189,12 @@ def resume(argv: list[str] | None = None) -> None:
     """
     parser = argparse.ArgumentParser(prog="styleexp-resume", description=resume.__doc__)
     parser.add_argument("folder", type=Path, help="a sweep folder (with multirun.yaml)")
-    parser.add_argument("overrides", nargs="*", help="added to the sweep's saved overrides; only settings that do not change "
-                        "a job's result (threads, logger, hydra.launcher...)")
+    parser.add_argument(
+        "overrides",
+        nargs="*",
+        help="added to the sweep's saved overrides; only settings that do not change "
+        "a job's result (threads, logger, hydra.launcher...)",
+    )
     args = parser.parse_args(argv)
     from styleexp import reproduce as saved
 
@@ -206,15 +215,28 @@ def report(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="styleexp-report", description=report.__doc__)
     parser.add_argument("folders", type=Path, nargs="+", metavar="SWEEP_DIR", help="sweep folders (with multirun.yaml)")
     parser.add_argument("--out", type=Path, help="where to write the report (default: SWEEP_DIR/report for one sweep)")
-    parser.add_argument("--replicate", nargs="+",
-                        help="swept keys that repeat a variant: means and intervals are taken over them (default: the "
-                        "sweep's report.replicate, seed)")
-    parser.add_argument("--wandb", default=os.environ.get("WANDB_MODE", "offline"), choices=["offline", "online", "disabled"],
-                        help="log the table and charts to W&B (default: offline, or $WANDB_MODE)")
+    parser.add_argument(
+        "--replicate",
+        nargs="+",
+        help="swept keys that repeat a variant: means and intervals are taken over them (default: the "
+        "sweep's report.replicate, seed)",
+    )
+    parser.add_argument(
+        "--wandb",
+        default=os.environ.get("WANDB_MODE", "offline"),
+        choices=["offline", "online", "disabled"],
+        help="log the table and charts to W&B (default: offline, or $WANDB_MODE)",
+    )
     parser.add_argument("--weights-dir", help="where the evaluators' weights are, for runs saved without measures")
-    parser.add_argument("--evaluators", nargs="+", help="score every run again with these evaluators (default: use the measures "
-                        "the runs saved, and the default evaluators for runs saved without any)")
-    parser.add_argument("--no-validation", action="store_true", help="skip validating the measures (about a minute the first time)")
+    parser.add_argument(
+        "--evaluators",
+        nargs="+",
+        help="score every run again with these evaluators (default: use the measures "
+        "the runs saved, and the default evaluators for runs saved without any)",
+    )
+    parser.add_argument(
+        "--no-validation", action="store_true", help="skip validating the measures (about a minute the first time)"
+    )
     args = parser.parse_args(argv)
     if len(args.folders) > 1 and args.out is None:
         _user_error(UserError("several sweeps need --out FOLDER for their joint report"))
@@ -234,19 +256,36 @@ def report(argv: list[str] | None = None) -> None:
             reports.changes(runs, keys, measures.evaluator(used[0], args.weights_dir))
         settings = reports.report_settings(runs)
         modes = {run.summary.get("mode") for run in runs}
-        kinds = [kind for kind, needs in (("style", {"transfer", "synthesis"}), ("content", {"transfer", "reconstruction"})) if modes & needs]
-        checks = [] if args.no_validation or not used else validation.cached(reports.validation_images(runs), used, kinds, args.weights_dir)
+        kinds = [
+            kind
+            for kind, needs in (("style", {"transfer", "synthesis"}), ("content", {"transfer", "reconstruction"}))
+            if modes & needs
+        ]
+        checks = (
+            []
+            if args.no_validation or not used
+            else validation.cached(reports.validation_images(runs), used, kinds, args.weights_dir)
+        )
     except UserError as error:
         _user_error(error)
-    made = reports.write(out, runs, keys, args.replicate or settings["replicate"],
-                         title=f"styleexp report: {', '.join(f.name for f in args.folders)}", checks=checks, rank_by=settings["rank_by"])
+    made = reports.write(
+        out,
+        runs,
+        keys,
+        args.replicate or settings["replicate"],
+        title=f"styleexp report: {', '.join(f.name for f in args.folders)}",
+        checks=checks,
+        rank_by=settings["rank_by"],
+    )
     if args.wandb != "disabled":
         group = args.folders[0].name if len(args.folders) == 1 else out.name
         reports.log_to_wandb(made, runs, group, args.wandb)
     failed = sum(run.status != "completed" for run in runs)
     missing = sum(run.status == "missing" for run in runs)
-    print(f"styleexp: report of {len(runs)} runs ({failed} not completed{f', {missing} of them missing' if missing else ''}) "
-          f"in {out}: grid.png, table.csv, table.md, index.html")
+    print(
+        f"styleexp: report of {len(runs)} runs ({failed} not completed{f', {missing} of them missing' if missing else ''}) "
+        f"in {out}: grid.png, table.csv, table.md, index.html"
+    )
     for sentence in made.conclusions:
         print(f"  {sentence}")
 
@@ -262,20 +301,32 @@ def validate_measures(argv: list[str] | None = None) -> None:
     from styleexp import measures, validation
 
     parser = argparse.ArgumentParser(prog="styleexp-validate-measures", description=validate_measures.__doc__)
-    parser.add_argument("folders", type=Path, nargs="*", metavar="IMAGE_DIR", help="folders of images (default: the bundled samples)")
-    parser.add_argument("--evaluators", nargs="+", default=list(measures.DEFAULT_EVALUATORS), help="evaluators to validate")
-    parser.add_argument("--run", type=Path, action="append", default=[], help="a run folder whose output tests the content measures")
+    parser.add_argument(
+        "folders", type=Path, nargs="*", metavar="IMAGE_DIR", help="folders of images (default: the bundled samples)"
+    )
+    parser.add_argument(
+        "--evaluators", nargs="+", default=list(measures.DEFAULT_EVALUATORS), help="evaluators to validate"
+    )
+    parser.add_argument(
+        "--run", type=Path, action="append", default=[], help="a run folder whose output tests the content measures"
+    )
     parser.add_argument("--size", type=int, default=validation.SIZE, help="longest side of the test images, in pixels")
-    parser.add_argument("--out", type=Path, help="where to write the table (default: a new folder under outputs/validation/)")
+    parser.add_argument(
+        "--out", type=Path, help="where to write the table (default: a new folder under outputs/validation/)"
+    )
     parser.add_argument("--weights-dir", help="where the evaluators' weights are (default: as for runs)")
     args = parser.parse_args(argv)
     try:
         for folder in [*args.folders, *args.run]:
             if not folder.is_dir():
                 raise UserError(f"{folder}: no such folder; give folders of images (or run folders with --run)")
-        images = validation.folder_images(args.folders, args.size) if args.folders else validation.bundled_images(args.size)
+        images = (
+            validation.folder_images(args.folders, args.size) if args.folders else validation.bundled_images(args.size)
+        )
         if len(images) < 2:
-            raise UserError(f"{len(images)} image found; the tests compare images with each other, so give at least two")
+            raise UserError(
+                f"{len(images)} image found; the tests compare images with each other, so give at least two"
+            )
         judges = validation.judges(args.evaluators, args.weights_dir)
     except UserError as error:
         _user_error(error)
@@ -284,8 +335,10 @@ def validate_measures(argv: list[str] | None = None) -> None:
     validation.write(results, out)
     print(validation.markdown(results), end="")
     weak = validation.weak(results)
-    print(f"styleexp: {len(images)} images, {len(judges)} evaluators; table in {out}/validation.csv"
-          + (f"; below {validation.THRESHOLD:.2f} at telling images apart: {', '.join(weak)}" if weak else ""))
+    print(
+        f"styleexp: {len(images)} images, {len(judges)} evaluators; table in {out}/validation.csv"
+        + (f"; below {validation.THRESHOLD:.2f} at telling images apart: {', '.join(weak)}" if weak else "")
+    )
 
 
 def _launch(arguments: list[str]) -> None:

@@ -18,11 +18,13 @@ import torch
 
 from styleexp.registry import Registry
 
-RGB_TO_YIQ = torch.tensor([
-    [0.299, 0.587, 0.114],
-    [0.595716, -0.274453, -0.321263],
-    [0.211456, -0.522591, 0.311135],
-])
+RGB_TO_YIQ = torch.tensor(
+    [
+        [0.299, 0.587, 0.114],
+        [0.595716, -0.274453, -0.321263],
+        [0.211456, -0.522591, 0.311135],
+    ]
+)
 YIQ_TO_RGB = torch.linalg.inv(RGB_TO_YIQ)
 
 # (content, style) -> (content, style) as the run sees them.

@@ -102,7 +102,9 @@ def _schema(name: str, fields: list[tuple]) -> type:
     return schema
 
 
-LossWeights = _schema("LossWeights", [(name, float, field(default=kind.default_weight)) for name, kind in TERMS.items()])
+LossWeights = _schema(
+    "LossWeights", [(name, float, field(default=kind.default_weight)) for name, kind in TERMS.items()]
+)
 
 
 @dataclass
@@ -148,7 +150,10 @@ def _optim_schema(name: str) -> type:
     """The ``optim`` node of option ``name``: the option's name, then its optimiser's settings."""
     settings = OPTIMIZERS[name].settings
     fields = [("name", Optimizer, field(default=Optimizer[name]))]
-    fields += [(f.name, f.type, field(default=f.default, default_factory=f.default_factory)) for f in dataclasses.fields(settings)]
+    fields += [
+        (f.name, f.type, field(default=f.default, default_factory=f.default_factory))
+        for f in dataclasses.fields(settings)
+    ]
     return _schema(f"{name.title()}Config", fields)
 
 

@@ -41,7 +41,9 @@ def leakage(output: torch.Tensor, style: torch.Tensor, weights_dir: str | os.Pat
     extractor = measures.evaluator(EVALUATOR, str(weights_dir) if weights_dir else None).extractor
     device = next(extractor.buffers()).device
     if style.shape != output.shape:
-        style = F.interpolate(style[None], size=output.shape[1:], mode="bilinear", antialias=True, align_corners=False)[0]
+        style = F.interpolate(style[None], size=output.shape[1:], mode="bilinear", antialias=True, align_corners=False)[
+            0
+        ]
 
     def activations(image: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
@@ -78,9 +80,14 @@ def positions_warning(network: str, layers: list[str], shape: tuple[int, int]) -
         return None
     longest = max(height, width)
     size = longest
-    while any(positions(layer, round(height * size / longest), round(width * size / longest)) < known.channels(layer) for layer in few):
+    while any(
+        positions(layer, round(height * size / longest), round(width * size / longest)) < known.channels(layer)
+        for layer in few
+    ):
         size += 8
     worst = min(few, key=lambda layer: positions(layer, height, width) / known.channels(layer))
-    return (f"at size={longest} the style layers {', '.join(few)} see fewer positions than channels ({worst}: "
-            f"{positions(worst, height, width)} for {known.channels(worst)}): their statistics can copy the style image's "
-            f"layout, not only its texture; from size={size} they see enough")
+    return (
+        f"at size={longest} the style layers {', '.join(few)} see fewer positions than channels ({worst}: "
+        f"{positions(worst, height, width)} for {known.channels(worst)}): their statistics can copy the style image's "
+        f"layout, not only its texture; from size={size} they see enough"
+    )

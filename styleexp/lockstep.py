@@ -106,7 +106,9 @@ class Lockstep(torch.optim.Optimizer):
     elements that asked.
     """
 
-    def __init__(self, image: torch.Tensor, make: Callable[[Sequence[torch.Tensor]], torch.optim.Optimizer], active: list[bool]):
+    def __init__(
+        self, image: torch.Tensor, make: Callable[[Sequence[torch.Tensor]], torch.optim.Optimizer], active: list[bool]
+    ):
         super().__init__([image], {})
         self.image, self.active = image, active
         self.requested: list[int] = []

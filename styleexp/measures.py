@@ -73,7 +73,9 @@ class Evaluator:
     def content_distances(self, output: Any, content: Any) -> dict[str, float]:
         return {}
 
-    def measure(self, output: torch.Tensor, content: torch.Tensor | None, style: torch.Tensor | None) -> dict[str, float]:
+    def measure(
+        self, output: torch.Tensor, content: torch.Tensor | None, style: torch.Tensor | None
+    ) -> dict[str, float]:
         """Its measures of ``output`` for whichever of the inputs are given."""
         represented = self.represent(output)
         scores = {}
@@ -106,7 +108,9 @@ class FeatureEvaluator(Evaluator):
 
     def style_distances(self, output: dict[str, torch.Tensor], style: dict[str, torch.Tensor]) -> dict[str, float]:
         return {
-            f"style/{name}": float(np.mean([relative_error(output[f"{name}/{layer}"], style[f"{name}/{layer}"]) for layer in STYLE_LAYERS]))
+            f"style/{name}": float(
+                np.mean([relative_error(output[f"{name}/{layer}"], style[f"{name}/{layer}"]) for layer in STYLE_LAYERS])
+            )
             for name in STYLE_STATISTICS
         }
 
@@ -124,7 +128,9 @@ class TextureEvaluator(Evaluator):
     def represent(self, image: torch.Tensor) -> portilla_simoncelli.Texture:
         return portilla_simoncelli.texture(image)
 
-    def style_distances(self, output: portilla_simoncelli.Texture, style: portilla_simoncelli.Texture) -> dict[str, float]:
+    def style_distances(
+        self, output: portilla_simoncelli.Texture, style: portilla_simoncelli.Texture
+    ) -> dict[str, float]:
         return {"style/ps": portilla_simoncelli.distance(output, style)}
 
 
@@ -163,7 +169,9 @@ class ColourEvaluator(Evaluator):
     def represent(self, image: torch.Tensor) -> torch.Tensor:
         from skimage.color import rgb2lab  # deferred: scikit-image takes a second to import
 
-        lab = torch.from_numpy(rgb2lab(image.detach().float().cpu().clamp(0, 1).permute(1, 2, 0).numpy())).reshape(-1, 3)
+        lab = torch.from_numpy(rgb2lab(image.detach().float().cpu().clamp(0, 1).permute(1, 2, 0).numpy())).reshape(
+            -1, 3
+        )
         return torch.quantile(lab.double() @ self.directions.T, self.levels, dim=0)  # [quantiles, directions]
 
     def style_distances(self, output: torch.Tensor, style: torch.Tensor) -> dict[str, float]:
@@ -183,24 +191,32 @@ def kind(name: str) -> type[Evaluator]:
     return FeatureEvaluator
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def evaluator(name: str, weights_dir: str | None = None, device: str = "cpu") -> Evaluator:
     """The evaluator called ``name``, built once per process."""
     if kind(name) is TextureEvaluator:
         return TextureEvaluator()
     network, _, source = name.rpartition("_")
     weights = load_weights(network, source, directory=weights_dir)
-    extractor = build_extractor(network, STYLE_LAYERS + [CONTENT_LAYER], weights.state_dict, preprocessing.get(weights.preprocessing))
+    extractor = build_extractor(
+        network, STYLE_LAYERS + [CONTENT_LAYER], weights.state_dict, preprocessing.get(weights.preprocessing)
+    )
     return FeatureEvaluator(name, extractor.to(device))
 
 
-def evaluators(names: Sequence[str], weights_dir: str | os.PathLike | None = None, device: str = "cpu") -> list[Evaluator]:
+def evaluators(
+    names: Sequence[str], weights_dir: str | os.PathLike | None = None, device: str = "cpu"
+) -> list[Evaluator]:
     return [evaluator(name, str(weights_dir) if weights_dir else None, device) for name in names]
 
 
 def measure(
-    judges: Sequence[Evaluator], output: torch.Tensor, content: torch.Tensor | None, style: torch.Tensor | None,
-    weights_dir: str | os.PathLike | None = None, seconds: dict[str, float] | None = None,
+    judges: Sequence[Evaluator],
+    output: torch.Tensor,
+    content: torch.Tensor | None,
+    style: torch.Tensor | None,
+    weights_dir: str | os.PathLike | None = None,
+    seconds: dict[str, float] | None = None,
 ) -> dict[str, float]:
     """Every measure of ``output`` that applies: the first evaluator's under plain names, the others' prefixed,
     ``ssim`` where there is a content image, ``layout_leakage`` for pure style. ``seconds`` gets each one's cost."""
@@ -235,7 +251,9 @@ def names(evaluator_names: Sequence[str]) -> list[str]:
         return []
     first = kind(evaluator_names[0])
     ordered = [*first.style, *first.content, "ssim", "chroma", "colour", "speckle", "layout_leakage"]
-    return ordered + [f"{name}/{key}" for name in evaluator_names[1:] for key in (*kind(name).style, *kind(name).content)]
+    return ordered + [
+        f"{name}/{key}" for name in evaluator_names[1:] for key in (*kind(name).style, *kind(name).content)
+    ]
 
 
 def default_objective(mode: str) -> str:
@@ -258,8 +276,12 @@ def high_frequency(image: torch.Tensor) -> float:
 
 def speckle(output: torch.Tensor, inputs: Sequence[torch.Tensor]) -> float:
     """The output's high-frequency energy over the largest of its inputs' at the output's size: above 1 is noisier than they are."""
-    resized = [torch.nn.functional.interpolate(image[None].float().cpu(), size=output.shape[1:], mode="bilinear", antialias=True,
-                                               align_corners=False)[0] for image in inputs]
+    resized = [
+        torch.nn.functional.interpolate(
+            image[None].float().cpu(), size=output.shape[1:], mode="bilinear", antialias=True, align_corners=False
+        )[0]
+        for image in inputs
+    ]
     return high_frequency(output) / max(high_frequency(image) for image in resized)
 
 
@@ -267,8 +289,12 @@ def ssim(a: torch.Tensor, b: torch.Tensor) -> float:
     """Structural similarity of two ``[3, H, W]`` images in [0, 1] (scikit-image, 7x7 windows, per channel)."""
     a, b = a.detach().float().cpu(), b.detach().float().cpu()
     if a.shape != b.shape:
-        b = torch.nn.functional.interpolate(b[None], size=a.shape[1:], mode="bilinear", antialias=True, align_corners=False)[0]
-    return float(structural_similarity(a.permute(1, 2, 0).numpy(), b.permute(1, 2, 0).numpy(), channel_axis=2, data_range=1.0))
+        b = torch.nn.functional.interpolate(
+            b[None], size=a.shape[1:], mode="bilinear", antialias=True, align_corners=False
+        )[0]
+    return float(
+        structural_similarity(a.permute(1, 2, 0).numpy(), b.permute(1, 2, 0).numpy(), channel_axis=2, data_range=1.0)
+    )
 
 
 COLOUR = ColourEvaluator()

@@ -50,7 +50,9 @@ def estimate(cfg: DictConfig, batch: int = 1) -> Estimate:
     """The memory the run ``cfg`` (``batch`` images at once) needs at its largest scale, against the memory free for it."""
     steps = max(cfg.steps) if OmegaConf.is_list(cfg.steps) else cfg.steps
     per_pixel = batch * (ACTIVATIONS_BYTES_PER_PIXEL + _optimiser_bytes_per_pixel(cfg, steps))
-    shaping = [cfg.content] if cfg.content is not None else samples.names(cfg.style)  # the output's shape comes from these
+    shaping = (
+        [cfg.content] if cfg.content is not None else samples.names(cfg.style)
+    )  # the output's shape comes from these
     aspect = samples.aspect(shaping[0]) if shaping else 1.0
     device = device_of(cfg)
     available = available_mb(device)

@@ -100,7 +100,9 @@ class StyleTransfer(pl.LightningModule):
         units = {}
         for term in self.terms:
             if term.relative and term.reference is not None:
-                units[term.name] = units.get(term.name, self.image.new_zeros(self.image.shape[0])).index_copy(0, term.index, term.reference)
+                units[term.name] = units.get(term.name, self.image.new_zeros(self.image.shape[0])).index_copy(
+                    0, term.index, term.reference
+                )
         return units
 
     def use_units(self, units: dict[str, torch.Tensor]) -> None:
@@ -109,7 +111,9 @@ class StyleTransfer(pl.LightningModule):
             if term.relative and term.name in units:
                 term.reference = units[term.name].to(self.image.device).index_select(0, term.index)
 
-    def step(self, optimizer: torch.optim.Optimizer, backward: Callable[[torch.Tensor], None] = torch.Tensor.backward) -> None:
+    def step(
+        self, optimizer: torch.optim.Optimizer, backward: Callable[[torch.Tensor], None] = torch.Tensor.backward
+    ) -> None:
         """One optimiser step of every active element. ``optimizer`` is the ``Lockstep`` (or Lightning's wrapper of it),
         ``backward`` runs a backward pass. Points an element evaluated in its previous step are answered from memory."""
         lockstep = getattr(optimizer, "optimizer", optimizer)
@@ -135,7 +139,9 @@ class StyleTransfer(pl.LightningModule):
             if self.optimizer.quasi_newton:
                 for i in todo:
                     losses = {key: value[i].clone() for key, value in self.last_losses.items()}
-                    self.evaluated[i].append(Evaluation(self.image[i].detach().clone(), losses, self.image.grad[i].clone()))
+                    self.evaluated[i].append(
+                        Evaluation(self.image[i].detach().clone(), losses, self.image.grad[i].clone())
+                    )
             return self.last_losses["loss/total"]
 
         optimizer.step(closure)

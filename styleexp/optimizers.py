@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, List
+from typing import Any
 
 import torch
 
@@ -40,7 +40,7 @@ class LBFGSSettings:
 class AdamSettings:
     # Pixels are in [0, 1]: 0.02 here is about a step of 5 in the 0-255 range of Caffe-style code.
     lr: float = 0.02
-    betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     eps: float = 1e-8
 
 
@@ -49,8 +49,14 @@ def _lbfgs(params: Sequence[torch.Tensor], settings: LBFGSSettings) -> torch.opt
     # images, NaN checks) see every one; the history carries over. torch derives
     # max_eval = max_iter * 5 // 4, which for max_iter=1 leaves the line search no evaluations at
     # all, so it gets its own budget.
-    return torch.optim.LBFGS(params, lr=settings.lr, max_iter=1, max_eval=1 + LINE_SEARCH_EVALS,
-                             history_size=settings.history_size, line_search_fn="strong_wolfe")
+    return torch.optim.LBFGS(
+        params,
+        lr=settings.lr,
+        max_iter=1,
+        max_eval=1 + LINE_SEARCH_EVALS,
+        history_size=settings.history_size,
+        line_search_fn="strong_wolfe",
+    )
 
 
 def _adam(params: Sequence[torch.Tensor], settings: AdamSettings) -> torch.optim.Optimizer:

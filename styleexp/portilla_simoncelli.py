@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import torch
@@ -33,11 +33,13 @@ MAX_SIDE = 256
 MIN_BAND = 8
 MAX_SCALES = 4
 SPREAD_FILE = Path(__file__).with_name("data") / "portilla_simoncelli_spread.pt"
-OPPONENT = torch.tensor([
-    [1 / math.sqrt(3), 1 / math.sqrt(3), 1 / math.sqrt(3)],
-    [1 / math.sqrt(2), -1 / math.sqrt(2), 0.0],
-    [1 / math.sqrt(6), 1 / math.sqrt(6), -2 / math.sqrt(6)],
-])
+OPPONENT = torch.tensor(
+    [
+        [1 / math.sqrt(3), 1 / math.sqrt(3), 1 / math.sqrt(3)],
+        [1 / math.sqrt(2), -1 / math.sqrt(2), 0.0],
+        [1 / math.sqrt(6), 1 / math.sqrt(6), -2 / math.sqrt(6)],
+    ]
+)
 
 
 @dataclass
@@ -87,7 +89,9 @@ def texture(image: torch.Tensor, scales: int | None = None) -> Texture:
     prepared = prepare(image)
     scales = scales_for(prepared) if scales is None else scales
     if scales < 1:
-        raise ValueError(f"a {prepared.shape[2]}x{prepared.shape[1]} image is too small for texture statistics (16 px per side at least)")
+        raise ValueError(
+            f"a {prepared.shape[2]}x{prepared.shape[1]} image is too small for texture statistics (16 px per side at least)"
+        )
     return Texture(prepared, scales, statistics(prepared, scales))
 
 
@@ -95,7 +99,7 @@ def at_scales(texture: Texture, scales: int) -> Texture:
     return texture if texture.scales == scales else Texture(texture.image, scales, statistics(texture.image, scales))
 
 
-@lru_cache(maxsize=None)
+@cache
 def spread(scales: int) -> torch.Tensor:
     """The natural spread ``[3, n]`` of each statistic at ``scales`` scales, from the shipped reference set."""
     return torch.load(SPREAD_FILE, weights_only=True)[scales]
@@ -108,14 +112,20 @@ def distance(a: Texture, b: Texture) -> float:
     return float((((a.statistics - b.statistics) / spread(scales)) ** 2).mean().sqrt())
 
 
-def reference_spread(images: list[torch.Tensor], scales_range: range = range(1, MAX_SCALES + 1)) -> dict[int, torch.Tensor]:
+def reference_spread(
+    images: list[torch.Tensor], scales_range: range = range(1, MAX_SCALES + 1)
+) -> dict[int, torch.Tensor]:
     """Each statistic's standard deviation over ``images`` (and their left and right halves), for each number of scales.
 
     A statistic that barely varies over the set is floored at a tenth of the median spread of its
     colour channel, so that no statistic weighs without bound.
     """
     spreads = {}
-    pieces = [piece for image in images for piece in (image, image[:, :, : image.shape[2] // 2], image[:, :, image.shape[2] // 2 :])]
+    pieces = [
+        piece
+        for image in images
+        for piece in (image, image[:, :, : image.shape[2] // 2], image[:, :, image.shape[2] // 2 :])
+    ]
     for scales in scales_range:
         usable = [prepare(piece) for piece in pieces if scales_for(prepare(piece)) >= scales]
         values = torch.stack([statistics(piece, scales) for piece in usable])

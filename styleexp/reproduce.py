@@ -42,10 +42,15 @@ def _as_far_as(summary: dict) -> tuple[list[str], str | None]:
     if status != "interrupted" or not scales or not scales[-1]["steps"]:
         return [], f"the original run did not complete ({status}: {summary.get('message', 'no summary.json')})"
     sizes, steps = [scale["size"] for scale in scales], [scale["steps"] for scale in scales]
-    until = [f"steps={steps[0]}"] if len(scales) == 1 else [f"scales=[{','.join(map(str, sizes))}]", f"size={sizes[-1]}",
-                                                           f"steps=[{','.join(map(str, steps))}]"]
-    return until, (f"the original run was interrupted at step {summary.get('steps')} of {summary.get('max_steps')}; "
-                   f"reproduced up to that step ({' '.join(until)})")
+    until = (
+        [f"steps={steps[0]}"]
+        if len(scales) == 1
+        else [f"scales=[{','.join(map(str, sizes))}]", f"size={sizes[-1]}", f"steps=[{','.join(map(str, steps))}]"]
+    )
+    return until, (
+        f"the original run was interrupted at step {summary.get('steps')} of {summary.get('max_steps')}; "
+        f"reproduced up to that step ({' '.join(until)})"
+    )
 
 
 def sweep_arguments(sweep_dir: Path, extra: list[str], resume: bool) -> list[str]:
@@ -79,7 +84,11 @@ def _check_unchanged(run_dir: Path, overrides: list[str], identity: str, config_
         return
     saved = _leaves(OmegaConf.to_container(OmegaConf.load(run_dir / ".hydra" / "config.yaml")))
     now = _leaves(OmegaConf.to_container(cfg, enum_to_str=True))
-    changed = sorted(key for key in saved.keys() | now.keys() if saved.get(key) != now.get(key) and key.split(".")[0] not in NOT_IDENTITY)
+    changed = sorted(
+        key
+        for key in saved.keys() | now.keys()
+        if saved.get(key) != now.get(key) and key.split(".")[0] not in NOT_IDENTITY
+    )
     raise UserError(
         f"the config under conf/ has changed since {run_dir} was made ({', '.join(changed) or 'resolved values'}); "
         f"check out the commit in its summary.json (versions.styleexp_commit), or add overrides to run it changed"

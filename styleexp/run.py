@@ -154,7 +154,12 @@ def _admit(job: Job, batch_size: int) -> Element | RunResult:
     identity = rundir.config_identity(cfg)
     if sweeps.is_multirun() and rundir.completed_identity(run_dir) == identity:
         summary = rundir.read_summary(run_dir)
-        return RunResult(run_dir, "skipped", f"skipped: {run_dir} holds a completed run of this config", objective=_objective(cfg, summary))
+        return RunResult(
+            run_dir,
+            "skipped",
+            f"skipped: {run_dir} holds a completed run of this config",
+            objective=_objective(cfg, summary),
+        )
     if not rundir.claim(run_dir):
         error = UserError(f"{run_dir} already holds a run or another process works there; choose a new folder")
         return RunResult(run_dir, "failed", str(error), error)
@@ -163,17 +168,30 @@ def _admit(job: Job, batch_size: int) -> Element | RunResult:
         torch.set_num_threads(threads)
     mode = mode_of(cfg.content, cfg.style)
     record: dict[str, Any] = {
-        "config_sha256": identity, "choices": job.choices, "overrides": job.overrides, "seed": cfg.seed, "mode": mode,
-        "threads": torch.get_num_threads(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "versions": rundir.versions(),
+        "config_sha256": identity,
+        "choices": job.choices,
+        "overrides": job.overrides,
+        "seed": cfg.seed,
+        "mode": mode,
+        "threads": torch.get_num_threads(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "versions": rundir.versions(),
         "memory_estimate_mb": {"held": needs.held_mb, "need": needs.need_mb, "available": needs.available_mb},
     }
-    loggers = tracking.loggers(cfg, {
-        "name": sweeps.run_name(job.choices, job.overrides, run_dir),
-        "group": sweeps.sweep_id(),
-        "job_type": mode,
-        "tags": [f"{group}:{job.choices[group]}" for group in ("study", "preset") if job.choices.get(group)],
-        "config": {**rundir.identity_config(cfg), "choices": job.choices, "overrides": sweeps.overrides_dict(job.overrides)},
-    })
+    loggers = tracking.loggers(
+        cfg,
+        {
+            "name": sweeps.run_name(job.choices, job.overrides, run_dir),
+            "group": sweeps.sweep_id(),
+            "job_type": mode,
+            "tags": [f"{group}:{job.choices[group]}" for group in ("study", "preset") if job.choices.get(group)],
+            "config": {
+                **rundir.identity_config(cfg),
+                "choices": job.choices,
+                "overrides": sweeps.overrides_dict(job.overrides),
+            },
+        },
+    )
     return Element(job, record, loggers)
 
 
@@ -182,7 +200,9 @@ def _optimise(elements: list[Element]) -> list[Element]:
     cfg = elements[0].job.cfg  # the batch's shared settings
     guard = NaNGuard(cfg.log_every)
     work = Optimisation()
-    console = cfg.verbose or not sweeps.is_multirun()  # the folder and a progress line; a sweep's job has its one line when it ends
+    console = (
+        cfg.verbose or not sweeps.is_multirun()
+    )  # the folder and a progress line; a sweep's job has its one line when it ends
     started = time.perf_counter()
     try:
         with sigterm_as_interrupt(), memory.capped(memory.device_of(cfg)):
@@ -318,8 +338,13 @@ class Optimisation:
         """The scale's callbacks that follow each element: its losses and images on its own step axis, its stop rule; the clock."""
         offsets = [element.steps for element in self.elements]
         self._logger = LossLogger([element.loggers for element in self.elements], log_every, self.size, offsets)
-        saver = ImageSaver([element.job.run_dir for element in self.elements], [element.loggers for element in self.elements],
-                           image_every, self.size, offsets)
+        saver = ImageSaver(
+            [element.job.run_dir for element in self.elements],
+            [element.loggers for element in self.elements],
+            image_every,
+            self.size,
+            offsets,
+        )
         stop = [element.job.cfg.stop for element in self.elements]
         self._stop = StopRule([rule.rtol for rule in stop], [rule.window for rule in stop], self.caps)
         self._clock = StepClock(log_every)
@@ -343,11 +368,15 @@ class Optimisation:
                 if not element.initial_losses:
                     element.initial_losses = {key: float(value[i]) for key, value in module.initial_losses.items()}
             element.output = outputs[i : i + 1]
-            element.scales.append({
-                "size": self.size, "steps": steps, "converged": bool(self._stop and self._stop.converged[i]),
-                "seconds_per_step": self._clock.seconds_per_step if self._clock else None,
-                "wall_time_s": round(time.perf_counter() - self._started, 3),
-            })
+            element.scales.append(
+                {
+                    "size": self.size,
+                    "steps": steps,
+                    "converged": bool(self._stop and self._stop.converged[i]),
+                    "seconds_per_step": self._clock.seconds_per_step if self._clock else None,
+                    "wall_time_s": round(time.perf_counter() - self._started, 3),
+                }
+            )
 
     def summary(self, cfg: DictConfig, element: Element) -> dict[str, Any]:
         """What the optimisation did for ``element``: steps, passes, losses, convergence, time and memory."""
@@ -378,23 +407,33 @@ def _measures(cfg: DictConfig, run_dir: Path, device: torch.device) -> dict[str,
     started, seconds = time.perf_counter(), {}
     try:
         judges = measures.evaluators(list(cfg.measures.networks), cfg.weights_dir, str(device))
-        images = {name: load_image(run_dir / f"{name}.png") if (run_dir / f"{name}.png").is_file() else None
-                  for name in ("final", "content", "style")}
+        images = {
+            name: load_image(run_dir / f"{name}.png") if (run_dir / f"{name}.png").is_file() else None
+            for name in ("final", "content", "style")
+        }
         if images["content"] is not None and images["final"].shape != images["content"].shape:
             # Interrupted at a coarser scale: compared at the content's size.
-            images["final"] = F.interpolate(images["final"][None], size=images["content"].shape[1:], mode="bilinear", align_corners=False)[0]
+            images["final"] = F.interpolate(
+                images["final"][None], size=images["content"].shape[1:], mode="bilinear", align_corners=False
+            )[0]
         scores = measures.measure(judges, images["final"], images["content"], images["style"], cfg.weights_dir, seconds)
     except (UserError, KeyboardInterrupt) as caught:
         reason = str(caught) or "interrupted"
         print(f"styleexp: warning: no fair measures: {reason}", file=sys.stderr)
         return {"measures": {}, "measures_error": reason}
-    return {"measures": scores, "evaluators": list(cfg.measures.networks),
-            "measures_seconds": round(time.perf_counter() - started, 3), "measures_seconds_each": seconds}
+    return {
+        "measures": scores,
+        "evaluators": list(cfg.measures.networks),
+        "measures_seconds": round(time.perf_counter() - started, 3),
+        "measures_seconds_each": seconds,
+    }
 
 
 def _objective(cfg: DictConfig, summary: dict[str, Any]) -> float | None:
     objective = cfg.objective or measures.default_objective(summary.get("mode", "transfer"))
-    return rundir.objective_value(summary, OmegaConf.to_container(objective) if OmegaConf.is_config(objective) else objective)
+    return rundir.objective_value(
+        summary, OmegaConf.to_container(objective) if OmegaConf.is_config(objective) else objective
+    )
 
 
 @contextmanager

@@ -97,7 +97,10 @@ def versions() -> dict[str, str | None]:
         commit = None
     return {
         "python": platform.python_version(),
-        **{name: version(name) for name in ("styleexp", "torch", "torchvision", "pytorch-lightning", "hydra-core", "wandb")},
+        **{
+            name: version(name)
+            for name in ("styleexp", "torch", "torchvision", "pytorch-lightning", "hydra-core", "wandb")
+        },
         "styleexp_commit": commit,
     }
 
@@ -130,8 +133,12 @@ def claim(folder: Path, **facts: Any) -> bool:
     building.chmod(0o777 & ~umask)  # a folder like any other, not mkdtemp's private one
     descriptor = os.open(building / CLAIM, os.O_CREAT | os.O_WRONLY, 0o644)
     fcntl.flock(descriptor, fcntl.LOCK_EX)
-    os.write(descriptor, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                                     "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **facts}).encode())
+    os.write(
+        descriptor,
+        json.dumps(
+            {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **facts}
+        ).encode(),
+    )
     try:
         os.rename(building, folder)
     except OSError:  # the folder holds files: an earlier run's, or a rival's claim
@@ -185,5 +192,8 @@ class FreshRunDir(HydraCallback):
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         run_dir = Path(config.hydra.run.dir)
         if not claim(run_dir):
-            print(f"styleexp: error: {run_dir} already holds a run; choose a new hydra.run.dir (or leave it unset)", file=sys.stderr)
+            print(
+                f"styleexp: error: {run_dir} already holds a run; choose a new hydra.run.dir (or leave it unset)",
+                file=sys.stderr,
+            )
             sys.exit(2)

@@ -135,7 +135,9 @@ def load_start(spec: str | os.PathLike, size: int) -> torch.Tensor:
     """The image ``init=image`` starts from, at ``size``: a run folder's ``final.png``, a sample or an image file."""
     path = Path(str(spec))
     if path.is_dir() and not (path / "final.png").is_file():
-        raise UserError(f"{path}: a folder without final.png; name an image file, a sample or the folder of a run that ended")
+        raise UserError(
+            f"{path}: a folder without final.png; name an image file, a sample or the folder of a run that ended"
+        )
     return load(path / "final.png" if path.is_dir() else spec, size)
 
 

@@ -98,7 +98,9 @@ def _definition(sweep_dir: Path) -> list[Override] | None:
         params = hydra_cfg.sweeper.get("params") or {}
     except (OSError, AttributeError):
         return None
-    return OverridesParser.create().parse_overrides([f"{key}={value}" for key, value in params.items()] + list(hydra_cfg.overrides.task))
+    return OverridesParser.create().parse_overrides(
+        [f"{key}={value}" for key, value in params.items()] + list(hydra_cfg.overrides.task)
+    )
 
 
 def swept_values(sweep_dir: Path) -> dict[str, list[str] | None] | None:
@@ -143,7 +145,11 @@ def planned_jobs(sweep_dir: Path) -> list[list[str]] | None:
 def attempts(sweep_dir: Path, overrides: list[str]) -> list[Path]:
     """The folders of the job with ``overrides`` in ``sweep_dir``: its attempts in order, empty if it has none."""
     name = job_name(overrides, swept_keys(sweep_dir))
-    later = {int(n): f for f in sweep_dir.glob(f"{glob.escape(name)}{ATTEMPT}*") if (n := f.name.rpartition(ATTEMPT)[2]).isdigit()}
+    later = {
+        int(n): f
+        for f in sweep_dir.glob(f"{glob.escape(name)}{ATTEMPT}*")
+        if (n := f.name.rpartition(ATTEMPT)[2]).isdigit()
+    }
     return [folder for folder in [sweep_dir / name, *(later[n] for n in sorted(later))] if folder.is_dir()]
 
 
@@ -215,20 +221,27 @@ class SweepRecord(HydraCallback):
         jobs = self.jobs(sweep_dir, config.hydra.output_subdir)
         elsewhere = [folder for folder in jobs.values() if folder is not None and live_claim(folder)]
         if elsewhere:
-            print(f"styleexp: waiting for {len(elsewhere)} job{'s' * (len(elsewhere) != 1)} that another process is running: "
-                  f"{', '.join(folder.name for folder in elsewhere)}", flush=True)
+            print(
+                f"styleexp: waiting for {len(elsewhere)} job{'s' * (len(elsewhere) != 1)} that another process is running: "
+                f"{', '.join(folder.name for folder in elsewhere)}",
+                flush=True,
+            )
             for folder in elsewhere:
                 wait_for(folder)
         problems, skipped, missing = [], 0, 0
         for name, folder in jobs.items():
             if folder is None:
                 missing += 1
-                problems.append(f"  {name}: missing: no job folder (deleted?); styleexp-resume {sweep_dir} runs it again")
+                problems.append(
+                    f"  {name}: missing: no job folder (deleted?); styleexp-resume {sweep_dir} runs it again"
+                )
                 continue
             summary = read_summary(folder)
             status = summary.get("status", "killed")
             if status != "completed":
-                problems.append(f"  {folder.name}: {status}: {summary.get('message', 'no summary.json; the process died')}")
+                problems.append(
+                    f"  {folder.name}: {status}: {summary.get('message', 'no summary.json; the process died')}"
+                )
             elif (folder / "summary.json").stat().st_mtime < self.started:
                 skipped += 1
         failed = len(problems) - missing
@@ -246,14 +259,18 @@ class SweepRecord(HydraCallback):
 
         Without a definition that lists its jobs (an Optuna search), the jobs this launch started.
         """
+
         def touched(folder: Path) -> bool:  # Hydra rewrites a job's overrides.yaml whenever it launches the job
             overrides = folder / output_subdir / "overrides.yaml"
             return overrides.is_file() and overrides.stat().st_mtime >= self.started - 1
 
         planned = planned_jobs(sweep_dir)
         if planned is None:
-            return {folder.name: folder for folder in sorted(f.parent.parent for f in sweep_dir.glob(f"*/{output_subdir}/overrides.yaml"))
-                    if touched(folder)}
+            return {
+                folder.name: folder
+                for folder in sorted(f.parent.parent for f in sweep_dir.glob(f"*/{output_subdir}/overrides.yaml"))
+                if touched(folder)
+            }
         swept = swept_keys(sweep_dir)
         jobs: dict[str, Path | None] = {}
         for overrides in planned:

@@ -55,7 +55,9 @@ def style_loss(
     """
     weights = layer_weights or {}
     equal = 1.0 / max(len(targets), 1)
-    return {layer: weights.get(layer, equal) * _mse(statistic(features[layer]), target) for layer, target in targets.items()}
+    return {
+        layer: weights.get(layer, equal) * _mse(statistic(features[layer]), target) for layer, target in targets.items()
+    }
 
 
 NOISE_TV = 1 / 3  # tv_loss of uniform noise: E[(a - b)^2] = 1/6 for each of the two directions
@@ -112,7 +114,9 @@ class Term(nn.Module):
         """This kind's terms for a batch of ``specs``: one per group of elements that can share one."""
         raise NotImplementedError
 
-    def parts(self, features: Mapping[str, torch.Tensor], image: torch.Tensor, own: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def parts(
+        self, features: Mapping[str, torch.Tensor], image: torch.Tensor, own: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
     @staticmethod
@@ -184,12 +188,18 @@ class Content(Term):
     def build(cls, specs: Sequence[Spec], targets: Targets) -> list[Term]:
         groups = group(specs, lambda spec: spec.content_layer if cls.layers_for(spec) else None)
         return [
-            cls(elements, [specs[i].weights[cls.name] for i in elements], layer,
-                torch.cat([targets.activations(specs[i].content, layer) for i in elements]))
+            cls(
+                elements,
+                [specs[i].weights[cls.name] for i in elements],
+                layer,
+                torch.cat([targets.activations(specs[i].content, layer) for i in elements]),
+            )
             for layer, elements in groups.items()
         ]
 
-    def parts(self, features: Mapping[str, torch.Tensor], image: torch.Tensor, own: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def parts(
+        self, features: Mapping[str, torch.Tensor], image: torch.Tensor, own: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
         return {"": _mse(features[self.layer], self.pick(self.target, own))}
 
 
@@ -208,8 +218,13 @@ class Style(Term):
     default_weight = 1e-5
 
     def __init__(
-        self, elements: Sequence[int], weight: Sequence[float], statistic: str,
-        targets: Mapping[str, torch.Tensor], layer_weights: torch.Tensor, offsets: torch.Tensor | None = None,
+        self,
+        elements: Sequence[int],
+        weight: Sequence[float],
+        statistic: str,
+        targets: Mapping[str, torch.Tensor],
+        layer_weights: torch.Tensor,
+        offsets: torch.Tensor | None = None,
     ):
         super().__init__(elements, weight)
         self.statistic = statistic
@@ -236,14 +251,21 @@ class Style(Term):
             stacked = {layer: torch.cat([element[layer][0] for element in blended]) for layer in layers}
             offsets = torch.tensor([[element[layer][1] for layer in layers] for element in blended])
             layer_weights = torch.tensor([[specs[i].layer_weights[layer] for layer in layers] for i in elements])
-            terms.append(cls(elements, [specs[i].weights[cls.name] for i in elements], statistic, stacked, layer_weights, offsets))
+            terms.append(
+                cls(
+                    elements, [specs[i].weights[cls.name] for i in elements], statistic, stacked, layer_weights, offsets
+                )
+            )
         return terms
 
-    def parts(self, features: Mapping[str, torch.Tensor], image: torch.Tensor, own: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def parts(
+        self, features: Mapping[str, torch.Tensor], image: torch.Tensor, own: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
         statistic = STATISTICS[self.statistic]
         layer_weights, offsets = self.pick(self.layer_weights, own), self.pick(self.offsets, own)
         return {
-            layer: layer_weights[:, i] * (_mse(statistic(features[layer]), self.pick(self.targets.get_buffer(layer), own)) + offsets[:, i])
+            layer: layer_weights[:, i]
+            * (_mse(statistic(features[layer]), self.pick(self.targets.get_buffer(layer), own)) + offsets[:, i])
             for i, layer in enumerate(self.style_layers)
         }
 
@@ -270,7 +292,9 @@ class TotalVariation(Term):
         elements = [i for i, spec in enumerate(specs) if spec.weights[cls.name]]
         return [cls(elements, [specs[i].weights[cls.name] for i in elements])] if elements else []
 
-    def parts(self, features: Mapping[str, torch.Tensor], image: torch.Tensor, own: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def parts(
+        self, features: Mapping[str, torch.Tensor], image: torch.Tensor, own: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
         return {"": tv_loss(image) / NOISE_TV}
 
 
@@ -285,7 +309,10 @@ def layers_for(specs: Iterable[Spec]) -> list[str]:
 
 
 def total(
-    terms: Iterable[Term], features: Mapping[str, torch.Tensor], image: torch.Tensor, rows: Sequence[int] | None = None,
+    terms: Iterable[Term],
+    features: Mapping[str, torch.Tensor],
+    image: torch.Tensor,
+    rows: Sequence[int] | None = None,
 ) -> dict[str, torch.Tensor]:
     """Every logged loss of the batch elements ``rows`` (all if None), each ``[len(rows)]``: ``loss/total`` is the optimised one.
 
@@ -303,7 +330,9 @@ def total(
         if located is None:
             continue
         own, positions = located
-        parts = term.parts({layer: take(features[layer], positions) for layer in term.layers}, take(image, positions), own)
+        parts = term.parts(
+            {layer: take(features[layer], positions) for layer in term.layers}, take(image, positions), own
+        )
         value = sum(parts.values())
         key = f"loss/{term.name}"
         losses[key] = _add(losses[key], positions, value)

@@ -33,14 +33,20 @@ def loggers(cfg: DictConfig, wandb_run: Mapping[str, Any]) -> list:
         if node is None:
             continue
         if node["_target_"].endswith("WandbLogger"):
-            node = {**node, **{key: value for key, value in wandb_run.items() if node.get(key) is None}, "reinit": "create_new"}
+            node = {
+                **node,
+                **{key: value for key, value in wandb_run.items() if node.get(key) is None},
+                "reinit": "create_new",
+            }
             # Offline artifacts are staged here and read again by `wandb sync`: inside the run folder, not ~/.
             os.environ["WANDB_DATA_DIR"] = str(Path(node["save_dir"]) / "wandb")
             if not cfg.verbose:
                 import wandb
 
                 os.environ["WANDB_SILENT"] = "true"
-                wandb.setup(wandb.Settings(silent=True))  # before the logger, or Lightning warns about an "anonymous" setting
+                wandb.setup(
+                    wandb.Settings(silent=True)
+                )  # before the logger, or Lightning warns about an "anonymous" setting
         # Not recursive: the run config passed to W&B holds `_target_` nodes that must stay data.
         made.append(hydra.utils.instantiate(node, _recursive_=False, _convert_="all"))
     return made
@@ -94,11 +100,17 @@ def finish(loggers: list, step: int, last: Mapping[str, float], run_dir: Path, s
             if final.is_file():
                 artifact = _final_artifact(run, run_dir, summary)
                 run.log_artifact(artifact)
-            run.summary.update({
-                "status": summary["status"], "message": summary["message"], "evaluations": summary.get("evaluations", 0),
-                "steps": summary.get("steps", 0), "converged": summary.get("converged", False), "batch": summary.get("batch"),
-                **{f"measure/{key}": value for key, value in summary.get("measures", {}).items()},
-            })
+            run.summary.update(
+                {
+                    "status": summary["status"],
+                    "message": summary["message"],
+                    "evaluations": summary.get("evaluations", 0),
+                    "steps": summary.get("steps", 0),
+                    "converged": summary.get("converged", False),
+                    "batch": summary.get("batch"),
+                    **{f"measure/{key}": value for key, value in summary.get("measures", {}).items()},
+                }
+            )
     finally:
         for logger in wandb_loggers(loggers):
             logger.experiment.finish(exit_code=0 if summary["status"] == "completed" else 1)
@@ -107,11 +119,17 @@ def finish(loggers: list, step: int, last: Mapping[str, float], run_dir: Path, s
 def _final_artifact(run: Any, run_dir: Path, summary: Mapping[str, Any]) -> Any:
     import wandb
 
-    artifact = wandb.Artifact(f"final-{run.id}", type="image", metadata={
-        "status": summary["status"], "steps": summary.get("steps"), "mode": summary.get("mode"),
-        "inputs": {name: (run_dir / f"{name}.png").is_file() for name in ("content", "style")},
-        "overrides": summary.get("overrides", []),
-    })
+    artifact = wandb.Artifact(
+        f"final-{run.id}",
+        type="image",
+        metadata={
+            "status": summary["status"],
+            "steps": summary.get("steps"),
+            "mode": summary.get("mode"),
+            "inputs": {name: (run_dir / f"{name}.png").is_file() for name in ("content", "style")},
+            "overrides": summary.get("overrides", []),
+        },
+    )
     for path in [run_dir / "final.png", *input_files(run_dir)]:
         if path.is_file():
             artifact.add_file(str(path), name=path.name)
@@ -131,8 +149,16 @@ class Progress(TQDMProgressBar):
         return f"{self.size} px"
 
     def init_train_tqdm(self) -> Tqdm:
-        return Tqdm(desc=self.train_description, unit="step", leave=True, dynamic_ncols=True, file=sys.stdout, smoothing=0,
-                    bar_format=self.BAR_FORMAT, disable=self.is_disabled)
+        return Tqdm(
+            desc=self.train_description,
+            unit="step",
+            leave=True,
+            dynamic_ncols=True,
+            file=sys.stdout,
+            smoothing=0,
+            bar_format=self.BAR_FORMAT,
+            disable=self.is_disabled,
+        )
 
     def on_train_epoch_start(self, trainer: Any, *args: Any) -> None:
         total = self.total_train_batches
@@ -142,14 +168,22 @@ class Progress(TQDMProgressBar):
         return {key: value for key, value in super().get_metrics(trainer, module).items() if key != "v_num"}
 
 
-HEADLINE = ("style/gram", "content/relu4_2", "ssim", "colour", "speckle")  # of the first evaluator, and the pixel measures
+HEADLINE = (
+    "style/gram",
+    "content/relu4_2",
+    "ssim",
+    "colour",
+    "speckle",
+)  # of the first evaluator, and the pixel measures
 
 
 def result_line(message: str, summary: Mapping[str, Any]) -> str:
     """A run's last console line: how it ended, then its steps, time, final total loss and headline measures."""
     facts = []
     if summary.get("steps"):
-        facts.append(f"{summary['steps']} steps{' (converged)' if summary.get('converged') else ''} in {summary.get('wall_time_s', 0):.0f} s")
+        facts.append(
+            f"{summary['steps']} steps{' (converged)' if summary.get('converged') else ''} in {summary.get('wall_time_s', 0):.0f} s"
+        )
     if "loss/total" in summary.get("losses", {}):
         facts.append(f"loss/total {summary['losses']['loss/total']:.4g}")
     scores = summary.get("measures") or {}

@@ -66,8 +66,12 @@ def bundled_images(size: int = SIZE) -> dict[str, torch.Tensor]:
 
 def folder_images(folders: Sequence[Path], size: int = SIZE) -> dict[str, torch.Tensor]:
     """Every image file directly in ``folders``, by file name."""
-    return {path.name: load_image(path, size) for folder in folders for path in sorted(Path(folder).iterdir())
-            if path.suffix.lower() in IMAGE_SUFFIXES}
+    return {
+        path.name: load_image(path, size)
+        for folder in folders
+        for path in sorted(Path(folder).iterdir())
+        if path.suffix.lower() in IMAGE_SUFFIXES
+    }
 
 
 def halves(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -121,7 +125,9 @@ def square(image: torch.Tensor, size: int = SIZE) -> torch.Tensor:
 
 
 def validate(
-    images: dict[str, torch.Tensor], judges: Sequence[measures.Evaluator], runs: Sequence[Path] = (),
+    images: dict[str, torch.Tensor],
+    judges: Sequence[measures.Evaluator],
+    runs: Sequence[Path] = (),
     kinds: Sequence[str] = ("style", "content"),
 ) -> list[Result]:
     """Every measure of every evaluator in ``judges`` through the tests, on ``images`` (``{name: [3, H, W]}``).
@@ -132,21 +138,29 @@ def validate(
     results = []
     pictures = [square(image, max(image.shape[1:])) for image in images.values()]
     for judge in judges:
-        measured = [m for m in (judge.style if "style" in kinds else []) + (judge.content if "content" in kinds else [])]
+        measured = [
+            m for m in (judge.style if "style" in kinds else []) + (judge.content if "content" in kinds else [])
+        ]
         if not measured:
             continue
+
         def rep(image: torch.Tensor) -> _Represented:
             return _Represented(judge.represent(image))
 
         whole = [rep(picture) for picture in pictures]
         split = [tuple(rep(half) for half in halves(picture)) for picture in pictures]
-        crops = [tuple(rep(crop) for crop in shifted_crops(picture)) for picture in pictures] if any(
-            m in judge.content for m in measured) else []
+        crops = (
+            [tuple(rep(crop) for crop in shifted_crops(picture)) for picture in pictures]
+            if any(m in judge.content for m in measured)
+            else []
+        )
         corrupted = {
             "noise": [[rep(noisy(picture, sigma, seed)) for sigma in NOISE] for seed, picture in enumerate(pictures)],
             "blur": [[rep(blurred(picture, sigma)) for sigma in BLUR] for picture in pictures],
         }
-        scored: dict[tuple[int, int, str], dict[str, float]] = {}  # an evaluator scores all its measures of a pair at once
+        scored: dict[
+            tuple[int, int, str], dict[str, float]
+        ] = {}  # an evaluator scores all its measures of a pair at once
         for measure in measured:
             name = f"{judge.name}/{measure}"
 
@@ -155,32 +169,61 @@ def validate(
                 kind = "style" if measure in judge.style else "content"
                 key = (id(x), id(reference), kind)
                 if key not in scored:
-                    scored[key] = (judge.style_distances if kind == "style" else judge.content_distances)(x.value, reference.value)
+                    scored[key] = (judge.style_distances if kind == "style" else judge.content_distances)(
+                        x.value, reference.value
+                    )
                 return -scored[key][measure] if measure in measures.HIGHER_IS_BETTER else scored[key][measure]
 
             perfect = -1.0 if measure in measures.HIGHER_IS_BETTER else 0.0
-            results.append(Result(name, "identity", sum(abs(d(rep, rep) - perfect) < 1e-6 for rep in whole), len(whole)))
+            results.append(
+                Result(name, "identity", sum(abs(d(rep, rep) - perfect) < 1e-6 for rep in whole), len(whole))
+            )
             if measure in judge.symmetric:
                 pairs = list(itertools.combinations(whole, 2))
-                results.append(Result(name, "symmetry", sum(abs(d(a, b) - d(b, a)) <= 1e-6 * max(1.0, abs(d(a, b))) for a, b in pairs), len(pairs)))
+                results.append(
+                    Result(
+                        name,
+                        "symmetry",
+                        sum(abs(d(a, b) - d(b, a)) <= 1e-6 * max(1.0, abs(d(a, b))) for a, b in pairs),
+                        len(pairs),
+                    )
+                )
             if measure in judge.style:
                 # Two-alternative forced choice: the other half of the same image, or a half of another.
-                choices = [d(anchor, partner) < d(anchor, negative)
-                           for i, pair in enumerate(split) for anchor, partner in (pair, pair[::-1])
-                           for j, other in enumerate(split) if j != i for negative in other]
+                choices = [
+                    d(anchor, partner) < d(anchor, negative)
+                    for i, pair in enumerate(split)
+                    for anchor, partner in (pair, pair[::-1])
+                    for j, other in enumerate(split)
+                    if j != i
+                    for negative in other
+                ]
                 results.append(Result(name, "discrimination", sum(choices), len(choices)))
             else:
                 # The same crop moved a little, or the same crop of another image.
-                choices = [d(shifted, anchor) < d(crops[j][0], anchor)
-                           for i, (anchor, shifted) in enumerate(crops) for j in range(len(crops)) if j != i]
+                choices = [
+                    d(shifted, anchor) < d(crops[j][0], anchor)
+                    for i, (anchor, shifted) in enumerate(crops)
+                    for j in range(len(crops))
+                    if j != i
+                ]
                 results.append(Result(name, "shift", sum(choices), len(choices)))
             for test, levels in corrupted.items():
                 steps = [[perfect] + [d(rep, whole[i]) for rep in row] for i, row in enumerate(levels)]
-                results.append(Result(name, test, sum(b > a for row in steps for a, b in zip(row, row[1:])), sum(len(row) - 1 for row in steps)))
+                results.append(
+                    Result(
+                        name,
+                        test,
+                        sum(b > a for row in steps for a, b in zip(row, row[1:])),
+                        sum(len(row) - 1 for row in steps),
+                    )
+                )
             if runs and measure in judge.content:
                 correct = 0
                 for run in runs:
-                    final, content, style = (load_image(Path(run) / f"{what}.png") for what in ("final", "content", "style"))
+                    final, content, style = (
+                        load_image(Path(run) / f"{what}.png") for what in ("final", "content", "style")
+                    )
                     anchor = rep(content)
                     correct += d(rep(_resized(final, content)), anchor) < d(rep(_resized(style, content)), anchor)
                 results.append(Result(name, "transfer", correct, len(runs)))
@@ -197,7 +240,9 @@ def plain_names(results: list[Result], first: str) -> list[Result]:
     renamed = []
     for result in results:
         evaluator, measure = result.measure.split("/", 1)
-        name = measure if evaluator in (first, measures.StructureEvaluator.name, measures.COLOUR.name) else result.measure
+        name = (
+            measure if evaluator in (first, measures.StructureEvaluator.name, measures.COLOUR.name) else result.measure
+        )
         renamed.append(Result(name, result.test, result.correct, result.trials))
     return renamed
 
@@ -215,7 +260,10 @@ def markdown(results: list[Result]) -> str:
     tests, rows = table(results)
     lines = ["| measure | " + " | ".join(tests) + " |", "|---|" + "---|" * len(tests)]
     for measure, by_test in rows.items():
-        cells = [f"{by_test[t].accuracy:.2f} ({by_test[t].trials})" if t in by_test and by_test[t].trials else "-" for t in tests]
+        cells = [
+            f"{by_test[t].accuracy:.2f} ({by_test[t].trials})" if t in by_test and by_test[t].trials else "-"
+            for t in tests
+        ]
         lines.append(f"| {measure} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -231,19 +279,37 @@ def write(results: list[Result], out: Path) -> None:
 
 def weak(results: list[Result]) -> dict[str, float]:
     """The measures whose discrimination (style) or shift (content) accuracy is below ``THRESHOLD``, with that accuracy."""
-    return {r.measure: r.accuracy for r in results if r.test in ("discrimination", "shift") and r.accuracy is not None and r.accuracy < THRESHOLD}
+    return {
+        r.measure: r.accuracy
+        for r in results
+        if r.test in ("discrimination", "shift") and r.accuracy is not None and r.accuracy < THRESHOLD
+    }
 
 
 def cached(
-    images: dict[str, torch.Tensor], evaluator_names: Sequence[str], kinds: Sequence[str], weights_dir: str | None = None
+    images: dict[str, torch.Tensor],
+    evaluator_names: Sequence[str],
+    kinds: Sequence[str],
+    weights_dir: str | None = None,
 ) -> list[Result]:
     """``validate`` with a cache in the user's cache folder: the result depends only on the images, evaluators and this code."""
     digest = hashlib.sha256(json.dumps([list(evaluator_names), sorted(kinds)]).encode())
     for name, image in sorted(images.items()):
         digest.update(name.encode() + (image * 255).round().byte().numpy().tobytes())
-    for source in (measures.__file__, samples.__file__, portilla_simoncelli.__file__, __file__, portilla_simoncelli.SPREAD_FILE):
+    for source in (
+        measures.__file__,
+        samples.__file__,
+        portilla_simoncelli.__file__,
+        __file__,
+        portilla_simoncelli.SPREAD_FILE,
+    ):
         digest.update(Path(source).read_bytes())
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "styleexp" / "validation" / f"{digest.hexdigest()[:32]}.json"
+    cache = (
+        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        / "styleexp"
+        / "validation"
+        / f"{digest.hexdigest()[:32]}.json"
+    )
     if cache.is_file():
         return [Result(**entry) for entry in json.loads(cache.read_text())]
     results = validate(images, judges(evaluator_names, weights_dir), kinds=kinds)

@@ -78,7 +78,9 @@ def load_weights(
     """
     NETWORKS[network]  # an unknown network fails here, naming the known ones
     if source == "random":
-        return Weights(network, source, _implied(source, preprocessing_name, "torchvision"), random_state_dict(network, seed), None)
+        return Weights(
+            network, source, _implied(source, preprocessing_name, "torchvision"), random_state_dict(network, seed), None
+        )
     if source in SOURCES:
         path = weights_file(network, source, directory)
         if not path.is_file():
@@ -88,9 +90,13 @@ def load_weights(
         return Weights(network, source, _implied(source, preprocessing_name, source), _read(path, network), path)
     path = Path(source).expanduser()
     if not path.is_file():
-        raise UserError(f"network.weights={source}: no such file; use caffe, torchvision, random or a path to a .pth file")
+        raise UserError(
+            f"network.weights={source}: no such file; use caffe, torchvision, random or a path to a .pth file"
+        )
     if preprocessing_name is None:
-        raise UserError(f"{path}: name the preprocessing these weights expect with network.preprocessing=caffe|torchvision")
+        raise UserError(
+            f"{path}: name the preprocessing these weights expect with network.preprocessing=caffe|torchvision"
+        )
     preprocessing.get(preprocessing_name)
     return Weights(network, str(path), preprocessing_name, _read(path, network), path)
 
@@ -134,7 +140,9 @@ def _implied(source: str, given: str | None, implied: str) -> str:
 def _features_only(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Accept a whole VGG state dict (``features.0.weight``, ``classifier...``) as well as a features one."""
     if any(key.startswith("features.") for key in state_dict):
-        return {key.removeprefix("features."): value for key, value in state_dict.items() if key.startswith("features.")}
+        return {
+            key.removeprefix("features."): value for key, value in state_dict.items() if key.startswith("features.")
+        }
     return state_dict
 
 
@@ -142,9 +150,13 @@ def _read(path: Path, network: str) -> dict[str, torch.Tensor]:
     try:
         state_dict = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises pickle, zip and runtime errors alike for a bad file
-        raise UserError(f"{path}: not a PyTorch weights file ({type(error).__name__}); replace it with a .pth state dict") from None
+        raise UserError(
+            f"{path}: not a PyTorch weights file ({type(error).__name__}); replace it with a .pth state dict"
+        ) from None
     if not isinstance(state_dict, dict):
-        raise UserError(f"{path}: holds a {type(state_dict).__name__}, not a state dict; save model.features.state_dict()")
+        raise UserError(
+            f"{path}: holds a {type(state_dict).__name__}, not a state dict; save model.features.state_dict()"
+        )
     state_dict = _features_only(state_dict)
     _check_layout(state_dict, network, path)
     return state_dict
@@ -155,7 +167,11 @@ def _check_layout(state_dict: dict[str, torch.Tensor], network: str, path: Path)
         expected = {key: value.shape for key, value in NETWORKS[network].architecture("max").state_dict().items()}
     missing = sorted(expected.keys() - state_dict.keys(), key=_key_order)
     unexpected = sorted(state_dict.keys() - expected.keys(), key=_key_order)
-    wrong = [key for key in sorted(expected.keys() & state_dict.keys(), key=_key_order) if state_dict[key].shape != expected[key]]
+    wrong = [
+        key
+        for key in sorted(expected.keys() & state_dict.keys(), key=_key_order)
+        if state_dict[key].shape != expected[key]
+    ]
     problems = []
     if missing:
         problems.append(f"missing {_few(missing)}")
@@ -163,9 +179,13 @@ def _check_layout(state_dict: dict[str, torch.Tensor], network: str, path: Path)
         problems.append(f"unexpected {_few(unexpected)}")
     if wrong:
         key = wrong[0]
-        problems.append(f"wrong shape for {_few(wrong)} (e.g. {key}: {tuple(state_dict[key].shape)}, expected {tuple(expected[key])})")
+        problems.append(
+            f"wrong shape for {_few(wrong)} (e.g. {key}: {tuple(state_dict[key].shape)}, expected {tuple(expected[key])})"
+        )
     if problems:
-        raise UserError(f"{path}: not {network} features weights: {'; '.join(problems)}; check network= matches the file")
+        raise UserError(
+            f"{path}: not {network} features weights: {'; '.join(problems)}; check network= matches the file"
+        )
 
 
 def _key_order(key: str) -> tuple[int, str]:
@@ -191,13 +211,21 @@ def _download(network: str, source: str, target: Path) -> None:
             features = _features_only(torch.load(raw, map_location="cpu", weights_only=True))
             expected = NETWORKS[network].features_sha256.get(source)
             if expected and features_sha256(features) != expected:
-                raise WeightsUnavailable(_missing_message(
-                    target, network, source, f"the download from {url} is not the genuine weights (their SHA-256 differs), so it was not stored"))
+                raise WeightsUnavailable(
+                    _missing_message(
+                        target,
+                        network,
+                        source,
+                        f"the download from {url} is not the genuine weights (their SHA-256 differs), so it was not stored",
+                    )
+                )
             converted = Path(tmp) / target.name
             torch.save(features, converted)
             os.replace(converted, target)
     except (URLError, OSError, RuntimeError) as error:  # RuntimeError: torch.hub's hash check
-        raise WeightsUnavailable(_missing_message(target, network, source, f"the download from {url} failed: {_reason(error)}")) from None
+        raise WeightsUnavailable(
+            _missing_message(target, network, source, f"the download from {url} failed: {_reason(error)}")
+        ) from None
 
 
 def _reason(error: Exception) -> str:

@@ -86,14 +86,21 @@ def styleexp(*args: str, command: str = "styleexp", timeout: int = 300) -> subpr
 def wandb_records(folder: Path) -> list[dict]:
     """Every record (run, history, summary, ...) of the offline W&B run in ``folder/wandb/``."""
     wandb_dir = next((Path(folder) / "wandb").glob("offline-run-*"))
-    done = subprocess.run([BIN / "wandb", "leet", "inspect", "--json", str(wandb_dir)], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [BIN / "wandb", "leet", "inspect", "--json", str(wandb_dir)], capture_output=True, text=True, timeout=120
+    )
     return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
 
 
 def wandb_summary(folder: Path) -> dict:
     """The config, summary and tags of the offline W&B run in ``folder/wandb/``, as ``wandb leet inspect --summary`` gives them."""
     wandb_dir = next((Path(folder) / "wandb").glob("offline-run-*"))
-    done = subprocess.run([BIN / "wandb", "leet", "inspect", "--summary", "--json", str(wandb_dir)], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [BIN / "wandb", "leet", "inspect", "--summary", "--json", str(wandb_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     return json.loads(done.stdout)
 
 

@@ -45,12 +45,16 @@ def test_a_batch_gives_each_job_the_result_of_its_solo_run(tmp_path, weights, op
         assert np.abs(_pixels(together.run_dir) - _pixels(solo.run_dir)).mean() < 1.0, i
         # The folder holds what a solo run leaves.
         assert {path.name for path in together.run_dir.iterdir()} == {path.name for path in solo.run_dir.iterdir()}
-        assert (together.run_dir / "metrics.csv").read_text().count("\n") == (solo.run_dir / "metrics.csv").read_text().count("\n")
+        assert (together.run_dir / "metrics.csv").read_text().count("\n") == (
+            solo.run_dir / "metrics.csv"
+        ).read_text().count("\n")
 
 
 def test_a_nan_in_one_element_fails_only_itsjob_in(tmp_path, weights):
-    jobs = [job_in(tmp_path / "fine", *TINY, "style=checkers", "steps=6"),
-            job_in(tmp_path / "overflowing", *TINY, "style=checkers", "steps=6", "loss.style=1e39")]
+    jobs = [
+        job_in(tmp_path / "fine", *TINY, "style=checkers", "steps=6"),
+        job_in(tmp_path / "overflowing", *TINY, "style=checkers", "steps=6", "loss.style=1e39"),
+    ]
     fine, overflowing = run_batch(jobs)
     assert overflowing.status == "nan" and "NaN or infinite" in overflowing.message
     assert (overflowing.run_dir / "final.png").is_file()  # its last finite image, its initial noise
@@ -66,7 +70,9 @@ def test_jobs_share_a_batch_only_with_the_same_network_optimiser_and_image_shape
         compose_config(*base, "size=48"),
         compose_config(*base, "size=32", "optim=adam"),
         compose_config(*base, "size=32", "network=vgg16"),
-        compose_config(*base, "size=32", "content=astronaut"),  # a transfer takes the photograph's shape... the same square
+        compose_config(
+            *base, "size=32", "content=astronaut"
+        ),  # a transfer takes the photograph's shape... the same square
         compose_config(*base, "size=32", "content=missing.jpg"),  # unreadable: alone, to fail with its own message
         compose_config(*base, "size=32", "pooling=avg"),
     ]
@@ -77,8 +83,16 @@ def test_jobs_share_a_batch_only_with_the_same_network_optimiser_and_image_shape
 @pytest.mark.slow
 def test_a_batched_sweep_writes_a_run_per_job_resumes_and_runs_a_batch_of_one_like_a_solojob_in(tmp_path, weights):
     sweep_dir, solo_dir = tmp_path / "batched", tmp_path / "basic"
-    sweep = ["-m", "content=null", "style=checkers,dark_circle", "gram=gram,centered", "size=32", "steps=4", "network=vgg16",
-             "measures.networks=[]"]
+    sweep = [
+        "-m",
+        "content=null",
+        "style=checkers,dark_circle",
+        "gram=gram,centered",
+        "size=32",
+        "steps=4",
+        "network=vgg16",
+        "measures.networks=[]",
+    ]
     done = styleexp(*sweep, "hydra/launcher=batched", f"hydra.sweep.dir={sweep_dir}")
     assert done.returncode == 0, done.stderr
     assert "4 jobs, 4 completed" in done.stdout and done.stdout.count(": done: ") == 4
@@ -98,23 +112,50 @@ def test_a_batched_sweep_writes_a_run_per_job_resumes_and_runs_a_batch_of_one_li
     assert "4 completed (4 skipped as done before)" in again.stdout
 
     # Two sizes: two batches of one, each bit-identical to the same job under Hydra's basic launcher.
-    sizes = ["-m", "content=null", "style=checkers", "size=32,40", "steps=4", "network=vgg16", "measures.networks=[]", "logger=none"]
+    sizes = [
+        "-m",
+        "content=null",
+        "style=checkers",
+        "size=32,40",
+        "steps=4",
+        "network=vgg16",
+        "measures.networks=[]",
+        "logger=none",
+    ]
     split = styleexp(*sizes, "hydra/launcher=batched", f"hydra.sweep.dir={sweep_dir}-sizes")
     basic = styleexp(*sizes, f"hydra.sweep.dir={solo_dir}")
     assert split.returncode == 0 and basic.returncode == 0, split.stderr + basic.stderr
     for job in ("size=32", "size=40"):
         assert summary(tmp_path / "batched-sizes" / job)["batch"] is None
-        assert (tmp_path / "batched-sizes" / job / "final.png").read_bytes() == (solo_dir / job / "final.png").read_bytes()
+        assert (tmp_path / "batched-sizes" / job / "final.png").read_bytes() == (
+            solo_dir / job / "final.png"
+        ).read_bytes()
 
 
 @pytest.mark.slow
 def test_ctrl_c_in_a_batch_keeps_every_jobs_latest_image(tmp_path, weights):
     sweep_dir = tmp_path / "sweep"
     # SIG_DFL: a suite started in the background ignores SIGINT, and the child would inherit that.
-    process = subprocess.Popen([BIN / "styleexp", "-m", "hydra/launcher=batched", "content=null", "style=checkers,dark_circle",
-                                "size=32", "network=vgg16", "steps=100000", "stop.rtol=null", "image_every=2", "logger=none",
-                                f"hydra.sweep.dir={sweep_dir}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    process = subprocess.Popen(
+        [
+            BIN / "styleexp",
+            "-m",
+            "hydra/launcher=batched",
+            "content=null",
+            "style=checkers,dark_circle",
+            "size=32",
+            "network=vgg16",
+            "steps=100000",
+            "stop.rtol=null",
+            "image_every=2",
+            "logger=none",
+            f"hydra.sweep.dir={sweep_dir}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     jobs = [sweep_dir / "style=checkers", sweep_dir / "style=dark_circle"]
     deadline = time.monotonic() + 120
     while not all((job / "images" / "step_000004.png").exists() for job in jobs) and time.monotonic() < deadline:
@@ -135,5 +176,7 @@ def test_the_batched_launcher_config_composes_and_hydra_can_instantiate_it():
 
     cfg = compose_config("hydra/launcher=batched", "hydra.launcher.batch_size=4", hydra=True)
     context = HydraContext(config_loader=None, callbacks=None)
-    launcher = Plugins.instance().instantiate_launcher(hydra_context=context, task_function=lambda cfg: None, config=cfg)
+    launcher = Plugins.instance().instantiate_launcher(
+        hydra_context=context, task_function=lambda cfg: None, config=cfg
+    )
     assert type(launcher).__name__ == "BatchedLauncher" and launcher.batch_size == 4

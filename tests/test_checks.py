@@ -30,9 +30,14 @@ def test_a_setting_that_cannot_work_fails_before_any_work_with_one_line(tmp_path
     result = run_in_process(run_dir, "logger=none", "size=32", "steps=2", "measures.networks=[]", *overrides)
     assert result.status == "failed" and isinstance(result.error, UserError) and result.exit_code == 2
     assert expected in str(result.error) and "\n" not in str(result.error)
-    assert summary(run_dir)["status"] == "failed" and sorted(p.name for p in run_dir.iterdir()) == [".claim", "summary.json"]
+    assert summary(run_dir)["status"] == "failed" and sorted(p.name for p in run_dir.iterdir()) == [
+        ".claim",
+        "summary.json",
+    ]
 
 
 def test_good_settings_pass_the_checks(tmp_path):
-    result = run_in_process(tmp_path / "run", "logger=none", "size=32", "steps=1", "measures.networks=[]", "loss.tv=0", "threads=1")
+    result = run_in_process(
+        tmp_path / "run", "logger=none", "size=32", "steps=1", "measures.networks=[]", "loss.tv=0", "threads=1"
+    )
     assert result.status == "completed"

@@ -48,7 +48,10 @@ def test_loss_weights_are_the_registered_terms_with_their_own_defaults():
 
 def test_each_optimizer_takes_its_own_settings_only():
     adam = compose_config("optim=adam")
-    assert OmegaConf.to_container(adam.optim, enum_to_str=True) == {"name": "adam", **dataclasses.asdict(OPTIMIZERS["adam"].settings())}
+    assert OmegaConf.to_container(adam.optim, enum_to_str=True) == {
+        "name": "adam",
+        **dataclasses.asdict(OPTIMIZERS["adam"].settings()),
+    }
     with pytest.raises(ConfigCompositionException):
         compose_config("optim=adam", "optim.history_size=5")
     assert compose_config("optim=lbfgs", "optim.history_size=5").optim.history_size == 5
@@ -74,5 +77,11 @@ def test_help_lists_every_group_the_studies_presets_and_searches_and_the_compani
         for path in (Path(EXPERIMENTS_DIR) / group).glob("*.yaml"):
             assert f"  {path.stem} " in done.out, path.stem
     assert "gram_variants       Study 2, pure style: which statistic is style?" in done.out
-    for command in ("styleexp-report", "styleexp-resume", "styleexp-reproduce", "styleexp-bench", "styleexp-validate-measures"):
+    for command in (
+        "styleexp-report",
+        "styleexp-resume",
+        "styleexp-reproduce",
+        "styleexp-bench",
+        "styleexp-validate-measures",
+    ):
         assert f"  {command} " in done.out

@@ -16,7 +16,14 @@ from styleexp.report.load import Run
 
 from .conftest import compose_config, job_folders, require_weights, run_in_process, styleexp, summary
 
-SYNTHESIS = ["logger=none", "content=null", "style=checkers", "network=vgg16", "style_layers=gatys", "measures.networks=[]"]
+SYNTHESIS = [
+    "logger=none",
+    "content=null",
+    "style=checkers",
+    "network=vgg16",
+    "style_layers=gatys",
+    "measures.networks=[]",
+]
 
 
 @pytest.fixture
@@ -35,15 +42,37 @@ def test_a_run_stops_once_converged_and_runs_to_its_cap_without_the_rule(tmp_pat
 
 def test_coarse_to_fine_runs_each_scale_on_one_step_axis(tmp_path, _weights):
     run_dir = tmp_path / "run"
-    run_in_process(run_dir, *SYNTHESIS[1:], "logger=csv", "size=48", "scales=[32,48]", "steps=[6,4]", "stop.rtol=null",
-                   "log_every=2", "image_every=2")
+    run_in_process(
+        run_dir,
+        *SYNTHESIS[1:],
+        "logger=csv",
+        "size=48",
+        "scales=[32,48]",
+        "steps=[6,4]",
+        "stop.rtol=null",
+        "log_every=2",
+        "image_every=2",
+    )
     facts = summary(run_dir)
     assert [(scale["size"], scale["steps"]) for scale in facts["scales"]] == [(32, 6), (48, 4)]
     assert facts["steps"] == 10 and facts["image_size"] == [48, 48]
     with open(run_dir / "metrics.csv") as f:
         rows = [row for row in csv.DictReader(f) if row["loss/total"]]
-    assert [(int(row["step"]), int(row["scale"])) for row in rows] == [(1, 32), (2, 32), (4, 32), (6, 32), (7, 48), (8, 48), (10, 48)]
-    assert {p.name for p in (run_dir / "images").iterdir()} >= {"scale_32.png", "scale_48.png", "step_000006.png", "step_000010.png"}
+    assert [(int(row["step"]), int(row["scale"])) for row in rows] == [
+        (1, 32),
+        (2, 32),
+        (4, 32),
+        (6, 32),
+        (7, 48),
+        (8, 48),
+        (10, 48),
+    ]
+    assert {p.name for p in (run_dir / "images").iterdir()} >= {
+        "scale_32.png",
+        "scale_48.png",
+        "step_000006.png",
+        "step_000010.png",
+    }
 
 
 def test_the_tv_unit_of_the_first_scale_carries_to_the_next(_weights):
@@ -62,9 +91,11 @@ def test_the_tv_unit_of_the_first_scale_carries_to_the_next(_weights):
 
 
 def test_scales_and_steps_that_do_not_fit_are_refused(tmp_path):
-    cases = ((["size=64", "scales=[32,48]"], "must grow to size=64"),
-             (["size=64", "scales=[64,32]"], "must grow to size=64"),
-             (["size=64", "scales=[32,64]", "steps=[5,5,5]"], "3 entries for 2 scales"))
+    cases = (
+        (["size=64", "scales=[32,48]"], "must grow to size=64"),
+        (["size=64", "scales=[64,32]"], "must grow to size=64"),
+        (["size=64", "scales=[32,64]", "steps=[5,5,5]"], "3 entries for 2 scales"),
+    )
     for i, (overrides, expected) in enumerate(cases):
         result = run_in_process(tmp_path / str(i), *SYNTHESIS, *overrides)
         assert result.status == "failed" and isinstance(result.error, UserError) and expected in str(result.error)
@@ -75,24 +106,37 @@ def test_each_scales_targets_come_from_the_sweeps_cache(tmp_path, _weights):
     sweep = tmp_path / "sweep"
     done = styleexp("-m", *SYNTHESIS, "size=48", "scales=[32,48]", "steps=2", "seed=0,1", f"hydra.sweep.dir={sweep}")
     assert done.returncode == 0, done.stderr
-    targets = sorted((summary(sweep / job)["targets"]["computed"], summary(sweep / job)["targets"]["reused"]) for job in job_folders(sweep))
+    targets = sorted(
+        (summary(sweep / job)["targets"]["computed"], summary(sweep / job)["targets"]["reused"])
+        for job in job_folders(sweep)
+    )
     assert targets == [(0, 10), (10, 0)]  # five style layers at each of two scales, computed once
 
 
 def test_the_colour_measure_is_0_for_the_same_colours_and_grows_with_a_colour_shift():
     image = samples.load("coffee", 64)
     reference = measures.COLOUR.represent(image)
-    assert measures.COLOUR.style_distances(reference, measures.COLOUR.represent(image.flip(2)))["colour"] == 0  # layout-free
-    shifted = [measures.COLOUR.style_distances(measures.COLOUR.represent((image + torch.tensor([s, 0, -s]).view(3, 1, 1)).clamp(0, 1)),
-                                               reference)["colour"] for s in (0.02, 0.05, 0.1, 0.2)]
+    assert (
+        measures.COLOUR.style_distances(reference, measures.COLOUR.represent(image.flip(2)))["colour"] == 0
+    )  # layout-free
+    shifted = [
+        measures.COLOUR.style_distances(
+            measures.COLOUR.represent((image + torch.tensor([s, 0, -s]).view(3, 1, 1)).clamp(0, 1)), reference
+        )["colour"]
+        for s in (0.02, 0.05, 0.1, 0.2)
+    ]
     assert shifted == sorted(shifted) and shifted[0] > 0
 
 
 def test_speckle_is_1_for_an_input_against_itself_and_grows_with_noise():
     image = samples.load("coffee", 64)
     assert measures.speckle(image, [image]) == pytest.approx(1)
-    noisy = [measures.speckle((image + s * torch.randn(image.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1), [image])
-             for s in (0.02, 0.05, 0.1)]
+    noisy = [
+        measures.speckle(
+            (image + s * torch.randn(image.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1), [image]
+        )
+        for s in (0.02, 0.05, 0.1)
+    ]
     assert noisy == sorted(noisy) and noisy[0] > 1
 
 
@@ -124,20 +168,26 @@ def test_the_change_from_the_previous_value_compares_neighbouring_outputs(tmp_pa
     runs = [_run(tmp_path, f"{s}{k}", {"style": s, "style_layers.first": k}, g) for (s, k), g in greys.items()]
     changes(runs, keys, MeanGrey())
     by_name = {run.name: run.scores.get(CHANGE) for run in runs}
-    assert by_name["a1"] is None and by_name["b1"] is None and by_name["b3"] is None  # no previous output to compare with
+    assert (
+        by_name["a1"] is None and by_name["b1"] is None and by_name["b3"] is None
+    )  # no previous output to compare with
     assert by_name["a2"] == pytest.approx(0.4, abs=0.01) and by_name["a3"] == pytest.approx(0.05, abs=0.01)
 
 
 def test_a_ranking_puts_the_best_first_whatever_the_measures_direction(tmp_path):
-    runs = [Run(name, tmp_path, {}, {"status": "completed"}, {"style/ps": value, "ssim": value})
-            for name, value in (("x", 0.5), ("y", 0.1), ("z", 0.9))]
+    runs = [
+        Run(name, tmp_path, {}, {"status": "completed"}, {"style/ps": value, "ssim": value})
+        for name, value in (("x", 0.5), ("y", 0.1), ("z", 0.9))
+    ]
     assert [run.name for run in compare.ranked(runs, "style/ps")] == ["y", "x", "z"]
     assert [run.name for run in compare.ranked(runs, "ssim")] == ["z", "x", "y"]
 
 
 def test_a_sweep_over_input_images_alone_draws_no_paired_conclusions(tmp_path):
-    runs = [Run(style, tmp_path, {"style": style, "seed": "0"}, {"status": "completed"}, {"style/ps": value})
-            for style, value in (("a", 0.5), ("b", 0.1))]
+    runs = [
+        Run(style, tmp_path, {"style": style, "seed": "0"}, {"status": "completed"}, {"style/ps": value})
+        for style, value in (("a", 0.5), ("b", 0.1))
+    ]
     keys = {"style": ["a", "b"], "seed": ["0"]}
     assert compare.question(keys, ["seed"]) is None and compare.paired(runs, keys, ["seed"], "style/ps") == []
     assert compare.question({"style": ["a", "b"], "gram": ["gram", "both"]}, ["seed"]) == "gram"

@@ -13,7 +13,9 @@ N, D = 3, 12
 def _problem() -> tuple[torch.Tensor, torch.Tensor]:
     generator = torch.Generator().manual_seed(0)
     a = torch.randn(N, D, D, generator=generator, dtype=torch.float64)
-    return a @ a.transpose(1, 2) + 0.1 * torch.eye(D, dtype=torch.float64), torch.randn(N, D, generator=generator, dtype=torch.float64)
+    return a @ a.transpose(1, 2) + 0.1 * torch.eye(D, dtype=torch.float64), torch.randn(
+        N, D, generator=generator, dtype=torch.float64
+    )
 
 
 def _loss(x: torch.Tensor, rows: list[int], a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -18,9 +18,15 @@ LAYERS = ["relu1_1", "relu2_1"]
 def _spec(seed: int = 0, statistic: str = "gram", tv: float = 0.1, style_layers: list[str] = LAYERS) -> Spec:
     generator = torch.Generator().manual_seed(seed)
     return Spec(
-        content=torch.rand(3, 16, 16, generator=generator), styles=[torch.rand(3, 16, 16, generator=generator)],
-        content_layer="relu2_1", style_layers=style_layers, layer_weights={layer: 1 / len(style_layers) for layer in style_layers},
-        statistic=statistic, weights={"content": 1.0, "style": 1.0, "tv": tv}, init="noise", seed=seed,
+        content=torch.rand(3, 16, 16, generator=generator),
+        styles=[torch.rand(3, 16, 16, generator=generator)],
+        content_layer="relu2_1",
+        style_layers=style_layers,
+        layer_weights={layer: 1 / len(style_layers) for layer in style_layers},
+        statistic=statistic,
+        weights={"content": 1.0, "style": 1.0, "tv": tv},
+        init="noise",
+        seed=seed,
     )
 
 
@@ -43,7 +49,14 @@ def test_the_image_is_the_only_parameter_and_the_only_thing_saved():
 def test_losses_are_keyed_by_layer_and_total_is_their_weighted_sum():
     module = _module()
     losses = module.losses()
-    assert set(losses) == {"loss/content", "loss/style", "loss/style/relu1_1", "loss/style/relu2_1", "loss/tv", "loss/total"}
+    assert set(losses) == {
+        "loss/content",
+        "loss/style",
+        "loss/style/relu1_1",
+        "loss/style/relu2_1",
+        "loss/tv",
+        "loss/total",
+    }
     assert torch.isclose(losses["loss/style"], losses["loss/style/relu1_1"] + losses["loss/style/relu2_1"])
     # TV's weight is relative: 0.1 times the other weighted terms at the first evaluation (this one).
     others = losses["loss/content"] + losses["loss/style"]
@@ -81,8 +94,16 @@ def test_lbfgs_steps_reuse_known_points_and_follow_one_long_lbfgs_run():
         module.step(opt)
 
     # torch's own L-BFGS, all iterations in one call: it never re-evaluates a known point.
-    long_run = torch.optim.LBFGS([reference.image], lr=1.0, max_iter=steps, max_eval=steps * 26, history_size=100,
-                                 line_search_fn="strong_wolfe", tolerance_grad=0, tolerance_change=0)
+    long_run = torch.optim.LBFGS(
+        [reference.image],
+        lr=1.0,
+        max_iter=steps,
+        max_eval=steps * 26,
+        history_size=100,
+        line_search_fn="strong_wolfe",
+        tolerance_grad=0,
+        tolerance_change=0,
+    )
     evaluations = 0
 
     def reference_closure() -> torch.Tensor:
@@ -104,7 +125,11 @@ def test_a_batch_holds_each_elements_own_settings_and_gives_each_its_solo_losses
     assert batch.image.shape == (3, 3, 16, 16)
     # Elements with the same statistic and layers share one style term; the others get their own.
     styles = [term for term in batch.terms if term.name == "style"]
-    assert sorted((term.statistic, term.elements) for term in styles) == [("centered", [1]), ("gram", [0]), ("gram", [2])]
+    assert sorted((term.statistic, term.elements) for term in styles) == [
+        ("centered", [1]),
+        ("gram", [0]),
+        ("gram", [2]),
+    ]
     together = batch.losses()
     for i, spec in enumerate(specs):
         alone = _module([spec])

@@ -28,23 +28,49 @@ def _weights() -> None:
 def test_a_run_ends_with_its_measures_and_returns_its_objective(tmp_path):
     result = run_in_process(tmp_path / "run", "logger=none", *TINY, "objective=measure/style/centered")
     facts = summary(tmp_path / "run")
-    assert set(facts["measures"]) >= {"style/gram", "content/relu4_2", "ssim", "vgg16_torchvision/style/gram", "portilla_simoncelli/style/ps"}
+    assert set(facts["measures"]) >= {
+        "style/gram",
+        "content/relu4_2",
+        "ssim",
+        "vgg16_torchvision/style/gram",
+        "portilla_simoncelli/style/ps",
+    }
     assert all(math.isfinite(value) for value in facts["measures"].values())
-    assert facts["evaluators"] == ["vgg19_caffe", "vgg16_torchvision", "portilla_simoncelli"] and facts["measures_seconds"] > 0
-    assert set(facts["measures_seconds_each"]) == set(facts["evaluators"])  # each evaluator's cost, the texture one's too
+    assert (
+        facts["evaluators"] == ["vgg19_caffe", "vgg16_torchvision", "portilla_simoncelli"]
+        and facts["measures_seconds"] > 0
+    )
+    assert set(facts["measures_seconds_each"]) == set(
+        facts["evaluators"]
+    )  # each evaluator's cost, the texture one's too
     assert result.objective == facts["measures"]["style/centered"]
-    weighted = run_in_process(tmp_path / "weighted", "logger=none", *TINY, "objective={measure/style/gram: 2, measure/ssim: -1}")
+    weighted = run_in_process(
+        tmp_path / "weighted", "logger=none", *TINY, "objective={measure/style/gram: 2, measure/ssim: -1}"
+    )
     measured = summary(tmp_path / "weighted")["measures"]
     assert weighted.objective == pytest.approx(2 * measured["style/gram"] - measured["ssim"])
 
 
 def test_measures_follow_the_mode_and_can_be_turned_off(tmp_path):
-    run_in_process(tmp_path / "synthesis", "logger=none", *TINY, "content=null", "style=coffee", "measures.networks=[vgg19_caffe]")
-    assert set(summary(tmp_path / "synthesis")["measures"]) == {"style/gram", "style/centered", "style/both", "style/mean_std", "colour", "speckle",
-                                                               "layout_leakage"}
-    reconstruction = run_in_process(tmp_path / "reconstruction", "logger=none", *TINY, "style=null", "measures.networks=[vgg19_caffe]")
+    run_in_process(
+        tmp_path / "synthesis", "logger=none", *TINY, "content=null", "style=coffee", "measures.networks=[vgg19_caffe]"
+    )
+    assert set(summary(tmp_path / "synthesis")["measures"]) == {
+        "style/gram",
+        "style/centered",
+        "style/both",
+        "style/mean_std",
+        "colour",
+        "speckle",
+        "layout_leakage",
+    }
+    reconstruction = run_in_process(
+        tmp_path / "reconstruction", "logger=none", *TINY, "style=null", "measures.networks=[vgg19_caffe]"
+    )
     assert set(summary(tmp_path / "reconstruction")["measures"]) == {"content/relu4_2", "ssim", "chroma", "speckle"}
-    assert reconstruction.objective == summary(tmp_path / "reconstruction")["measures"]["content/relu4_2"]  # the default there
+    assert (
+        reconstruction.objective == summary(tmp_path / "reconstruction")["measures"]["content/relu4_2"]
+    )  # the default there
     off = run_in_process(tmp_path / "off", "logger=none", *TINY, "measures.networks=[]")
     assert "measures" not in summary(tmp_path / "off") and off.objective is None
     failed = run_in_process(tmp_path / "failed", "logger=none", *TINY, "content=missing.jpg")
@@ -52,11 +78,15 @@ def test_measures_follow_the_mode_and_can_be_turned_off(tmp_path):
 
 
 def test_the_last_step_is_logged_with_the_measures_whatever_log_every(tmp_path):
-    run_in_process(tmp_path / "run", "logger=csv", "size=32", "steps=5", "log_every=10", "measures.networks=[vgg19_caffe]")
+    run_in_process(
+        tmp_path / "run", "logger=csv", "size=32", "steps=5", "log_every=10", "measures.networks=[vgg19_caffe]"
+    )
     with open(tmp_path / "run" / "metrics.csv") as f:
         rows = list(csv.DictReader(f))
     assert [int(row["step"]) for row in rows] == [1, 5]
-    assert rows[-1]["loss/total"] and float(rows[-1]["measure/style/gram"]) == pytest.approx(summary(tmp_path / "run")["measures"]["style/gram"])
+    assert rows[-1]["loss/total"] and float(rows[-1]["measure/style/gram"]) == pytest.approx(
+        summary(tmp_path / "run")["measures"]["style/gram"]
+    )
     assert "epoch" not in rows[0]
     assert objective_value(summary(tmp_path / "run"), "loss/total") == pytest.approx(float(rows[-1]["loss/total"]))
 
@@ -64,13 +94,24 @@ def test_the_last_step_is_logged_with_the_measures_whatever_log_every(tmp_path):
 @pytest.mark.slow
 def test_an_optuna_search_of_three_trials_goes_on_past_a_failed_trial(tmp_path):
     sweep_dir = tmp_path / "search"
-    done = styleexp("search=loss_weights", "hydra.sweeper.n_trials=3", *TINY, "logger=none", "measures.networks=[vgg19_caffe]",
-                    "content=choice(missing.jpg,astronaut)", f"hydra.sweep.dir={sweep_dir}")
+    done = styleexp(
+        "search=loss_weights",
+        "hydra.sweeper.n_trials=3",
+        *TINY,
+        "logger=none",
+        "measures.networks=[vgg19_caffe]",
+        "content=choice(missing.jpg,astronaut)",
+        f"hydra.sweep.dir={sweep_dir}",
+    )
     statuses = {job: summary(sweep_dir / job)["status"] for job in job_folders(sweep_dir)}
     assert len(statuses) == 3 and "failed" in statuses.values() and "completed" in statuses.values(), done.stderr
     results = yaml.safe_load((sweep_dir / "optimization_results.yaml").read_text())
     objective = {"measure/style/gram": 1.0, "measure/ssim": -1.0}
-    completed = [objective_value(summary(sweep_dir / job), objective) for job, status in statuses.items() if status == "completed"]
+    completed = [
+        objective_value(summary(sweep_dir / job), objective)
+        for job, status in statuses.items()
+        if status == "completed"
+    ]
     assert results["best_value"] == pytest.approx(min(completed))
     assert set(results["best_params"]) == {"loss.style", "loss.tv", "content"}
 

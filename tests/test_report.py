@@ -36,8 +36,15 @@ def network() -> list[measures.Evaluator]:
 def gram_sweep(tmp_path_factory, network) -> Path:
     """The Gram-variant study, tiny: two styles x three statistics, reported with W&B offline."""
     sweep_dir = tmp_path_factory.mktemp("report") / "sweep"
-    done = styleexp("-m", "study=gram_variants", "hydra.sweeper.params.style='dark_circle,checkers'", "size=32", "steps=5",
-                    "logger=none", f"hydra.sweep.dir={sweep_dir}")
+    done = styleexp(
+        "-m",
+        "study=gram_variants",
+        "hydra.sweeper.params.style='dark_circle,checkers'",
+        "size=32",
+        "steps=5",
+        "logger=none",
+        f"hydra.sweep.dir={sweep_dir}",
+    )
     assert done.returncode == 0, done.stderr
     reported = styleexp(str(sweep_dir), command="styleexp-report")
     assert reported.returncode == 0, reported.stderr
@@ -76,7 +83,9 @@ def test_the_grid_has_each_run_in_its_row_and_column(gram_sweep):
     for run in runs:
         left, top, _, _ = cells[run.folder.name]
         assert (top - 28) // report.CELL == keys["style"].index(run.choices["style"])
-        assert (left - cells["style=dark_circle,gram=gram"][0]) // report.CELL == keys["gram"].index(run.choices["gram"])
+        assert (left - cells["style=dark_circle,gram=gram"][0]) // report.CELL == keys["gram"].index(
+            run.choices["gram"]
+        )
         thumbnail = report.thumbnail(run.image("final"))
         crop = saved.crop((left + 2, top + 2, left + 2 + thumbnail.width, top + 2 + thumbnail.height))
         assert np.array_equal(np.asarray(crop), np.asarray(thumbnail)), run.name
@@ -99,16 +108,33 @@ def test_the_page_opens_in_headless_chromium_with_every_image_and_sorts(gram_swe
     page = gram_sweep / "report" / "index.html"
     assert "http" not in re.sub(r"https?://www\.w3\.org", "", page.read_text())  # nothing fetched from a server
     dom = subprocess.run(
-        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=5000", "--dump-dom",
-         f"{page.as_uri()}#sort=style/gram"],
-        capture_output=True, text=True, timeout=120,
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            f"{page.as_uri()}#sort=style/gram",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     ).stdout
-    measured = [name for name in read_table(gram_sweep)[0] if name.startswith(("style/", "layout", "vgg16", "portilla", "colour", "speckle"))
-                and any(row[name] for row in read_table(gram_sweep))]
-    charts = len(list((gram_sweep / "report").glob("measure_*.png"))) + len(list((gram_sweep / "report").glob("losses_*.png")))
+    measured = [
+        name
+        for name in read_table(gram_sweep)[0]
+        if name.startswith(("style/", "layout", "vgg16", "portilla", "colour", "speckle"))
+        and any(row[name] for row in read_table(gram_sweep))
+    ]
+    charts = len(list((gram_sweep / "report").glob("measure_*.png"))) + len(
+        list((gram_sweep / "report").glob("losses_*.png"))
+    )
     assert charts == len(measured) + 2  # a chart per measure taken; loss curves for each of the two grid rows
     assert re.search(rf'id="image-check">all {1 + 6 + charts} images shown<', dom), dom[-500:]
-    assert "Do the measures measure?" in dom and re.search(r"<td>portilla_simoncelli/style/ps</td><td>1\.00 \(\d+\)</td>", dom)
+    assert "Do the measures measure?" in dom and re.search(
+        r"<td>portilla_simoncelli/style/ps</td><td>1\.00 \(\d+\)</td>", dom
+    )
     runs_table = dom.split('id="runs"')[1].split("</table>")[0]
     header = re.findall(r"<th[^>]*>([^<]*)</th>", runs_table)
     column = header.index("style/gram")
@@ -122,8 +148,16 @@ def test_the_page_opens_in_headless_chromium_with_every_image_and_sorts(gram_swe
 @pytest.mark.slow
 def test_a_failed_run_shows_as_failed_in_the_report(tmp_path, network):
     sweep_dir = tmp_path / "sweep"
-    done = styleexp("-m", "content=missing.jpg,astronaut", "style=null", "size=32", "steps=3", "logger=none",
-                    "measures.networks=[vgg19_caffe]", f"hydra.sweep.dir={sweep_dir}")
+    done = styleexp(
+        "-m",
+        "content=missing.jpg,astronaut",
+        "style=null",
+        "size=32",
+        "steps=3",
+        "logger=none",
+        "measures.networks=[vgg19_caffe]",
+        f"hydra.sweep.dir={sweep_dir}",
+    )
     assert done.returncode == 1
     reported = styleexp(str(sweep_dir), "--wandb", "disabled", "--no-validation", command="styleexp-report")
     assert reported.returncode == 0 and "(1 not completed)" in reported.stdout
@@ -141,8 +175,20 @@ def chromium_dom(page: Path) -> str:
     chromium = shutil.which("chromium")
     if chromium is None:
         pytest.skip("chromium is not installed (make test installs Debian's package where it can)")
-    return subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=5000", "--dump-dom",
-                           page.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    return subprocess.run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
 
 
 @pytest.fixture(scope="module")
@@ -150,8 +196,17 @@ def seed_sweeps(tmp_path_factory, network) -> tuple[Path, Path]:
     """Two statistics x two seeds of pure style, and one more seed in a second sweep."""
     root = tmp_path_factory.mktemp("seeds")
     for name, seeds in (("first", "0,1"), ("second", "2")):
-        done = styleexp("-m", "content=null", "style=checkers", "gram=gram,centered", f"seed={seeds}", "size=32", "steps=5",
-                        "logger=none", f"hydra.sweep.dir={root / name}")
+        done = styleexp(
+            "-m",
+            "content=null",
+            "style=checkers",
+            "gram=gram,centered",
+            f"seed={seeds}",
+            "size=32",
+            "steps=5",
+            "logger=none",
+            f"hydra.sweep.dir={root / name}",
+        )
         assert done.returncode == 0, done.stderr
     return root / "first", root / "second"
 
@@ -166,9 +221,18 @@ def test_replicates_give_means_with_intervals_paired_wins_and_numeric_wandb_colu
         variants = {row["gram"]: row for row in csv.DictReader(f)}
     for gram in ("gram", "centered"):
         values = [float(row["style/gram"]) for row in table if row["gram"] == gram]
-        assert variants[gram]["runs"] == "2" and float(variants[gram]["style/gram"]) == pytest.approx(np.mean(values), rel=1e-3)
-        assert float(variants[gram]["style/gram low"]) < float(variants[gram]["style/gram"]) < float(variants[gram]["style/gram high"])
-    assert re.search(r"Under style/gram, (gram|centered) beats (gram|centered) on \d of 2 paired runs \(p = [\d.]+\)\.", reported.stdout)
+        assert variants[gram]["runs"] == "2" and float(variants[gram]["style/gram"]) == pytest.approx(
+            np.mean(values), rel=1e-3
+        )
+        assert (
+            float(variants[gram]["style/gram low"])
+            < float(variants[gram]["style/gram"])
+            < float(variants[gram]["style/gram high"])
+        )
+    assert re.search(
+        r"Under style/gram, (gram|centered) beats (gram|centered) on \d of 2 paired runs \(p = [\d.]+\)\.",
+        reported.stdout,
+    )
 
     wandb_table = next((first / "report" / "wandb").rglob("*.table.json"))
     logged = json.loads(wandb_table.read_text())
@@ -184,12 +248,15 @@ def test_replicates_give_means_with_intervals_paired_wins_and_numeric_wandb_colu
 @pytest.mark.slow
 def test_several_sweeps_are_reported_together(seed_sweeps, tmp_path):
     out = tmp_path / "joint"
-    reported = styleexp(*map(str, seed_sweeps), "--out", str(out), "--wandb", "disabled", "--no-validation", command="styleexp-report")
+    reported = styleexp(
+        *map(str, seed_sweeps), "--out", str(out), "--wandb", "disabled", "--no-validation", command="styleexp-report"
+    )
     assert reported.returncode == 0, reported.stderr
     with open(out / "table.csv") as f:
         rows = list(csv.DictReader(f))
     assert sorted((row["sweep"], row["seed"]) for row in rows) == sorted(
-        [("first", "0"), ("first", "0"), ("first", "1"), ("first", "1"), ("second", "2"), ("second", "2")])
+        [("first", "0"), ("first", "0"), ("first", "1"), ("first", "1"), ("second", "2"), ("second", "2")]
+    )
     with open(out / "variants.csv") as f:
         assert {row["gram"]: row["runs"] for row in csv.DictReader(f)} == {"gram": "3", "centered": "3"}
     missing_out = styleexp(*map(str, seed_sweeps), command="styleexp-report")
@@ -209,12 +276,17 @@ def test_measures_score_images_the_same_whatever_run_made_them(tmp_path, network
 
     # Two runs of different networks, pooling and statistics that left the same image score the same.
     runs = []  # saved without measures, as runs were before every run took them
-    for name, choices in (("a", {"network": "vgg16", "pooling": "avg", "gram": "centered"}), ("b", {"network": "vgg19"})):
+    for name, choices in (
+        ("a", {"network": "vgg16", "pooling": "avg", "gram": "centered"}),
+        ("b", {"network": "vgg19"}),
+    ):
         folder = tmp_path / name
         folder.mkdir()
         for image_name, image in (("final", noise), ("content", content), ("style", style)):
             Image.fromarray((image * 255).round().byte().permute(1, 2, 0).numpy()).save(folder / f"{image_name}.png")
-        runs.append(report.Run(name, folder, choices, {"status": "completed", "losses": {"loss/total": float(len(name))}}))
+        runs.append(
+            report.Run(name, folder, choices, {"status": "completed", "losses": {"loss/total": float(len(name))}})
+        )
     report.score(runs, network)
     assert runs[0].scores == runs[1].scores
     assert runs[0].scores == measures.measure(network, load_image(tmp_path / "a" / "final.png"), content, style)
@@ -227,15 +299,26 @@ def sweep_values(cfg) -> dict[str, list[str]]:
     """Each swept key of a composed study and its values, as Hydra's basic sweeper expands them."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    parsed = OverridesParser.create().parse_overrides([f"{key}={value}" for key, value in cfg.hydra.sweeper.params.items()])
-    return {override.key_or_group: list(override.sweep_string_iterator()) if override.is_sweep_override()
-            else [override.get_value_element_as_str()] for override in parsed}
+    parsed = OverridesParser.create().parse_overrides(
+        [f"{key}={value}" for key, value in cfg.hydra.sweeper.params.items()]
+    )
+    return {
+        override.key_or_group: list(override.sweep_string_iterator())
+        if override.is_sweep_override()
+        else [override.get_value_element_as_str()]
+        for override in parsed
+    }
 
 
 def test_the_classic_studies_sweep_their_keys():
-    expected = {"content_layers": {"content_layer": 13}, "gram_variants": {"style": 4, "gram": 3},
-                "style_layers_first": {"style_layers.first": 13}, "style_layers_only": {"style_layers.only": 13},
-                "network_pooling": {"network": 2, "pooling": 2}, "mostly_style": {"style": 9}}
+    expected = {
+        "content_layers": {"content_layer": 13},
+        "gram_variants": {"style": 4, "gram": 3},
+        "style_layers_first": {"style_layers.first": 13},
+        "style_layers_only": {"style_layers.only": 13},
+        "network_pooling": {"network": 2, "pooling": 2},
+        "mostly_style": {"style": 9},
+    }
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         for study, counts in expected.items():
             swept = sweep_values(compose("config", overrides=[f"study={study}"], return_hydra_config=True))
@@ -263,10 +346,20 @@ def test_presets_reproduce_the_published_configurations():
         keras = compose("config", overrides=["preset=keras_tutorial"])
         implementation = compose("config", overrides=["preset=artistic_style_2018"])
     assert (gatys.network.name.value, gatys.network.pooling.value, gatys.optim.name.value) == ("vgg19", "avg", "lbfgs")
-    assert gatys.content_layer == "relu4_2" and list(gatys.style_layers.layers) == ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
+    assert gatys.content_layer == "relu4_2" and list(gatys.style_layers.layers) == [
+        "relu1_1",
+        "relu2_1",
+        "relu3_1",
+        "relu4_1",
+        "relu5_1",
+    ]
     assert (keras.optim.name.value, keras.init.name.value, keras.content_layer) == ("adam", "content", "relu5_2")
     assert keras.loss.style / keras.loss.content == pytest.approx(1e-5)
-    assert (implementation.network.pooling.value, implementation.optim.name.value, implementation.steps) == ("avg", "adam", 5000)
+    assert (implementation.network.pooling.value, implementation.optim.name.value, implementation.steps) == (
+        "avg",
+        "adam",
+        5000,
+    )
     # alpha 1e-4, beta 5 in their normalisation: content alpha*N*M/2, style beta/4 at 512 px.
     assert implementation.loss.content == pytest.approx(1e-4 * 512 * 64 * 64 / 2, rel=1e-3)
     assert implementation.loss.style == pytest.approx(5 / 4)

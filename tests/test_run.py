@@ -38,16 +38,26 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 def _styleexp_process(*args: str) -> subprocess.Popen:
     """The CLI in the background. Its output is bytes: text mode would turn the progress bar's "\r" into new lines."""
     # A suite started in the background by a non-interactive shell ignores SIGINT, and a child would inherit that.
-    return subprocess.Popen([sys.executable, "-m", "styleexp", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    return subprocess.Popen(
+        [sys.executable, "-m", "styleexp", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
 
 
 @pytest.mark.slow
 def test_content_reconstruction_from_noise_at_relu1_1_is_nearly_perfect(tmp_path):
     photo = shared_image("tubingen.jpg")
     result = run_in_process(
-        tmp_path / "run", "logger=none", f"content={photo}", "style=null", "network=vgg16",
-        "content_layer=relu1_1", "size=64", "steps=300",
+        tmp_path / "run",
+        "logger=none",
+        f"content={photo}",
+        "style=null",
+        "network=vgg16",
+        "content_layer=relu1_1",
+        "size=64",
+        "steps=300",
     )
     assert result.status == "completed"
     quality = psnr(load_image(tmp_path / "run" / "final.png"), load_image(photo, 64))
@@ -58,8 +68,13 @@ def test_content_reconstruction_from_noise_at_relu1_1_is_nearly_perfect(tmp_path
 
 def test_pure_style_synthesis_cuts_the_style_loss_by_95_percent(tmp_path):
     result = run_in_process(
-        tmp_path / "run", "logger=none", "content=null", f"style={shared_image('starry_night.jpg')}",
-        "network=vgg16", "size=64", "steps=60",
+        tmp_path / "run",
+        "logger=none",
+        "content=null",
+        f"style={shared_image('starry_night.jpg')}",
+        "network=vgg16",
+        "size=64",
+        "steps=60",
     )
     facts = summary(tmp_path / "run")
     assert result.status == "completed" and facts["mode"] == "synthesis"
@@ -69,21 +84,35 @@ def test_pure_style_synthesis_cuts_the_style_loss_by_95_percent(tmp_path):
 
 def test_full_transfer_lowers_both_losses_and_differs_from_both_inputs(tmp_path):
     content, style = shared_image("tubingen.jpg"), shared_image("starry_night.jpg")
-    result = run_in_process(tmp_path / "run", "logger=none", f"content={content}", f"style={style}", "size=64", "steps=40")
+    result = run_in_process(
+        tmp_path / "run", "logger=none", f"content={content}", f"style={style}", "size=64", "steps=40"
+    )
     facts = summary(tmp_path / "run")
     assert result.status == "completed" and facts["mode"] == "transfer"
     for key in ("loss/content", "loss/style"):
         assert facts["losses"][key] < 0.5 * facts["initial_losses"][key], key
     output = load_image(tmp_path / "run" / "final.png")
     assert (output - load_image(tmp_path / "run" / "content.png")).abs().mean() > 0.03
-    style_resized = torch.nn.functional.interpolate(load_image(style)[None], size=output.shape[1:], antialias=True, mode="bilinear")[0]
+    style_resized = torch.nn.functional.interpolate(
+        load_image(style)[None], size=output.shape[1:], antialias=True, mode="bilinear"
+    )[0]
     assert (output - style_resized).abs().mean() > 0.03
 
 
 @pytest.mark.parametrize(
     "choice",
-    ["gram=centered", "gram=both", "pooling=avg", "optim=adam", "init=content", "init=style", "network=vgg16",
-     "style_layers=all_conv", "style_layers=gatys_conv", "trainer=cpu"],
+    [
+        "gram=centered",
+        "gram=both",
+        "pooling=avg",
+        "optim=adam",
+        "init=content",
+        "init=style",
+        "network=vgg16",
+        "style_layers=all_conv",
+        "style_layers=gatys_conv",
+        "trainer=cpu",
+    ],
 )
 def test_every_choice_runs(tmp_path, choice):
     result = run_in_process(tmp_path / "run", *FAST, choice)
@@ -166,8 +195,17 @@ def test_cli_run_leaves_every_file_and_an_offline_wandb_run(tmp_path):
     lines = [line for line in console.split("\n") if line.strip()]  # a terminal's lines: "\r" redraws one in place
     assert len(lines) <= 4 and "wandb" not in console and "Epoch" not in console, console
     assert printed[-1].startswith(f"styleexp: done: {run_dir / 'final.png'} (4 steps in ")
-    for name in ("final.png", "content.png", "style.png", "images/step_000002.png", "images/step_000004.png",
-                 "metrics.csv", "summary.json", ".hydra/config.yaml", ".hydra/overrides.yaml"):
+    for name in (
+        "final.png",
+        "content.png",
+        "style.png",
+        "images/step_000002.png",
+        "images/step_000004.png",
+        "metrics.csv",
+        "summary.json",
+        ".hydra/config.yaml",
+        ".hydra/overrides.yaml",
+    ):
         assert (run_dir / name).is_file(), name
     assert max(load_image(run_dir / "final.png").shape[1:]) == 48
     header = (run_dir / "metrics.csv").read_text().splitlines()[0].split(",")
@@ -179,7 +217,9 @@ def test_cli_run_leaves_every_file_and_an_offline_wandb_run(tmp_path):
     wandb_run = next((run_dir / "wandb").glob("offline-run-*"))
     record = wandb_summary(run_dir)
     # Named by its choices and overrides, unique by its folder's time stamp.
-    assert record["name"] == f"vgg19-max-gram-gatys-lbfgs-noise size=48,steps=4,image_every=2,log_every=1 @ {run_dir.name}"
+    assert (
+        record["name"] == f"vgg19-max-gram-gatys-lbfgs-noise size=48,steps=4,image_every=2,log_every=1 @ {run_dir.name}"
+    )
     assert record["config"]["choices"]["gram"] == "gram" and record["config"]["size"] == 48
     # Only what determines the result: no log folders, thread counts or weights folders of this machine.
     assert not {"logger", "hydra", "threads", "weights_dir"} & set(record["config"])
@@ -210,8 +250,14 @@ def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys):
     # Config mistakes stop while composing: the app in this process, as the command runs it.
     for arguments, line in [
         (["sise=3"], "styleexp: error: sise is not a setting; did you mean size? (styleexp --cfg job lists them all)"),
-        (["gram=gramm"], "styleexp: error: gram=gramm is not an option of gram; did you mean gram=gram? (options: both, centered, gram, mean_std)"),
-        (["size=many"], "styleexp: error: Error merging override size=many: Value 'many' of type 'str' could not be converted to Integer"),
+        (
+            ["gram=gramm"],
+            "styleexp: error: gram=gramm is not an option of gram; did you mean gram=gram? (options: both, centered, gram, mean_std)",
+        ),
+        (
+            ["size=many"],
+            "styleexp: error: Error merging override size=many: Value 'many' of type 'str' could not be converted to Integer",
+        ),
     ]:
         monkeypatch.setattr(sys, "argv", ["styleexp", *arguments, f"hydra.run.dir={tmp_path / 'never'}"])
         with pytest.raises(SystemExit) as exit_:
@@ -239,7 +285,9 @@ def test_cli_never_writes_into_an_existing_run_folder(tmp_path):
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_interrupted_run_keeps_its_image_and_says_so(tmp_path, signum):
     run_dir = tmp_path / "run"
-    process = _styleexp_process("logger=none", "size=64", "steps=100000", "stop.rtol=null", "image_every=2", f"hydra.run.dir={run_dir}")
+    process = _styleexp_process(
+        "logger=none", "size=64", "steps=100000", "stop.rtol=null", "image_every=2", f"hydra.run.dir={run_dir}"
+    )
     deadline = time.monotonic() + 120
     while not (run_dir / "images" / "step_000002.png").exists() and time.monotonic() < deadline:
         time.sleep(0.2)

@@ -13,7 +13,16 @@ from styleexp.images import load_image
 
 from .conftest import require_weights, run_in_process, summary
 
-SMALL = ["logger=none", "network=vgg16", "optim=adam", "size=32", "steps=8", "trainer=cpu", "seed=2", "measures.networks=[]"]
+SMALL = [
+    "logger=none",
+    "network=vgg16",
+    "optim=adam",
+    "size=32",
+    "steps=8",
+    "trainer=cpu",
+    "seed=2",
+    "measures.networks=[]",
+]
 # Largest and mean difference from the fp32 image, in [0, 1] pixel units. Another summation order
 # (memory layout, compiled kernels) moves pixels by float32 rounding, less than one 8-bit level;
 # bfloat16 keeps 8 bits of mantissa, so a few pixels move visibly but the image as a whole does not.
@@ -32,11 +41,14 @@ def fp32_image(tmp_path_factory):
     return load_image(run_dir / "final.png"), summary(run_dir)["losses"]["loss/total"]
 
 
-@pytest.mark.parametrize("switch", [
-    "speed.channels_last=true",
-    pytest.param("speed.compile=true", marks=pytest.mark.slow),  # about 40 s of compilation
-    "speed.precision=bf16",
-])
+@pytest.mark.parametrize(
+    "switch",
+    [
+        "speed.channels_last=true",
+        pytest.param("speed.compile=true", marks=pytest.mark.slow),  # about 40 s of compilation
+        "speed.precision=bf16",
+    ],
+)
 def test_every_speed_switch_gives_the_fp32_image_within_tolerance(tmp_path, fp32_image, switch):
     reference, reference_loss = fp32_image
     result = run_in_process(tmp_path / "run", *SMALL, switch)
@@ -54,9 +66,27 @@ def test_the_benchmark_runs_a_tiny_case_and_writes_well_formed_results(tmp_path)
     require_weights("vgg16", "caffe")
     out = tmp_path / "bench.json"
     done = subprocess.run(
-        [Path(sys.executable).parent / "styleexp-bench", "--networks", "vgg16", "--optimizers", "lbfgs",
-         "--sizes", "32", "--steps", "4", "--device", "cpu", "--modes", "bare", "end-to-end", "--out", str(out)],
-        capture_output=True, text=True, timeout=300,
+        [
+            Path(sys.executable).parent / "styleexp-bench",
+            "--networks",
+            "vgg16",
+            "--optimizers",
+            "lbfgs",
+            "--sizes",
+            "32",
+            "--steps",
+            "4",
+            "--device",
+            "cpu",
+            "--modes",
+            "bare",
+            "end-to-end",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr
     results = json.loads(out.read_text())

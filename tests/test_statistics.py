@@ -30,7 +30,11 @@ def test_images_sharing_both_statistics_are_exactly_the_four_one_hot_images():
         if torch.allclose(statistics.both(_image(values)), target)
     ]
     assert sorted(matches) == sorted(tuple(float(i == k) for i in range(4)) for k in range(4))
-    gram_only = [values for values in itertools.product(grid, repeat=4) if torch.allclose(statistics.gram(_image(values)), target[:, :1])]
+    gram_only = [
+        values
+        for values in itertools.product(grid, repeat=4)
+        if torch.allclose(statistics.gram(_image(values)), target[:, :1])
+    ]
     assert len(gram_only) > 4  # the plain Gram matrix alone admits other images, e.g. all pixels 1/2
     assert (0.5, 0.5, 0.5, 0.5) in gram_only
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from styleexp import colors, measures, preprocessing
-from styleexp.build import spec_of
 from styleexp.build import build as build_run
+from styleexp.build import spec_of
 from styleexp.extractors.vgg import VGGFeatures
 from styleexp.images import load_image
 from styleexp.report import load_runs, table_rows
@@ -29,15 +29,24 @@ def _final(run_dir) -> torch.Tensor:
 def test_a_blend_ends_nearer_its_heavier_style_and_one_hot_blends_are_the_single_style_runs(tmp_path):
     require_weights("vgg19", "caffe")
     runs = {
-        "a": [f"style={A}"], "b": [f"style={B}"],
-        "a_of_blend": [f"style=[{A},{B}]", "style_blend=[1,0]"], "b_of_blend": [f"style=[{A},{B}]", "style_blend=[0,1]"],
-        "mostly_a": [f"style=[{A},{B}]", "style_blend=[0.8,0.2]"], "mostly_b": [f"style=[{A},{B}]", "style_blend=[2,8]"],
+        "a": [f"style={A}"],
+        "b": [f"style={B}"],
+        "a_of_blend": [f"style=[{A},{B}]", "style_blend=[1,0]"],
+        "b_of_blend": [f"style=[{A},{B}]", "style_blend=[0,1]"],
+        "mostly_a": [f"style=[{A},{B}]", "style_blend=[0.8,0.2]"],
+        "mostly_b": [f"style=[{A},{B}]", "style_blend=[2,8]"],
     }
     for name, overrides in runs.items():
         logger = ["logger=wandb"] if name == "mostly_a" else []
-        assert run_in_process(tmp_path / name, *TINY, "steps=20", "content=null", *overrides, *logger).status == "completed"
+        assert (
+            run_in_process(tmp_path / name, *TINY, "steps=20", "content=null", *overrides, *logger).status
+            == "completed"
+        )
     record = wandb_summary(tmp_path / "mostly_a")  # each style image logged, the blend in the config
-    assert {"images/style", "images/style_2"} <= set(record["summary"]) and record["config"]["style_blend"] == [0.8, 0.2]
+    assert {"images/style", "images/style_2"} <= set(record["summary"]) and record["config"]["style_blend"] == [
+        0.8,
+        0.2,
+    ]
     assert torch.equal(_final(tmp_path / "a"), _final(tmp_path / "a_of_blend"))
     assert torch.equal(_final(tmp_path / "b"), _final(tmp_path / "b_of_blend"))
     assert summary(tmp_path / "mostly_b")["style_blend"] == pytest.approx([0.2, 0.8])
@@ -62,9 +71,19 @@ def test_a_loss_blend_adds_the_styles_spread_to_the_statistics_blend_and_optimis
     targets = Targets(extractor)
 
     def term(mode: str) -> Style:
-        spec = Spec(content=None, styles=styles, content_layer="relu2_1", style_layers=["relu1_1", "relu2_1"],
-                    layer_weights={"relu1_1": 0.5, "relu2_1": 0.5}, statistic="centered", weights={"content": 0, "style": 1, "tv": 0},
-                    init="noise", seed=0, style_blend=[0.25, 0.75], blend_mode=mode)
+        spec = Spec(
+            content=None,
+            styles=styles,
+            content_layer="relu2_1",
+            style_layers=["relu1_1", "relu2_1"],
+            layer_weights={"relu1_1": 0.5, "relu2_1": 0.5},
+            statistic="centered",
+            weights={"content": 0, "style": 1, "tv": 0},
+            init="noise",
+            seed=0,
+            style_blend=[0.25, 0.75],
+            blend_mode=mode,
+        )
         return Style.build([spec], targets)[0]
 
     image = torch.rand(1, 3, 16, 16, generator=generator, requires_grad=True)
@@ -74,10 +93,15 @@ def test_a_loss_blend_adds_the_styles_spread_to_the_statistics_blend_and_optimis
         mine = STATISTICS["centered"](features[layer])
         each = [targets.statistic(style, layer, "centered") for style in styles]
         blended = 0.25 * each[0] + 0.75 * each[1]
-        assert float(by_loss[layer]) == pytest.approx(float(0.5 * (0.25 * _mse(mine, each[0]) + 0.75 * _mse(mine, each[1]))), rel=1e-5)
+        assert float(by_loss[layer]) == pytest.approx(
+            float(0.5 * (0.25 * _mse(mine, each[0]) + 0.75 * _mse(mine, each[1]))), rel=1e-5
+        )
         assert float(by_statistics[layer]) == pytest.approx(float(0.5 * _mse(mine, blended)), rel=1e-5)
         assert float(by_loss[layer]) > float(by_statistics[layer])
-    gradients = [torch.autograd.grad(sum(parts.values()).sum(), image, retain_graph=True)[0] for parts in (by_loss, by_statistics)]
+    gradients = [
+        torch.autograd.grad(sum(parts.values()).sum(), image, retain_graph=True)[0]
+        for parts in (by_loss, by_statistics)
+    ]
     torch.testing.assert_close(gradients[0], gradients[1])
 
 
@@ -85,20 +109,44 @@ def test_a_loss_blend_adds_the_styles_spread_to_the_statistics_blend_and_optimis
 def test_colour_modes_keep_the_contents_chrominance_and_every_new_key_shows_in_the_report(tmp_path):
     require_weights("vgg19", "caffe")
     colours = tmp_path / "colours"
-    done = styleexp("-m", "colors=null,luminance,match", f"style={A}", "size=48", "steps=30", "logger=csv",
-                    "measures.networks=[vgg19_caffe]", f"hydra.sweep.dir={colours}")
+    done = styleexp(
+        "-m",
+        "colors=null,luminance,match",
+        f"style={A}",
+        "size=48",
+        "steps=30",
+        "logger=csv",
+        "measures.networks=[vgg19_caffe]",
+        f"hydra.sweep.dir={colours}",
+    )
     assert done.returncode == 0, done.stderr
-    chroma = {mode: summary(colours / f"colors={mode}")["measures"]["chroma"] for mode in ("null", "luminance", "match")}
+    chroma = {
+        mode: summary(colours / f"colors={mode}")["measures"]["chroma"] for mode in ("null", "luminance", "match")
+    }
     assert chroma["luminance"] < 0.1 * chroma["null"] and chroma["match"] < 0.7 * chroma["null"]
     content = load_image(colours / "colors=luminance" / "content.png")
-    assert colors.chroma_distance(_final(colours / "colors=luminance"), content) == pytest.approx(chroma["luminance"], abs=1e-6)
+    assert colors.chroma_distance(_final(colours / "colors=luminance"), content) == pytest.approx(
+        chroma["luminance"], abs=1e-6
+    )
     # The inputs on record are the user's, not the grey or recoloured ones the network saw.
     assert colors.chroma_of(load_image(colours / "colors=luminance" / "style.png")).abs().max() > 0.2
 
     blends = tmp_path / "blends"
-    done = styleexp("-m", "style_blend=[1,0],[0.3,0.7]", "style_scale=1,0.75", f"style=[{A},{B}]", "style_blend_mode=statistics",
-                    "init=image", "init.path=halves", "content=null", "size=32", "steps=2", "logger=csv", "measures.networks=[]",
-                    f"hydra.sweep.dir={blends}")
+    done = styleexp(
+        "-m",
+        "style_blend=[1,0],[0.3,0.7]",
+        "style_scale=1,0.75",
+        f"style=[{A},{B}]",
+        "style_blend_mode=statistics",
+        "init=image",
+        "init.path=halves",
+        "content=null",
+        "size=32",
+        "steps=2",
+        "logger=csv",
+        "measures.networks=[]",
+        f"hydra.sweep.dir={blends}",
+    )
     assert done.returncode == 0, done.stderr
     runs, keys = load_runs(colours, blends)  # the report's own table, without its charts
     rows = table_rows(runs, keys)
@@ -112,7 +160,10 @@ def test_colour_modes_keep_the_contents_chrominance_and_every_new_key_shows_in_t
 def test_style_scale_changes_the_style_seen_its_statistics_and_the_cache_key(tmp_path):
     extractor = VGGFeatures("vgg16", ["relu1_1"], random_state_dict("vgg16", 0), preprocessing.torchvision())
     cache = TargetCache(tmp_path, "key")
-    specs = {scale: spec_of(compose_config(f"style_scale={scale}", "content=astronaut", f"style={A}"), 64) for scale in (1, 0.5)}
+    specs = {
+        scale: spec_of(compose_config(f"style_scale={scale}", "content=astronaut", f"style={A}"), 64)
+        for scale in (1, 0.5)
+    }
     assert specs[1].style.shape[1:] == (64, 64) and specs[0.5].style.shape[1:] == (32, 32)
     assert specs[1].shape == specs[0.5].shape  # the output keeps the run's size
     statistics = [Targets(extractor).statistic(spec.style, "relu1_1", "gram") for spec in specs.values()]

@@ -22,7 +22,16 @@ from styleexp.reproduce import check_resumable
 from styleexp.rundir import completed_identity, config_identity, release
 from styleexp.sweeps import SweepRecord, job_dir, job_name, running_elsewhere
 
-from .conftest import BIN, job_folders, require_weights, styleexp, summary, wandb_records, wandb_run_record, wandb_summary
+from .conftest import (
+    BIN,
+    job_folders,
+    require_weights,
+    styleexp,
+    summary,
+    wandb_records,
+    wandb_run_record,
+    wandb_summary,
+)
 
 FAST = ["size=32", "steps=3", "measures.networks=[]"]
 
@@ -35,8 +44,14 @@ def weights() -> None:
 @pytest.mark.slow
 def test_a_three_job_sweep_on_two_cores_gives_three_grouped_wandb_runs_and_shares_targets(tmp_path, weights):
     sweep_dir = tmp_path / "sweep"
-    done = styleexp("-m", "init=noise,content,style", *FAST, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
-                    f"hydra.sweep.dir={sweep_dir}")
+    done = styleexp(
+        "-m",
+        "init=noise,content,style",
+        *FAST,
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        f"hydra.sweep.dir={sweep_dir}",
+    )
     assert done.returncode == 0, done.stderr
     assert "3 jobs, 3 completed" in done.stdout
     assert job_folders(sweep_dir) == ["init=content", "init=noise", "init=style"]
@@ -46,7 +61,10 @@ def test_a_three_job_sweep_on_two_cores_gives_three_grouped_wandb_runs_and_share
     for name, record in records.items():
         assert record["display_name"] == f"sweep/{name}" and record["run_group"] == "sweep"
         config = record["config"]["update"]
-        assert config["init"]["name"] == name.removeprefix("init=") and config["overrides"]["init"] == config["init"]["name"]
+        assert (
+            config["init"]["name"] == name.removeprefix("init=")
+            and config["overrides"]["init"] == config["init"]["name"]
+        )
 
     # Five style layers and one content layer: computed by one job, loaded by the other two.
     targets = [summary(sweep_dir / name)["targets"] for name in job_folders(sweep_dir)]
@@ -61,7 +79,10 @@ def test_a_failed_job_is_listed_the_sweep_goes_on_and_a_relaunch_reruns_only_it(
     sweep_dir = tmp_path / "sweep"
     first = styleexp("-m", "content=missing.jpg,astronaut", "logger=none", *FAST, f"hydra.sweep.dir={sweep_dir}")
     assert first.returncode == 1
-    assert "2 jobs, 1 completed" in first.stderr and "content=missing.jpg: failed: missing.jpg: no such file" in first.stderr
+    assert (
+        "2 jobs, 1 completed" in first.stderr
+        and "content=missing.jpg: failed: missing.jpg: no such file" in first.stderr
+    )
     assert summary(sweep_dir / "content=missing.jpg")["status"] == "failed"
     completed = sweep_dir / "content=astronaut"
     assert summary(completed)["status"] == "completed"
@@ -79,8 +100,15 @@ def test_a_failed_job_is_listed_the_sweep_goes_on_and_a_relaunch_reruns_only_it(
 @pytest.mark.slow
 def test_two_identical_sweeps_launched_together_run_each_job_once_with_its_measures_on_wandb(tmp_path, weights):
     sweep_dir = tmp_path / "twin"
-    launch = [BIN / "styleexp", "study=gram_variants", "hydra.sweeper.params.style=checkers", "hydra.sweeper.params.gram='gram,centered,both'",
-              "size=32", "steps=3", f"hydra.sweep.dir={sweep_dir}"]
+    launch = [
+        BIN / "styleexp",
+        "study=gram_variants",
+        "hydra.sweeper.params.style=checkers",
+        "hydra.sweeper.params.gram='gram,centered,both'",
+        "size=32",
+        "steps=3",
+        f"hydra.sweep.dir={sweep_dir}",
+    ]
     twins = [subprocess.Popen(launch, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     outputs = [twin.communicate(timeout=300) for twin in twins]
     for twin, (stdout, stderr) in zip(twins, outputs):
@@ -98,7 +126,11 @@ def test_two_identical_sweeps_launched_together_run_each_job_once_with_its_measu
         assert len(steps) == len(set(steps))  # no doubled rows
         assert len(list((sweep_dir / job / "wandb").glob("offline-run-*"))) == 1
         run = next(r["run"] for r in wandb_records(sweep_dir / job) if r["type"] == "run")
-        assert run["display_name"] == f"twin/{job}" and run["job_type"] == "synthesis" and run["tags"] == ["study:gram_variants"]
+        assert (
+            run["display_name"] == f"twin/{job}"
+            and run["job_type"] == "synthesis"
+            and run["tags"] == ["study:gram_variants"]
+        )
         final = wandb_summary(sweep_dir / job)["summary"]
         assert (final["steps"], final["converged"]) == (saved["steps"], saved["converged"])
         assert saved["measures"]
@@ -109,8 +141,11 @@ def test_two_identical_sweeps_launched_together_run_each_job_once_with_its_measu
 def test_a_job_without_folder_is_missing_in_the_sweep_record_and_the_report(tmp_path, capsys):
     sweep_dir = tmp_path / "sweep"
     sweep_dir.mkdir()
-    (sweep_dir / "multirun.yaml").write_text(yaml.safe_dump({"hydra": {"sweeper": {"params": None}, "overrides": {
-        "task": ["gram=gram,both", "size=32"], "hydra": []}}}))
+    (sweep_dir / "multirun.yaml").write_text(
+        yaml.safe_dump(
+            {"hydra": {"sweeper": {"params": None}, "overrides": {"task": ["gram=gram,both", "size=32"], "hydra": []}}}
+        )
+    )
     done = sweep_dir / "gram=gram"
     (done / ".hydra").mkdir(parents=True)
     (done / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(["gram=gram", "size=32"]))
@@ -118,7 +153,9 @@ def test_a_job_without_folder_is_missing_in_the_sweep_record_and_the_report(tmp_
     record = SweepRecord()
     record.started = time.time() + 5  # a relaunch, after the completed job was written
     with pytest.raises(SystemExit) as exit_:
-        record.on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep_dir)}, "output_subdir": ".hydra"}}))
+        record.on_multirun_end(
+            OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep_dir)}, "output_subdir": ".hydra"}})
+        )
     assert exit_.value.code == 1
     err = capsys.readouterr().err
     assert "2 jobs, 1 completed (1 skipped as done before), 0 failed, 1 missing" in err
@@ -131,7 +168,9 @@ def test_a_job_without_folder_is_missing_in_the_sweep_record_and_the_report(tmp_
 def test_resume_refuses_overrides_that_change_what_the_jobs_compute(tmp_path, capsys):
     sweep_dir = tmp_path / "sweep"
     sweep_dir.mkdir()
-    (sweep_dir / "multirun.yaml").write_text(yaml.safe_dump({"hydra": {"overrides": {"task": ["gram=gram,both"], "hydra": []}}}))
+    (sweep_dir / "multirun.yaml").write_text(
+        yaml.safe_dump({"hydra": {"overrides": {"task": ["gram=gram,both"], "hydra": []}}})
+    )
     with pytest.raises(SystemExit) as exit_:
         resume([str(sweep_dir), "steps=10", "threads=1"])
     assert exit_.value.code == 2
@@ -145,31 +184,48 @@ def test_resume_refuses_overrides_that_change_what_the_jobs_compute(tmp_path, ca
 @pytest.mark.slow
 def test_a_sweep_whose_weights_cannot_be_had_stops_at_its_first_job_with_one_line(tmp_path):
     sweep_dir = tmp_path / "sweep"
-    done = styleexp("-m", "seed=0,1,2", "network.download=false", f"weights_dir={tmp_path / 'empty'}", "logger=none", *FAST,
-                    f"hydra.sweep.dir={sweep_dir}")
+    done = styleexp(
+        "-m",
+        "seed=0,1,2",
+        "network.download=false",
+        f"weights_dir={tmp_path / 'empty'}",
+        "logger=none",
+        *FAST,
+        f"hydra.sweep.dir={sweep_dir}",
+    )
     assert done.returncode == 2
     assert [line for line in done.stderr.splitlines() if line.strip()] == [
         f"styleexp: error: vgg19 caffe weights not found: expected vgg19_imagenet_caffe.pth in {tmp_path / 'empty'} and downloads "
-        "are switched off; copy the file there, or point STYLEEXP_WEIGHTS_DIR (or weights_dir=) at a directory that holds it"]
+        "are switched off; copy the file there, or point STYLEEXP_WEIGHTS_DIR (or weights_dir=) at a directory that holds it"
+    ]
     assert job_folders(sweep_dir) == ["seed=0"]
 
 
 @pytest.mark.slow
 def test_submitit_local_executor_runs_a_two_job_sweep(tmp_path, weights):
     sweep_dir = tmp_path / "sweep"
-    done = styleexp("-m", "seed=0,1", "logger=none", *FAST, "hydra/launcher=submitit_local", f"hydra.sweep.dir={sweep_dir}")
+    done = styleexp(
+        "-m", "seed=0,1", "logger=none", *FAST, "hydra/launcher=submitit_local", f"hydra.sweep.dir={sweep_dir}"
+    )
     assert done.returncode == 0, done.stderr
     assert job_folders(sweep_dir) == ["seed=0", "seed=1"]
     for name in job_folders(sweep_dir):
         assert summary(sweep_dir / name)["status"] == "completed"
-    assert not torch.equal(load_image(sweep_dir / "seed=0" / "final.png"), load_image(sweep_dir / "seed=1" / "final.png"))
+    assert not torch.equal(
+        load_image(sweep_dir / "seed=0" / "final.png"), load_image(sweep_dir / "seed=1" / "final.png")
+    )
     assert list((sweep_dir / ".submitit").rglob("*_result.pkl"))
 
 
 @pytest.mark.slow
-def test_reproduce_gives_the_same_image_changes_one_choice_stops_where_an_interrupted_run_did_and_refuses_a_changed_config(tmp_path, weights, capsys):
+def test_reproduce_gives_the_same_image_changes_one_choice_stops_where_an_interrupted_run_did_and_refuses_a_changed_config(
+    tmp_path, weights, capsys
+):
     original = tmp_path / "original"
-    assert styleexp("logger=none", *FAST, "steps=10", "seed=5", "image_every=5", f"hydra.run.dir={original}").returncode == 0
+    assert (
+        styleexp("logger=none", *FAST, "steps=10", "seed=5", "image_every=5", f"hydra.run.dir={original}").returncode
+        == 0
+    )
     again = tmp_path / "again"
     done = styleexp(str(original), f"hydra.run.dir={again}", command="styleexp-reproduce")
     assert done.returncode == 0, done.stderr
@@ -186,7 +242,9 @@ def test_reproduce_gives_the_same_image_changes_one_choice_stops_where_an_interr
     stopped = tmp_path / "stopped"
     shutil.copytree(original, stopped)
     facts = summary(original)
-    (stopped / "summary.json").write_text(json.dumps({**facts, "status": "interrupted", "steps": 5, "scales": [{**facts["scales"][0], "steps": 5}]}))
+    (stopped / "summary.json").write_text(
+        json.dumps({**facts, "status": "interrupted", "steps": 5, "scales": [{**facts["scales"][0], "steps": 5}]})
+    )
     shutil.copy(original / "images" / "step_000005.png", stopped / "final.png")
     resumed = tmp_path / "resumed"
     done = styleexp(str(stopped), f"hydra.run.dir={resumed}", command="styleexp-reproduce")
@@ -196,11 +254,19 @@ def test_reproduce_gives_the_same_image_changes_one_choice_stops_where_an_interr
 
     # As if conf/ had changed since the run: refused before anything runs, naming the key.
     (stopped / "summary.json").write_text(json.dumps({**facts, "config_sha256": "0" * 64}))
-    (stopped / ".hydra" / "config.yaml").write_text((stopped / ".hydra" / "config.yaml").read_text().replace("seed: 5", "seed: 9"))
+    (stopped / ".hydra" / "config.yaml").write_text(
+        (stopped / ".hydra" / "config.yaml").read_text().replace("seed: 5", "seed: 9")
+    )
     for folder, line in [
-        (stopped, f"styleexp: error: the config under conf/ has changed since {stopped} was made (seed); "
-                  "check out the commit in its summary.json (versions.styleexp_commit), or add overrides to run it changed"),
-        (tmp_path, f"styleexp: error: {tmp_path} is not a run folder: it has no .hydra/overrides.yaml; give the folder of a finished run"),
+        (
+            stopped,
+            f"styleexp: error: the config under conf/ has changed since {stopped} was made (seed); "
+            "check out the commit in its summary.json (versions.styleexp_commit), or add overrides to run it changed",
+        ),
+        (
+            tmp_path,
+            f"styleexp: error: {tmp_path} is not a run folder: it has no .hydra/overrides.yaml; give the folder of a finished run",
+        ),
     ]:
         with pytest.raises(SystemExit) as exit_:
             reproduce([str(folder)])
@@ -234,7 +300,9 @@ def test_a_job_claims_a_new_folder_and_reuses_one_only_for_a_completed_run_of_th
     (folder / "summary.json").write_text(json.dumps({"status": "failed", "config_sha256": identity}))
     assert job_dir(cfg) == "gram=both~attempt2"
     release(tmp_path / "gram=both~attempt2")
-    (tmp_path / "gram=both~attempt2" / "summary.json").write_text(json.dumps({"status": "completed", "config_sha256": identity}))
+    (tmp_path / "gram=both~attempt2" / "summary.json").write_text(
+        json.dumps({"status": "completed", "config_sha256": identity})
+    )
     assert completed_identity(tmp_path / "gram=both~attempt2") == identity
     assert job_dir(cfg) == "gram=both~attempt2"
     assert job_dir(compose_job(tmp_path, "gram=both", "steps=7")).startswith("gram=both,steps=7")
@@ -251,7 +319,9 @@ def test_a_job_another_process_is_running_goes_to_a_scratch_folder_and_skips(tmp
         scratch = Path(job_dir(cfg))
         assert scratch.is_absolute() and not scratch.is_relative_to(tmp_path)
         assert running_elsewhere(scratch) == folder and not scratch.exists()
-        assert job_dir(compose_job(tmp_path, "gram=both", "seed=3")).startswith("gram=both,seed=3")  # other config: its own folder
+        assert job_dir(compose_job(tmp_path, "gram=both", "seed=3")).startswith(
+            "gram=both,seed=3"
+        )  # other config: its own folder
     finally:
         holder.kill()
         holder.wait()
@@ -271,7 +341,9 @@ def test_config_identity_follows_what_is_computed_not_where_it_is_logged():
 
 def test_the_slurm_launcher_config_composes_with_a_partition():
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose("config", overrides=["hydra/launcher=slurm", "hydra.launcher.partition=gpu"], return_hydra_config=True)
+        cfg = compose(
+            "config", overrides=["hydra/launcher=slurm", "hydra.launcher.partition=gpu"], return_hydra_config=True
+        )
     launcher = cfg.hydra.launcher
     assert launcher._target_.endswith("SlurmLauncher")
     assert (launcher.partition, launcher.gpus_per_node, launcher.array_parallelism) == ("gpu", 1, 64)

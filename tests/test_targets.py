@@ -58,7 +58,9 @@ def test_the_cache_is_shared_between_jobs_and_keyed_by_everything_a_target_depen
         TargetCache(tmp_path, "vgg19|caffe").path(image, "relu1_1", "style-centered"),
     }
     assert len(paths) == 6
-    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".pt") == [cache.path(image, "relu1_1", "style-centered").name]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".pt") == [
+        cache.path(image, "relu1_1", "style-centered").name
+    ]
     assert not list(tmp_path.glob("*.partial"))
 
 

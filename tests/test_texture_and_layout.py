@@ -17,12 +17,18 @@ def test_texture_distance_is_zero_for_an_image_against_itself_and_grows_with_noi
     image = samples.load("coffee", 128)
     reference = portilla_simoncelli.texture(image)
     assert portilla_simoncelli.distance(reference, portilla_simoncelli.texture(image)) == 0
-    distances = [portilla_simoncelli.distance(portilla_simoncelli.texture((image + sigma * torch.randn(image.shape)).clamp(0, 1)), reference)
-                 for sigma in (0.02, 0.05, 0.1, 0.2)]
+    distances = [
+        portilla_simoncelli.distance(
+            portilla_simoncelli.texture((image + sigma * torch.randn(image.shape)).clamp(0, 1)), reference
+        )
+        for sigma in (0.02, 0.05, 0.1, 0.2)
+    ]
     assert distances == sorted(distances) and distances[0] > 0
 
 
-@pytest.mark.parametrize("shape, scales", [((64, 64), 3), ((128, 128), 4), ((256, 256), 4), ((48, 128), 2), ((32, 32), 2)])
+@pytest.mark.parametrize(
+    "shape, scales", [((64, 64), 3), ((128, 128), 4), ((256, 256), 4), ((48, 128), 2), ((32, 32), 2)]
+)
 def test_texture_statistics_work_at_any_size_and_aspect(shape, scales):
     image = torch.rand(3, *shape, generator=torch.Generator().manual_seed(0))
     texture = portilla_simoncelli.texture(image)
@@ -76,9 +82,18 @@ def test_too_few_positions_for_a_style_layers_channels_are_warned_about(capsys, 
     assert "relu5_1" in warning and "relu3_1" not in warning and "from size=368" in warning
     assert layout.positions_warning("vgg16", relu, (512, 512)) is None
     require_weights("vgg16", "caffe")
-    synthesis = ["logger=none", "content=null", "style=checkers", "network=vgg16", "style_layers=all_relu", "steps=1", "measures.networks=[]"]
+    synthesis = [
+        "logger=none",
+        "content=null",
+        "style=checkers",
+        "network=vgg16",
+        "style_layers=all_relu",
+        "steps=1",
+        "measures.networks=[]",
+    ]
     run_in_process(tmp_path / "small", *synthesis, "size=64")
-    assert "styleexp: warning: at size=64 the style layers relu4_1, relu4_2, relu4_3, relu5_1" in capsys.readouterr().err
+    assert (
+        "styleexp: warning: at size=64 the style layers relu4_1, relu4_2, relu4_3, relu5_1" in capsys.readouterr().err
+    )
     run_in_process(tmp_path / "shallow", *synthesis, "size=64", "style_layers.layers=[relu1_1,relu2_1,relu3_1]")
     assert "warning" not in capsys.readouterr().err  # relu3_1 at 64 px: 16 x 16 = 256 positions for 256 channels
-

@@ -35,7 +35,13 @@ def test_layer_names_match_torchvision_modules(network, convs, modules):
 
 
 def test_layer_numbers_follow_the_literature():
-    assert [resolve_layer("vgg19", k) for k in (1, 3, 5, 9, 13)] == ["conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"]
+    assert [resolve_layer("vgg19", k) for k in (1, 3, 5, 9, 13)] == [
+        "conv1_1",
+        "conv2_1",
+        "conv3_1",
+        "conv4_1",
+        "conv5_1",
+    ]
     assert resolve_layer("vgg19", "10") == "conv4_2"
     assert resolve_layer("vgg19", 16) == "conv5_4"
     assert resolve_layer("vgg16", 13) == "conv5_3"
@@ -122,7 +128,9 @@ def test_preprocessing_maps_pixels_as_each_convention_says():
     caffe = preprocessing.caffe()(pixel).flatten()
     assert torch.allclose(caffe, torch.tensor([0.8 * 255 - 103.939, 0.5 * 255 - 116.779, 0.2 * 255 - 123.68]))
     tv = preprocessing.torchvision()(pixel).flatten()
-    expected = (torch.tensor([0.2, 0.5, 0.8]) - torch.tensor([0.485, 0.456, 0.406])) / torch.tensor([0.229, 0.224, 0.225])
+    expected = (torch.tensor([0.2, 0.5, 0.8]) - torch.tensor([0.485, 0.456, 0.406])) / torch.tensor(
+        [0.229, 0.224, 0.225]
+    )
     assert torch.allclose(tv, expected)
     with pytest.raises(UserError, match="caffe, torchvision"):
         preprocessing.get("imagenet")

@@ -59,7 +59,10 @@ def test_weights_dir_precedence(monkeypatch, tmp_path):
     monkeypatch.delenv(weights.ENV_VAR)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     assert weights.weights_dir() == tmp_path / "cache" / "styleexp" / "weights"
-    assert weights.weights_file("vgg19", "caffe") == tmp_path / "cache" / "styleexp" / "weights" / "vgg19_imagenet_caffe.pth"
+    assert (
+        weights.weights_file("vgg19", "caffe")
+        == tmp_path / "cache" / "styleexp" / "weights" / "vgg19_imagenet_caffe.pth"
+    )
 
 
 def test_missing_file_error_names_file_directory_and_remedy(tmp_path):
@@ -88,7 +91,9 @@ def test_a_download_is_stored_as_features_only_if_it_holds_the_genuine_weights(m
     monkeypatch.setitem(NETWORKS["vgg16"].downloads, "caffe", published.as_uri())
     stored = tmp_path / "weights" / "vgg16_imagenet_caffe.pth"
 
-    torch.save({**whole, "features.28.weight": whole["features.28.weight"] + 1e-3}, published)  # not the genuine weights
+    torch.save(
+        {**whole, "features.28.weight": whole["features.28.weight"] + 1e-3}, published
+    )  # not the genuine weights
     with pytest.raises(UserError, match="is not the genuine weights"):
         weights.load_weights("vgg16", "caffe", directory=tmp_path / "weights")
     assert not stored.exists() and not any(stored.parent.iterdir())  # nothing stored, no temporary leftovers
@@ -134,7 +139,9 @@ def test_files_with_wrong_keys_shapes_or_format_give_clear_errors(tmp_path):
     reshaped = dict(good, **{"2.weight": torch.zeros(32, 64, 3, 3)})
     with pytest.raises(UserError, match=r"wrong shape for 2\.weight .*\(32, 64, 3, 3\), expected \(64, 64, 3, 3\)"):
         weights.load_weights("vgg16", str(_bad_file(tmp_path, reshaped)), preprocessing_name="caffe")
-    with pytest.raises(UserError, match=r"not vgg19 features weights: missing 16\.bias, 16\.weight, 23\.bias, 23\.weight and 8 more"):
+    with pytest.raises(
+        UserError, match=r"not vgg19 features weights: missing 16\.bias, 16\.weight, 23\.bias, 23\.weight and 8 more"
+    ):
         weights.load_weights("vgg19", str(_bad_file(tmp_path, good)), preprocessing_name="caffe")
     with pytest.raises(UserError, match="not a PyTorch weights file"):
         weights.load_weights("vgg16", str(_bad_file(tmp_path, b"plain text")), preprocessing_name="caffe")

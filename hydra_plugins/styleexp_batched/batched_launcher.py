@@ -46,8 +46,15 @@ class BatchedLauncher(Launcher):
             with open_dict(sweep_config):
                 sweep_config.hydra.job.id = sweep_config.hydra.job.num = idx
             # Hydra's own job set-up (folder, .hydra/, callbacks), with a task that only notes the job.
-            returns.append(run_job(hydra_context=self.hydra_context, task_function=Job.current, config=sweep_config,
-                                   job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir"))
+            returns.append(
+                run_job(
+                    hydra_context=self.hydra_context,
+                    task_function=Job.current,
+                    config=sweep_config,
+                    job_dir_key="hydra.sweep.dir",
+                    job_subdir_key="hydra.sweep.subdir",
+                )
+            )
         jobs = [ret.return_value for ret in returns]
         stop: SystemExit | None = None
         for members in batches([job.cfg for job in jobs], self.batch_size):

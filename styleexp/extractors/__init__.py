@@ -92,7 +92,11 @@ def resolve_layer(network: str, layer: str | int) -> str:
 
 
 def build_extractor(
-    network: str, layers: Iterable[str | int], state_dict: Mapping[str, torch.Tensor], preprocess: Preprocess, pooling: str = "max"
+    network: str,
+    layers: Iterable[str | int],
+    state_dict: Mapping[str, torch.Tensor],
+    preprocess: Preprocess,
+    pooling: str = "max",
 ) -> Extractor:
     """The frozen extractor of ``network`` for ``layers``, with the given weights and pooling."""
     return NETWORKS[network].extractor(layers, state_dict, preprocess, pooling)

@@ -27,16 +27,22 @@ CONFIGURATIONS: dict[str, list[int | str]] = {
 # The VGG team's Caffe models converted to PyTorch, as neural-style(-pt) uses them (whole models,
 # features and classifier; only the features are kept), and torchvision's IMAGENET1K_V1 ones.
 DOWNLOADS = {
-    "vgg16": {"caffe": "https://web.eecs.umich.edu/~justincj/models/vgg16-00b39a1b.pth",
-              "torchvision": "https://download.pytorch.org/models/vgg16-397923af.pth"},
-    "vgg19": {"caffe": "https://web.eecs.umich.edu/~justincj/models/vgg19-d01eb7cb.pth",
-              "torchvision": "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"},
+    "vgg16": {
+        "caffe": "https://web.eecs.umich.edu/~justincj/models/vgg16-00b39a1b.pth",
+        "torchvision": "https://download.pytorch.org/models/vgg16-397923af.pth",
+    },
+    "vgg19": {
+        "caffe": "https://web.eecs.umich.edu/~justincj/models/vgg19-d01eb7cb.pth",
+        "torchvision": "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
+    },
 }
 # Of the genuine weights' features (checked on ../shared/weights). torchvision's VGG-19 is not among
 # them: its file name carries its SHA-256 prefix, which the download checks instead.
 FEATURES_SHA256 = {
-    "vgg16": {"caffe": "8af96336e510d2693b53c6e02a85ecf1d499f69cc4a16c8273f3ec23a949ea12",
-              "torchvision": "4759aaf22cf07ec30cbe24f3b7b56955560291cef9d4cade806a7b0e554dd123"},
+    "vgg16": {
+        "caffe": "8af96336e510d2693b53c6e02a85ecf1d499f69cc4a16c8273f3ec23a949ea12",
+        "torchvision": "4759aaf22cf07ec30cbe24f3b7b56955560291cef9d4cade806a7b0e554dd123",
+    },
     "vgg19": {"caffe": "f21368d58aa5d43d13fa1b30a0b820a9414fbc01a1bcafbaeed36b804feca1d7"},
 }
 
@@ -152,7 +158,9 @@ for _name, _configuration in CONFIGURATIONS.items():
             name=_name,
             layer_names=_names(_configuration),
             architecture=lambda pooling, name=_name: make_features(name, pooling),
-            extractor=lambda layers, state_dict, preprocess, pooling, name=_name: VGGFeatures(name, layers, state_dict, preprocess, pooling),
+            extractor=lambda layers, state_dict, preprocess, pooling, name=_name: VGGFeatures(
+                name, layers, state_dict, preprocess, pooling
+            ),
             min_input_size=lambda layer, name=_name: min_input_size(name, layer),
             channels=lambda layer, name=_name: channels(name, layer),
             downloads=dict(DOWNLOADS[_name]),

@@ -25,8 +25,20 @@ from styleexp.report.load import Run, load_runs, position, report_settings
 from styleexp.report.page import page
 from styleexp.report.tables import markdown_table, measure_names, table_rows, write_csv
 
-__all__ = ["CELL", "Report", "Run", "changes", "grid", "load_runs", "log_to_wandb", "report_settings", "score", "table_rows",
-           "thumbnail", "write"]
+__all__ = [
+    "CELL",
+    "Report",
+    "Run",
+    "changes",
+    "grid",
+    "load_runs",
+    "log_to_wandb",
+    "report_settings",
+    "score",
+    "table_rows",
+    "thumbnail",
+    "write",
+]
 
 
 @dataclass
@@ -90,7 +102,7 @@ def changes(runs: list[Run], keys: dict[str, list[str]], judge: measures.Evaluat
         values = keys[key]
         if place[index] not in values or values.index(place[index]) == 0:
             continue
-        before = by_position.get((*place[:index], values[values.index(place[index]) - 1], *place[index + 1:]))
+        before = by_position.get((*place[:index], values[values.index(place[index]) - 1], *place[index + 1 :]))
         if before is None:
             continue
         if run.summary.get("mode") == "reconstruction":
@@ -100,8 +112,13 @@ def changes(runs: list[Run], keys: dict[str, list[str]], judge: measures.Evaluat
 
 
 def write(
-    out: Path, runs: list[Run], keys: dict[str, list[str]], replicate: Sequence[str] = ("seed",), title: str | None = None,
-    checks: Sequence[validation.Result] = (), rank_by: str | None = None,
+    out: Path,
+    runs: list[Run],
+    keys: dict[str, list[str]],
+    replicate: Sequence[str] = ("seed",),
+    title: str | None = None,
+    checks: Sequence[validation.Result] = (),
+    rank_by: str | None = None,
 ) -> Report:
     """Write the grid, the tables, the conclusions, the charts and the page into ``out``.
 
@@ -112,7 +129,10 @@ def write(
     out.mkdir(parents=True, exist_ok=True)
     replicate = [*replicate, *(["sweep"] if "sweep" in keys else [])]
     # Replicates first: the grid's columns and the paired question are then the last factor.
-    keys = {**{k: v for k, v in keys.items() if k in replicate}, **{k: v for k, v in keys.items() if k not in replicate}}
+    keys = {
+        **{k: v for k, v in keys.items() if k in replicate},
+        **{k: v for k, v in keys.items() if k not in replicate},
+    }
     rows = table_rows(runs, keys)
     write_csv(rows, out / "table.csv")
     (out / "table.md").write_text(markdown_table(rows))
@@ -130,8 +150,10 @@ def write(
             continue
         sentence = compare.conclusion(compare.paired(runs, keys, replicate, name), name)
         if sentence and name in weak:
-            sentence += (f" (A weak measure: it told an image's other half from other images in {weak[name]:.0%} of trials, "
-                         f"below {validation.THRESHOLD:.0%}, so this verdict is not to be trusted.)")
+            sentence += (
+                f" (A weak measure: it told an image's other half from other images in {weak[name]:.0%} of trials, "
+                f"below {validation.THRESHOLD:.0%}, so this verdict is not to be trusted.)"
+            )
         if sentence:
             sentences.append(sentence)
     rankings = compare.evaluator_rankings(runs, keys, replicate, names, first)
@@ -139,26 +161,50 @@ def write(
     if rankings and (verdict := compare.agreement(rankings, compare.question(keys, replicate))):
         sentences.append(verdict)
     sentences += compare.disagreements(runs, keys, replicate, names, first)
-    charts = [plots.save(plots.measure_figure(runs, keys, factors, name), out / f"measure_{_file_name(name)}.png")
-              for name in names] if factors else []
+    charts = (
+        [
+            plots.save(plots.measure_figure(runs, keys, factors, name), out / f"measure_{_file_name(name)}.png")
+            for name in names
+        ]
+        if factors
+        else []
+    )
     loss_charts = []
     for i, row in enumerate(layout(keys)[0]):
         row_runs = [run for run in runs if position(run, keys)[: len(row)] == row] if keys else runs
         row_title = ", ".join(f"{key}={value}" for key, value in zip(keys, row)) or "all runs"
-        labelled = [(run, ", ".join(f"{key}={run.choices.get(key, '')}" for key in list(keys)[len(row):]) or run.folder.name)
-                    for run in row_runs]
+        labelled = [
+            (run, ", ".join(f"{key}={run.choices.get(key, '')}" for key in list(keys)[len(row) :]) or run.folder.name)
+            for run in row_runs
+        ]
         loss_charts.append(plots.save(plots.loss_figure(labelled, row_title), out / f"losses_{i:02d}.png"))
     grid(runs, keys)[0].save(out / "grid.png")
     failed = sum(run.status != "completed" for run in runs)
-    overview = f"{len(runs)} runs ({failed} not completed); swept: " + (", ".join(f"{k} ({len(v)})" for k, v in keys.items()) or "nothing")
+    overview = f"{len(runs)} runs ({failed} not completed); swept: " + (
+        ", ".join(f"{k} ({len(v)})" for k, v in keys.items()) or "nothing"
+    )
     used = [check for check in checks if check.measure in names]
     if used:
         validation.write(used, out)
     ranked = compare.ranked(runs, rank_by) if rank_by in names else []
-    (out / "index.html").write_text(page(
-        title or f"styleexp report: {out.parent.name}", overview, runs, rows, variants, sentences, out / "grid.png",
-        charts, loss_charts, evaluators, rankings, used, ranked, rank_by,
-    ))
+    (out / "index.html").write_text(
+        page(
+            title or f"styleexp report: {out.parent.name}",
+            overview,
+            runs,
+            rows,
+            variants,
+            sentences,
+            out / "grid.png",
+            charts,
+            loss_charts,
+            evaluators,
+            rankings,
+            used,
+            ranked,
+            rank_by,
+        )
+    )
     return Report(out, rows, variants, sentences, charts, rankings)
 
 
@@ -168,8 +214,16 @@ def log_to_wandb(report: Report, runs: list[Run], group: str, mode: str) -> None
 
     saved = OmegaConf.load(runs[0].folder / ".hydra" / "config.yaml")
     project = OmegaConf.select(saved, "logger.wandb.project", default="styleexp")
-    run = wandb.init(project=project, group=group, name=f"report-{group}", job_type="report",
-                     dir=report.folder, mode=mode, config={"runs": len(runs)}, settings=wandb.Settings(silent=True))
+    run = wandb.init(
+        project=project,
+        group=group,
+        name=f"report-{group}",
+        job_type="report",
+        dir=report.folder,
+        mode=mode,
+        config={"runs": len(runs)},
+        settings=wandb.Settings(silent=True),
+    )
     try:
         by_name = {r.folder.name: r for r in runs}
         columns = [*report.rows[0], "final"]
@@ -177,7 +231,10 @@ def log_to_wandb(report: Report, runs: list[Run], group: str, mode: str) -> None
         for row in report.rows:
             final = by_name[row["run"]].folder / "final.png"
             data.append([*row.values(), wandb.Image(str(final)) if final.is_file() else None])
-        logged = {"report/table": wandb.Table(columns=columns, data=data), "report/grid": wandb.Image(str(report.folder / "grid.png"))}
+        logged = {
+            "report/table": wandb.Table(columns=columns, data=data),
+            "report/grid": wandb.Image(str(report.folder / "grid.png")),
+        }
         logged.update({f"report/{chart.stem}": wandb.Image(str(chart)) for chart in report.charts})
         run.log(logged)
         run.summary.update({"conclusions": "\n".join(report.conclusions)})

@@ -46,7 +46,9 @@ def completed(runs: Sequence[Run]) -> list[Run]:
     return [run for run in runs if run.status == "completed"]
 
 
-def variants(runs: Sequence[Run], keys: dict[str, list[str]], replicate: Sequence[str], names: Sequence[str]) -> list[dict[str, object]]:
+def variants(
+    runs: Sequence[Run], keys: dict[str, list[str]], replicate: Sequence[str], names: Sequence[str]
+) -> list[dict[str, object]]:
     """One row per combination of the factors (in sweep order): how many runs, each measure's mean and interval."""
     by_variant: dict[tuple[str, ...], list[Run]] = {}
     for run in completed(runs):
@@ -95,7 +97,9 @@ def paired(runs: Sequence[Run], keys: dict[str, list[str]], replicate: Sequence[
     cells: dict[tuple[str, ...], dict[str, float]] = {}
     for run in completed(runs):
         if run.scores.get(name) is not None:
-            cells.setdefault(tuple(run.choices.get(key, "") for key in rest), {})[run.choices.get(asked, "")] = run.scores[name]
+            cells.setdefault(tuple(run.choices.get(key, "") for key in rest), {})[run.choices.get(asked, "")] = (
+                run.scores[name]
+            )
     sign = -1.0 if name.split("/")[-1] in HIGHER_IS_BETTER else 1.0
     pairs = []
     for a, b in itertools.permutations(keys[asked], 2):
@@ -114,7 +118,11 @@ def conclusion(pairs: Sequence[Pair], name: str) -> str | None:
     for pair in pairs:
         totals[pair.a] = totals.get(pair.a, 0) + pair.wins
     best = max(totals, key=totals.get)
-    against = [f"{pair.b} on {pair.wins} of {pair.pairs} paired runs (p = {pair.p:.2g})" for pair in pairs if pair.a == best and pair.pairs]
+    against = [
+        f"{pair.b} on {pair.wins} of {pair.pairs} paired runs (p = {pair.p:.2g})"
+        for pair in pairs
+        if pair.a == best and pair.pairs
+    ]
     return f"Under {name}, {best} beats " + " and ".join(against) + "."
 
 
@@ -123,7 +131,11 @@ def ranking(runs: Sequence[Run], question: str, values: Sequence[str], name: str
     sign = -1.0 if name.split("/")[-1] in HIGHER_IS_BETTER else 1.0
     means = {}
     for value in values:
-        scores = [run.scores[name] for run in completed(runs) if run.choices.get(question) == value and run.scores.get(name) is not None]
+        scores = [
+            run.scores[name]
+            for run in completed(runs)
+            if run.choices.get(question) == value and run.scores.get(name) is not None
+        ]
         if scores:
             means[value] = sign * float(np.mean(scores))
     return sorted(means, key=means.get)
@@ -198,8 +210,11 @@ def agreement(rankings: dict[str, list[str]], question: str) -> str | None:
         return f"Every evaluator ranks {question} the same: {' > '.join(next(iter(groups)))}."
     largest = max(groups.values(), key=len)
     majority = next(order for order, members in groups.items() if members is largest)
-    others = [f"{', '.join(members)} {'disagrees' if len(members) == 1 else 'disagree'} ({' > '.join(order)})"
-              for order, members in groups.items() if members is not largest]
+    others = [
+        f"{', '.join(members)} {'disagrees' if len(members) == 1 else 'disagree'} ({' > '.join(order)})"
+        for order, members in groups.items()
+        if members is not largest
+    ]
     return f"{' > '.join(majority)} under {' and '.join(largest)}; " + "; ".join(others) + "."
 
 

@@ -74,5 +74,3 @@ def thumbnail(image: torch.Tensor) -> Image.Image:
     # Small outputs are enlarged pixel for pixel, so the grid shows what the run made, unblurred.
     resample = Image.Resampling.NEAREST if scale > 1 else Image.Resampling.LANCZOS
     return picture.resize((max(1, round(picture.width * scale)), max(1, round(picture.height * scale))), resample)
-
-

@@ -58,8 +58,14 @@ def load_runs(*sweep_dirs: Path) -> tuple[list[Run], dict[str, list[str]]]:
 
 
 def _load_sweep(sweep_dir: Path) -> tuple[list[Run], dict[str, list[str]]]:
-    if not sweep_dir.is_dir() or not any(sweep_dir.glob("*/.hydra/overrides.yaml")) and not (sweep_dir / "multirun.yaml").is_file():
-        raise UserError(f"{sweep_dir} is not a sweep folder: it has no multirun.yaml and no job folders; give a folder under outputs/sweeps/")
+    if (
+        not sweep_dir.is_dir()
+        or not any(sweep_dir.glob("*/.hydra/overrides.yaml"))
+        and not (sweep_dir / "multirun.yaml").is_file()
+    ):
+        raise UserError(
+            f"{sweep_dir} is not a sweep folder: it has no multirun.yaml and no job folders; give a folder under outputs/sweeps/"
+        )
     attempts: dict[str, list[Path]] = {}
     for overrides_file in sorted(sweep_dir.glob("*/.hydra/overrides.yaml")):
         folder = overrides_file.parent.parent
@@ -84,7 +90,9 @@ def _load_sweep(sweep_dir: Path) -> tuple[list[Run], dict[str, list[str]]]:
     if definition is None:  # an Optuna search writes no multirun.yaml: its keys are the overrides that vary
         varying = {key for run in runs for key in run.choices if len({r.choices.get(key) for r in runs}) > 1}
         definition = dict.fromkeys(key for run in runs for key in run.choices if key in varying)
-    keys = {key: values or natural_sorted({run.choices.get(key, "") for run in runs}) for key, values in definition.items()}
+    keys = {
+        key: values or natural_sorted({run.choices.get(key, "") for run in runs}) for key, values in definition.items()
+    }
     return runs, keys
 
 

@@ -38,24 +38,29 @@ def page(
     header = "".join(f'<th data-col="{i}">{html.escape(str(key))}</th>' for i, key in enumerate(rows[0]))
     body = [
         f'<tr class="{html.escape(by_name[row["run"]].status)}">'
-        + "".join(f"<td>{html.escape(text(value))}</td>" for value in row.values()) + "</tr>"
+        + "".join(f"<td>{html.escape(text(value))}</td>" for value in row.values())
+        + "</tr>"
         for row in rows
     ]
     details = []
     for row in rows:
         run = by_name[row["run"]]
         final = run.folder / "final.png"
-        image = f'<img alt="{html.escape(run.name)}" src="{_data_uri(final)}">' if final.is_file() else "<p>no image</p>"
+        image = (
+            f'<img alt="{html.escape(run.name)}" src="{_data_uri(final)}">' if final.is_file() else "<p>no image</p>"
+        )
         details.append(
-            f'<section><h3>{html.escape(run.folder.name)} <small>{html.escape(run.status)}</small></h3>'
-            f'<p>{html.escape(run.summary.get("message", "no summary.json: the run never finished"))}</p>'
+            f"<section><h3>{html.escape(run.folder.name)} <small>{html.escape(run.status)}</small></h3>"
+            f"<p>{html.escape(run.summary.get('message', 'no summary.json: the run never finished'))}</p>"
             f"<div class=run>{image}</div></section>"
         )
     conclusions = "".join(f"<li>{html.escape(sentence)}</li>" for sentence in sentences)
     return TEMPLATE.substitute(
         title=html.escape(title),
         overview=html.escape(overview),
-        conclusions=f'<ul class="conclusions">{conclusions}</ul>' if sentences else "<p>No paired comparison: the sweep varies no key with a partner to compare.</p>",
+        conclusions=f'<ul class="conclusions">{conclusions}</ul>'
+        if sentences
+        else "<p>No paired comparison: the sweep varies no key with a partner to compare.</p>",
         grid=_data_uri(grid_png),
         measure_charts="".join(_chart(path) for path in measure_charts),
         variants=_variants(variant_rows),
@@ -77,15 +82,24 @@ def _ranking(ranked: Sequence[Run], name: str | None) -> str:
         return ""
     cells = []
     for place, run in enumerate(ranked, 1):
-        images = "".join(f'<img alt="{what} of {html.escape(run.name)}" src="{_data_uri(run.folder / f"{what}.png")}">'
-                         for what in ("style", "final") if (run.folder / f"{what}.png").is_file())
+        images = "".join(
+            f'<img alt="{what} of {html.escape(run.name)}" src="{_data_uri(run.folder / f"{what}.png")}">'
+            for what in ("style", "final")
+            if (run.folder / f"{what}.png").is_file()
+        )
         leakage = run.scores.get("layout_leakage")
-        cells.append(f"<figure><div>{images}</div><figcaption>{place}. {html.escape(run.name)}: {html.escape(name)} "
-                     f"{run.scores[name]:.3g}" + ("" if leakage is None else f", layout leakage {leakage:.2f}") + "</figcaption></figure>")
-    return (f"<h2>Ranked by {html.escape(name)}</h2><p>Each original (left) beside its synthesis (right), best first. "
-            "A low distance means the synthesis could stand in for the original: what the image shows is mostly style. "
-            "A layout leakage well below 1 means the synthesis got there by copying where things are, which is not style.</p>"
-            f'<div class="ranking">{"".join(cells)}</div>')
+        cells.append(
+            f"<figure><div>{images}</div><figcaption>{place}. {html.escape(run.name)}: {html.escape(name)} "
+            f"{run.scores[name]:.3g}"
+            + ("" if leakage is None else f", layout leakage {leakage:.2f}")
+            + "</figcaption></figure>"
+        )
+    return (
+        f"<h2>Ranked by {html.escape(name)}</h2><p>Each original (left) beside its synthesis (right), best first. "
+        "A low distance means the synthesis could stand in for the original: what the image shows is mostly style. "
+        "A layout leakage well below 1 means the synthesis got there by copying where things are, which is not style.</p>"
+        f'<div class="ranking">{"".join(cells)}</div>'
+    )
 
 
 def _rankings(rankings: dict[str, list[str]]) -> str:
@@ -93,10 +107,15 @@ def _rankings(rankings: dict[str, list[str]]) -> str:
     if not rankings:
         return "<p>No ranking: the sweep varies no key whose values can be ranked.</p>"
     names = list(rankings)
-    lines = [f"<tr class=completed><td>{html.escape(name)}</td><td>{html.escape(' > '.join(order))}</td>"
-             + "".join(f"<td>{_tau(compare.kendall_tau(order, rankings[other]))}</td>" for other in names) + "</tr>"
-             for name, order in rankings.items()]
-    header = "<th>evaluator</th><th>ranking, best first</th>" + "".join(f"<th>tau with {html.escape(n)}</th>" for n in names)
+    lines = [
+        f"<tr class=completed><td>{html.escape(name)}</td><td>{html.escape(' > '.join(order))}</td>"
+        + "".join(f"<td>{_tau(compare.kendall_tau(order, rankings[other]))}</td>" for other in names)
+        + "</tr>"
+        for name, order in rankings.items()
+    ]
+    header = "<th>evaluator</th><th>ranking, best first</th>" + "".join(
+        f"<th>tau with {html.escape(n)}</th>" for n in names
+    )
     return f"<table><thead><tr>{header}</tr></thead><tbody>{''.join(lines)}</tbody></table>"
 
 
@@ -113,10 +132,14 @@ def _validation(checks: Sequence[validation.Result]) -> str:
     lines = []
     for measure, by_test in rows.items():
         cells = "".join(
-            f"<td>{by_test[t].accuracy:.2f} ({by_test[t].trials})</td>" if t in by_test and by_test[t].trials else "<td>-</td>"
+            f"<td>{by_test[t].accuracy:.2f} ({by_test[t].trials})</td>"
+            if t in by_test and by_test[t].trials
+            else "<td>-</td>"
             for t in tests
         )
-        lines.append(f'<tr class="{"weak" if measure in weak else "completed"}"><td>{html.escape(measure)}</td>{cells}</tr>')
+        lines.append(
+            f'<tr class="{"weak" if measure in weak else "completed"}"><td>{html.escape(measure)}</td>{cells}</tr>'
+        )
     header = "<th>measure</th>" + "".join(f"<th>{html.escape(t)}</th>" for t in tests)
     return f"<table><thead><tr>{header}</tr></thead><tbody>{''.join(lines)}</tbody></table>"
 
@@ -135,8 +158,10 @@ def _variants(rows: list[dict[str, object]]) -> str:
             mean, low, high = row[name], row[f"{name} low"], row[f"{name} high"]
             cells.append("" if mean is None else f"{mean:.4g}" + ("" if low is None else f" [{low:.4g}, {high:.4g}]"))
         lines.append("<tr class=completed>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
-    return ("<h2>Variants over replicates</h2><p>Mean [95 % interval] over the replicates of each variant "
-            f"(also in variants.csv).</p><table><thead><tr>{header}</tr></thead><tbody>{''.join(lines)}</tbody></table>")
+    return (
+        "<h2>Variants over replicates</h2><p>Mean [95 % interval] over the replicates of each variant "
+        f"(also in variants.csv).</p><table><thead><tr>{header}</tr></thead><tbody>{''.join(lines)}</tbody></table>"
+    )
 
 
 def _chart(path: Path) -> str:

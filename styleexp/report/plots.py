@@ -25,7 +25,11 @@ def measure_figure(runs: Sequence[Run], keys: dict[str, list[str]], factors: Seq
     for ax, key in zip(axes[0], factors):
         values = keys[key]
         for x, value in enumerate(values):
-            scores = [run.scores[name] for run in completed(runs) if run.choices.get(key) == value and run.scores.get(name) is not None]
+            scores = [
+                run.scores[name]
+                for run in completed(runs)
+                if run.choices.get(key) == value and run.scores.get(name) is not None
+            ]
             if not scores:
                 continue
             jitter = np.linspace(-0.12, 0.12, len(scores)) if len(scores) > 1 else [0.0]
@@ -33,7 +37,12 @@ def measure_figure(runs: Sequence[Run], keys: dict[str, list[str]], factors: Seq
             mean, low, high = interval(scores)
             error = None if low is None else [[mean - low], [high - mean]]
             ax.errorbar(x, mean, yerr=error, fmt="o", color="#1f4e8c", capsize=4, markersize=6, zorder=3)
-        ax.set_xticks(range(len(values)), values, rotation=30 if max(map(len, values)) > 6 else 0, ha="right" if max(map(len, values)) > 6 else "center")
+        ax.set_xticks(
+            range(len(values)),
+            values,
+            rotation=30 if max(map(len, values)) > 6 else 0,
+            ha="right" if max(map(len, values)) > 6 else "center",
+        )
         ax.set_xlabel(key)
         ax.grid(axis="y", alpha=0.3)
     axes[0][0].set_ylabel(f"{better} is better")
@@ -65,7 +74,9 @@ def read_curve(metrics_csv: Path, key: str) -> tuple[list[int], list[float]]:
     if not metrics_csv.is_file():
         return [], []
     with open(metrics_csv) as f:
-        points = [(int(row["step"]), float(row[key])) for row in csv.DictReader(f) if row.get(key) and float(row[key]) > 0]
+        points = [
+            (int(row["step"]), float(row[key])) for row in csv.DictReader(f) if row.get(key) and float(row[key]) > 0
+        ]
     return [s for s, _ in points], [v for _, v in points]
 
 

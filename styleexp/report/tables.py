@@ -31,16 +31,18 @@ def table_rows(runs: list[Run], keys: dict[str, list[str]]) -> list[dict[str, ob
     rows = []
     for run in sorted(runs, key=lambda r: order(r, keys)):
         losses = run.summary.get("losses", {})
-        rows.append({
-            "run": run.folder.name,
-            **{key: run.choices.get(key, "") for key in keys},
-            "status": run.status,
-            **{loss: losses.get(loss) for loss in LOSSES},
-            **{name: run.scores.get(name) for name in names},
-            "steps": run.summary.get("steps"),
-            "converged": run.summary.get("converged"),
-            "seconds": run.summary.get("wall_time_s"),
-        })
+        rows.append(
+            {
+                "run": run.folder.name,
+                **{key: run.choices.get(key, "") for key in keys},
+                "status": run.status,
+                **{loss: losses.get(loss) for loss in LOSSES},
+                **{name: run.scores.get(name) for name in names},
+                "steps": run.summary.get("steps"),
+                "converged": run.summary.get("converged"),
+                "seconds": run.summary.get("wall_time_s"),
+            }
+        )
     return rows
 
 
