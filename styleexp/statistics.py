@@ -93,7 +93,3 @@ def mean_std(features: torch.Tensor) -> torch.Tensor:
     flat = features.flatten(2)
     return torch.stack([flat.mean(dim=2), flat.std(dim=2, unbiased=False)], dim=1)
 
-
-def get(name: str) -> StatisticFn:
-    """The statistic called ``name``; an unknown name is a :class:`UserError` listing the known ones."""
-    return STATISTICS[name]

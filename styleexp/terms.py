@@ -37,29 +37,6 @@ from styleexp.statistics import STATISTICS, StatisticFn
 from styleexp.targets import Targets
 
 
-def content_loss(features: Mapping[str, torch.Tensor], targets: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Per layer in ``targets``: mean squared error between ``features[layer]`` and the target, per element ``[N]``."""
-    return {layer: _mse(features[layer], target) for layer, target in targets.items()}
-
-
-def style_loss(
-    features: Mapping[str, torch.Tensor],
-    targets: Mapping[str, torch.Tensor],
-    statistic: StatisticFn,
-    layer_weights: Mapping[str, float | torch.Tensor] | None = None,
-) -> dict[str, torch.Tensor]:
-    """Per layer in ``targets``: ``weight * MSE(statistic(features[layer]), target statistic)``, per element ``[N]``.
-
-    ``targets`` hold precomputed statistics of the style image; the parts sum to the style loss.
-    Missing ``layer_weights`` (a number, or one per element) default to ``1 / len(targets)``.
-    """
-    weights = layer_weights or {}
-    equal = 1.0 / max(len(targets), 1)
-    return {
-        layer: weights.get(layer, equal) * _mse(statistic(features[layer]), target) for layer, target in targets.items()
-    }
-
-
 NOISE_TV = 1 / 3  # tv_loss of uniform noise: E[(a - b)^2] = 1/6 for each of the two directions
 
 
