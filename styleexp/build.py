@@ -18,9 +18,8 @@ from omegaconf import DictConfig, OmegaConf
 from styleexp import colors, memory, preprocessing, samples, speed, sweeps
 from styleexp.colors import COLORS
 from styleexp.errors import UserError
-from styleexp.extractors import Extractor, build_extractor, resolve_layer
+from styleexp.extractors import Extractor, build_extractor, positions_warning, resolve_layer
 from styleexp.inits import init_image
-from styleexp.layout import positions_warning
 from styleexp.module import StyleTransfer
 from styleexp.optimizers import OPTIMIZERS
 from styleexp.rundir import weights_facts

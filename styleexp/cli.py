@@ -240,8 +240,9 @@ def report(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if len(args.folders) > 1 and args.out is None:
         _user_error(UserError("several sweeps need --out FOLDER for their joint report"))
-    from styleexp import measures, validation
+    from styleexp import measures
     from styleexp import report as reports
+    from styleexp.measures import validation
 
     out = args.out or args.folders[0] / "report"
     try:
@@ -253,7 +254,7 @@ def report(argv: list[str] | None = None) -> None:
             reports.score(runs, measures.evaluators(args.evaluators or measures.DEFAULT_EVALUATORS, args.weights_dir))
         used = list(dict.fromkeys(name for run in runs for name in run.summary.get("evaluators", [])))
         if used:
-            reports.changes(runs, keys, measures.evaluator(used[0], args.weights_dir))
+            reports.changes(runs, keys, measures.load(used[0], args.weights_dir))
         settings = reports.report_settings(runs)
         modes = {run.summary.get("mode") for run in runs}
         kinds = [
@@ -298,7 +299,8 @@ def validate_measures(argv: list[str] | None = None) -> None:
     """
     from datetime import datetime
 
-    from styleexp import measures, validation
+    from styleexp import measures
+    from styleexp.measures import probes, validation
 
     parser = argparse.ArgumentParser(prog="styleexp-validate-measures", description=validate_measures.__doc__)
     parser.add_argument(
@@ -310,7 +312,7 @@ def validate_measures(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--run", type=Path, action="append", default=[], help="a run folder whose output tests the content measures"
     )
-    parser.add_argument("--size", type=int, default=validation.SIZE, help="longest side of the test images, in pixels")
+    parser.add_argument("--size", type=int, default=probes.SIZE, help="longest side of the test images, in pixels")
     parser.add_argument(
         "--out", type=Path, help="where to write the table (default: a new folder under outputs/validation/)"
     )
@@ -320,14 +322,12 @@ def validate_measures(argv: list[str] | None = None) -> None:
         for folder in [*args.folders, *args.run]:
             if not folder.is_dir():
                 raise UserError(f"{folder}: no such folder; give folders of images (or run folders with --run)")
-        images = (
-            validation.folder_images(args.folders, args.size) if args.folders else validation.bundled_images(args.size)
-        )
+        images = probes.folder_images(args.folders, args.size) if args.folders else probes.bundled_images(args.size)
         if len(images) < 2:
             raise UserError(
                 f"{len(images)} image found; the tests compare images with each other, so give at least two"
             )
-        judges = validation.judges(args.evaluators, args.weights_dir)
+        judges = measures.evaluators(args.evaluators, args.weights_dir)
     except UserError as error:
         _user_error(error)
     results = validation.validate(images, judges, args.run)

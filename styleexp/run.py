@@ -416,7 +416,7 @@ def _measures(cfg: DictConfig, run_dir: Path, device: torch.device) -> dict[str,
             images["final"] = F.interpolate(
                 images["final"][None], size=images["content"].shape[1:], mode="bilinear", align_corners=False
             )[0]
-        scores = measures.measure(judges, images["final"], images["content"], images["style"], cfg.weights_dir, seconds)
+        scores = measures.measure(judges, images["final"], images["content"], images["style"], seconds)
     except (UserError, KeyboardInterrupt) as caught:
         reason = str(caught) or "interrupted"
         print(f"styleexp: warning: no fair measures: {reason}", file=sys.stderr)
@@ -430,7 +430,9 @@ def _measures(cfg: DictConfig, run_dir: Path, device: torch.device) -> dict[str,
 
 
 def _objective(cfg: DictConfig, summary: dict[str, Any]) -> float | None:
-    objective = cfg.objective or measures.default_objective(summary.get("mode", "transfer"))
+    objective = cfg.objective or measures.default_objective(
+        summary.get("mode", "transfer"), list(cfg.measures.networks)
+    )
     return rundir.objective_value(
         summary, OmegaConf.to_container(objective) if OmegaConf.is_config(objective) else objective
     )

@@ -79,8 +79,10 @@ def summary_value(summary: dict[str, Any], key: str) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def objective_value(summary: dict[str, Any], objective: str | dict[str, float]) -> float | None:
+def objective_value(summary: dict[str, Any], objective: str | dict[str, float] | None) -> float | None:
     """The number a sweeper minimises: one summary key, or a weighted sum ``{key: weight}``; None if a key is missing."""
+    if objective is None:
+        return None
     weights = {objective: 1.0} if isinstance(objective, str) else dict(objective)
     values = {key: summary_value(summary, key) for key in weights}
     if any(value is None for value in values.values()):

@@ -92,4 +92,3 @@ def mean_std(features: torch.Tensor) -> torch.Tensor:
     """
     flat = features.flatten(2)
     return torch.stack([flat.mean(dim=2), flat.std(dim=2, unbiased=False)], dim=1)
-

@@ -33,9 +33,8 @@ from torch import nn
 
 from styleexp.registry import Registry
 from styleexp.spec import Spec
-from styleexp.statistics import STATISTICS, StatisticFn
+from styleexp.statistics import STATISTICS
 from styleexp.targets import Targets
-
 
 NOISE_TV = 1 / 3  # tv_loss of uniform noise: E[(a - b)^2] = 1/6 for each of the two directions
 

@@ -11,6 +11,8 @@ import torch
 from styleexp import measures, samples
 from styleexp.build import build, prepare
 from styleexp.errors import UserError
+from styleexp.measures.colour import ColourEvaluator
+from styleexp.measures.speckle import speckle
 from styleexp.report import CHANGE, changes, compare
 from styleexp.report.load import Run
 
@@ -114,14 +116,13 @@ def test_each_scales_targets_come_from_the_sweeps_cache(tmp_path, _weights):
 
 
 def test_the_colour_measure_is_0_for_the_same_colours_and_grows_with_a_colour_shift():
+    colour = ColourEvaluator()
     image = samples.load("coffee", 64)
-    reference = measures.COLOUR.represent(image)
-    assert (
-        measures.COLOUR.style_distances(reference, measures.COLOUR.represent(image.flip(2)))["colour"] == 0
-    )  # layout-free
+    reference = colour.represent(image)
+    assert colour.style_distances(reference, colour.represent(image.flip(2)))["colour"] == 0  # layout-free
     shifted = [
-        measures.COLOUR.style_distances(
-            measures.COLOUR.represent((image + torch.tensor([s, 0, -s]).view(3, 1, 1)).clamp(0, 1)), reference
+        colour.style_distances(
+            colour.represent((image + torch.tensor([s, 0, -s]).view(3, 1, 1)).clamp(0, 1)), reference
         )["colour"]
         for s in (0.02, 0.05, 0.1, 0.2)
     ]
@@ -130,11 +131,9 @@ def test_the_colour_measure_is_0_for_the_same_colours_and_grows_with_a_colour_sh
 
 def test_speckle_is_1_for_an_input_against_itself_and_grows_with_noise():
     image = samples.load("coffee", 64)
-    assert measures.speckle(image, [image]) == pytest.approx(1)
+    assert speckle(image, [image]) == pytest.approx(1)
     noisy = [
-        measures.speckle(
-            (image + s * torch.randn(image.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1), [image]
-        )
+        speckle((image + s * torch.randn(image.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1), [image])
         for s in (0.02, 0.05, 0.1)
     ]
     assert noisy == sorted(noisy) and noisy[0] > 1

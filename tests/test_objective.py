@@ -40,9 +40,8 @@ def test_a_run_ends_with_its_measures_and_returns_its_objective(tmp_path):
         facts["evaluators"] == ["vgg19_caffe", "vgg16_torchvision", "portilla_simoncelli"]
         and facts["measures_seconds"] > 0
     )
-    assert set(facts["measures_seconds_each"]) == set(
-        facts["evaluators"]
-    )  # each evaluator's cost, the texture one's too
+    # Each evaluator's cost, those always on too.
+    assert set(facts["measures_seconds_each"]) == {*facts["evaluators"], "ssim", "chroma", "colour", "speckle", "layout_leakage"}
     assert result.objective == facts["measures"]["style/centered"]
     weighted = run_in_process(
         tmp_path / "weighted", "logger=none", *TINY, "objective={measure/style/gram: 2, measure/ssim: -1}"

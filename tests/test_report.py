@@ -20,6 +20,7 @@ from PIL import Image
 from styleexp import measures, report
 from styleexp.cli import CONFIG_DIR, EXPERIMENTS_DIR
 from styleexp.images import load_image
+from styleexp.measures import network as network_measures
 from styleexp.samples import load as load_sample
 
 from .conftest import require_weights, styleexp, summary, wandb_records
@@ -64,7 +65,7 @@ def test_the_table_has_one_row_per_run_with_finite_measures(gram_sweep):
     )
     for row in rows:
         assert row["status"] == "completed"
-        for name in measures.STYLE:
+        for name in network_measures.NetworkEvaluator.style:
             assert math.isfinite(float(row[name])) and float(row[name]) >= 0, name
         assert row["content/relu4_2"] == "" and row["ssim"] == ""  # pure style: no content to compare to
         assert row["converged"] == str(summary(gram_sweep / row["run"])["converged"])
@@ -267,12 +268,12 @@ def test_measures_score_images_the_same_whatever_run_made_them(tmp_path, network
     content, style = load_sample("astronaut", 48), load_sample("checkers", 48)
     noise = torch.rand(3, 48, 48, generator=torch.Generator().manual_seed(0))
     same_as_style = measures.measure(network, style, content, style)
-    assert all(same_as_style[f"style/{name}"] < 1e-10 for name in measures.STYLE_STATISTICS)
+    assert all(same_as_style[f"style/{name}"] < 1e-10 for name in network_measures.STATISTICS)
     same_as_content = measures.measure(network, content, content, style)
     assert same_as_content["content/relu4_2"] < 1e-10 and same_as_content["ssim"] == pytest.approx(1.0)
     from_noise = measures.measure(network, noise, content, style)
     assert from_noise["content/relu4_2"] > 0.1 and from_noise["ssim"] < 0.2
-    assert all(from_noise[f"style/{name}"] > 0.01 for name in measures.STYLE_STATISTICS)
+    assert all(from_noise[f"style/{name}"] > 0.01 for name in network_measures.STATISTICS)
 
     # Two runs of different networks, pooling and statistics that left the same image score the same.
     runs = []  # saved without measures, as runs were before every run took them

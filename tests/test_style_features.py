@@ -53,7 +53,7 @@ def test_a_blend_ends_nearer_its_heavier_style_and_one_hot_blends_are_the_single
     assert torch.equal(load_image(tmp_path / "mostly_a" / "style_2.png"), load_image(tmp_path / "b" / "style.png"))
 
     # Judged by a network of another origin than the runs' (VGG-16, torchvision weights).
-    judge = measures.evaluator("vgg16_torchvision")
+    judge = measures.load("vgg16_torchvision")
     style = {name: load_image(tmp_path / name / "style.png") for name in ("a", "b")}
 
     def distance(run: str, to: str) -> float:

@@ -15,7 +15,10 @@ def _style(targets: dict[str, torch.Tensor], statistic: str, layer_weights: list
 
 def test_the_content_term_is_the_mean_squared_error_of_activations_per_element():
     term = Content([0, 1], [1.0, 1.0], "relu4_2", torch.zeros(2, 2, 3, 3))
-    features = {"relu4_2": torch.stack([torch.full((2, 3, 3), 2.0), torch.zeros(2, 3, 3)]), "relu1_1": torch.ones(2, 1, 1, 1)}
+    features = {
+        "relu4_2": torch.stack([torch.full((2, 3, 3), 2.0), torch.zeros(2, 3, 3)]),
+        "relu1_1": torch.ones(2, 1, 1, 1),
+    }
     assert term.layers == ("relu4_2",)
     assert term.parts(features, torch.zeros(2, 3, 4, 4))[""].tolist() == pytest.approx([4.0, 0.0])
 
@@ -31,7 +34,9 @@ def test_style_parts_are_weighted_per_layer_and_sum_to_the_style_loss():
     weighted = _style(targets, "gram", [1.0, 0.5]).parts(image, torch.zeros(1, 3, 6, 6))
     assert weighted["relu1_1"].item() == pytest.approx(2 * parts["relu1_1"].item())
     assert weighted["relu2_1"].item() == pytest.approx(parts["relu2_1"].item())
-    assert all(v.item() == 0 for v in _style(targets, "gram", [0.5, 0.5]).parts(style, torch.zeros(1, 3, 6, 6)).values())
+    assert all(
+        v.item() == 0 for v in _style(targets, "gram", [0.5, 0.5]).parts(style, torch.zeros(1, 3, 6, 6)).values()
+    )
 
 
 def test_the_style_term_compares_the_statistic_it_is_given():

@@ -7,8 +7,9 @@ import math
 import pytest
 import torch
 
-from styleexp import layout, measures, portilla_simoncelli, samples
-from styleexp.extractors import layer_names
+from styleexp import measures, samples
+from styleexp.extractors import layer_names, positions_warning
+from styleexp.measures import layout_leakage, portilla_simoncelli
 
 from .conftest import require_weights, run_in_process
 
@@ -66,21 +67,21 @@ def test_layout_leakage_is_0_for_the_style_image_and_about_1_without_its_layout(
     noise = torch.rand(style.shape, generator=torch.Generator().manual_seed(0))
     order = torch.randperm(style[0].numel(), generator=torch.Generator().manual_seed(1))
     same_palette = style.flatten(1)[:, order].view_as(style)  # its very colours, no layout at all
-    assert layout.leakage(style, style) == 0
-    assert layout.leakage(noise, style) == pytest.approx(1, abs=0.1)
-    assert layout.leakage(same_palette, style) == pytest.approx(1, abs=0.1)
+    assert layout_leakage.leakage(style, style) == 0
+    assert layout_leakage.leakage(noise, style) == pytest.approx(1, abs=0.1)
+    assert layout_leakage.leakage(same_palette, style) == pytest.approx(1, abs=0.1)
 
 
 def test_layout_leakage_is_undefined_for_a_style_image_without_layout(_vgg16_torchvision):
     disc = samples.load("dark_circle", 64)  # unchanged by the rotation and both flips
-    assert layout.leakage(torch.rand(disc.shape), disc) is None
+    assert layout_leakage.leakage(torch.rand(disc.shape), disc) is None
 
 
 def test_too_few_positions_for_a_style_layers_channels_are_warned_about(capsys, tmp_path):
     relu = [name for name in layer_names("vgg16") if name.startswith("relu")]
-    warning = layout.positions_warning("vgg16", relu, (64, 64))
+    warning = positions_warning("vgg16", relu, (64, 64))
     assert "relu5_1" in warning and "relu3_1" not in warning and "from size=368" in warning
-    assert layout.positions_warning("vgg16", relu, (512, 512)) is None
+    assert positions_warning("vgg16", relu, (512, 512)) is None
     require_weights("vgg16", "caffe")
     synthesis = [
         "logger=none",

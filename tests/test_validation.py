@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from styleexp import measures, validation
+from styleexp import measures
 from styleexp.cli import validate_measures
+from styleexp.measures import probes, validation
 from styleexp.report import compare
 from styleexp.report.load import Run
 
@@ -56,7 +57,7 @@ def _accuracy(results: list[validation.Result], measure: str, test: str) -> floa
 
 
 def test_a_measure_that_knows_nothing_scores_chance_and_a_real_one_does_better():
-    images = validation.bundled_images(48)
+    images = probes.bundled_images(48)
     results = validation.validate(images, [RandomEvaluator(), MeanColourEvaluator()])
     trials = {(r.measure, r.test): r.trials for r in results}
     assert (
@@ -79,12 +80,12 @@ def test_a_measure_that_knows_nothing_scores_chance_and_a_real_one_does_better()
 
 def test_test_images_are_split_and_corrupted_as_described():
     image = torch.rand(3, 40, 60)
-    left, right = validation.halves(image)
+    left, right = probes.halves(image)
     assert left.shape == right.shape == (3, 40, 30) and torch.equal(torch.cat([left, right], 2), image)
-    top, bottom = validation.halves(image.transpose(1, 2))
+    top, bottom = probes.halves(image.transpose(1, 2))
     assert top.shape == (3, 30, 40)
-    assert (validation.blurred(image, 2.0) - image).abs().mean() > (validation.blurred(image, 0.5) - image).abs().mean()
-    a, b = validation.shifted_crops(image)
+    assert (probes.blurred(image, 2.0) - image).abs().mean() > (probes.blurred(image, 0.5) - image).abs().mean()
+    a, b = probes.shifted_crops(image)
     assert a.shape == b.shape and torch.equal(a[:, 2:, 4:], b[:, : a.shape[1] - 2, : a.shape[2] - 4])
 
 
@@ -113,6 +114,7 @@ def test_the_command_validates_every_measure_on_the_bundled_samples(tmp_path, ca
         "vgg19_caffe/content/relu4_2",
         "portilla_simoncelli/style/ps",
         "ssim/ssim",
+        "chroma/chroma",
         "colour/colour",
     }
     for row in rows:

@@ -102,6 +102,38 @@ def build_extractor(
     return NETWORKS[network].extractor(layers, state_dict, preprocess, pooling)
 
 
+def positions_warning(network: str, layers: list[str], shape: tuple[int, int]) -> str | None:
+    """A warning naming the style layers that see fewer positions than they have channels for an image of ``shape``.
+
+    Their Gram matrices (rank at most the number of positions) then nearly determine the feature
+    maps, layout included. The warning names the size (longest side) from which every layer has
+    enough positions.
+    """
+    known = NETWORKS[network]
+
+    def positions(layer: str, height: int, width: int) -> int:
+        step = known.min_input_size(layer)
+        return (height // step) * (width // step)
+
+    height, width = shape
+    few = [layer for layer in layers if positions(layer, height, width) < known.channels(layer)]
+    if not few:
+        return None
+    longest = max(height, width)
+    size = longest
+    while any(
+        positions(layer, round(height * size / longest), round(width * size / longest)) < known.channels(layer)
+        for layer in few
+    ):
+        size += 8
+    worst = min(few, key=lambda layer: positions(layer, height, width) / known.channels(layer))
+    return (
+        f"at size={longest} the style layers {', '.join(few)} see fewer positions than channels ({worst}: "
+        f"{positions(worst, height, width)} for {known.channels(worst)}): their statistics can copy the style image's "
+        f"layout, not only its texture; from size={size} they see enough"
+    )
+
+
 def _register_all() -> None:
     """Import every module of this package: each registers its networks."""
     import importlib

@@ -17,8 +17,9 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-from styleexp import measures, samples, validation
+from styleexp import measures, samples
 from styleexp.images import load_image
+from styleexp.measures import probes, validation
 from styleexp.report import compare, plots
 from styleexp.report.grid import CELL, grid, layout, thumbnail
 from styleexp.report.load import Run, load_runs, position, report_settings
@@ -55,14 +56,14 @@ class Report:
 
 def validation_images(runs: list[Run]) -> dict[str, torch.Tensor]:
     """What the report validates its measures on: the bundled samples, and the sweep's inputs that are not samples."""
-    images = validation.bundled_images()
+    images = probes.bundled_images()
     for run in runs:
         saved = run.folder / ".hydra" / "config.yaml"
         config = OmegaConf.load(saved) if saved.is_file() else {}
         for name in ("content", "style"):
             given = config.get(name)
             if given and str(given) not in samples.SAMPLES and (run.folder / f"{name}.png").is_file():
-                images.setdefault(Path(str(given)).name, load_image(run.folder / f"{name}.png", validation.SIZE))
+                images.setdefault(Path(str(given)).name, load_image(run.folder / f"{name}.png", probes.SIZE))
     return images
 
 
@@ -106,9 +107,9 @@ def changes(runs: list[Run], keys: dict[str, list[str]], judge: measures.Evaluat
         if before is None:
             continue
         if run.summary.get("mode") == "reconstruction":
-            run.scores[CHANGE] = judge.content_distances(represent(run), represent(before))[measures.CONTENT[0]]
+            run.scores[CHANGE] = judge.content_distances(represent(run), represent(before))[judge.content[0]]
         else:
-            run.scores[CHANGE] = judge.style_distances(represent(run), represent(before))[measures.STYLE[0]]
+            run.scores[CHANGE] = judge.style_distances(represent(run), represent(before))[judge.style[0]]
 
 
 def write(

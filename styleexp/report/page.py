@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from string import Template
 
-from styleexp import validation
+from styleexp.measures import validation
 from styleexp.report import compare
 from styleexp.report.load import Run
 from styleexp.report.tables import text

@@ -1,4 +1,4 @@
-"""A texture evaluator with no learned weights: Portilla & Simoncelli's texture statistics (plenoptic).
+"""``portilla_simoncelli``: a texture evaluator with no learned weights, Portilla & Simoncelli's statistics (plenoptic).
 
 The statistics (steerable-pyramid marginals, auto-correlations, cross-scale and cross-orientation
 magnitude correlations; Portilla & Simoncelli 2000, the model Gatys et al. 2015 compared against)
@@ -15,8 +15,8 @@ statistics.
 
 The distance is the root mean square of the statistics' differences, each divided by its natural
 spread: its standard deviation over a reference set (the bundled samples and their halves),
-shipped in ``data/portilla_simoncelli_spread.pt`` (``python -m styleexp.portilla_simoncelli``
-makes it again).
+shipped in ``data/portilla_simoncelli_spread.pt`` (``python -m styleexp.measures.portilla_simoncelli``
+makes it again). ``style/ps`` is that distance between the output and the style image.
 """
 
 from __future__ import annotations
@@ -29,10 +29,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from styleexp.measures.evaluator import Evaluator, register
+
 MAX_SIDE = 256
 MIN_BAND = 8
 MAX_SCALES = 4
-SPREAD_FILE = Path(__file__).with_name("data") / "portilla_simoncelli_spread.pt"
+SPREAD_FILE = Path(__file__).parents[1] / "data" / "portilla_simoncelli_spread.pt"
 OPPONENT = torch.tensor(
     [
         [1 / math.sqrt(3), 1 / math.sqrt(3), 1 / math.sqrt(3)],
@@ -140,6 +142,19 @@ def reference_images() -> list[torch.Tensor]:
     from styleexp import samples
 
     return [samples.load(name, MAX_SIDE) for name in samples.SAMPLES]
+
+
+@register
+class TextureEvaluator(Evaluator):
+    name = "portilla_simoncelli"
+    style = ("style/ps",)
+    symmetric = frozenset(style)
+
+    def represent(self, image: torch.Tensor) -> Texture:
+        return texture(image)
+
+    def style_distances(self, output: Texture, style: Texture) -> dict[str, float]:
+        return {"style/ps": distance(output, style)}
 
 
 def _write_reference() -> None:
