@@ -35,7 +35,7 @@ PEER_WARMUP, PEER_STEPS = 10, 30  # neural-style-pt runs: per-step time from the
 def main(argv: list[str] | None = None) -> None:
     import argparse
 
-    from styleexp.speed import device_name
+    from styleexp.devices import device_name
 
     parser = argparse.ArgumentParser(prog="styleexp-bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--networks", nargs="+", default=["vgg16", "vgg19"])
@@ -171,7 +171,7 @@ def end_to_end(case: dict) -> dict:
 
 def bare(case: dict) -> dict:
     """The optimisation loop alone on ``case``: same module, no Lightning, no logging, no callbacks."""
-    from styleexp import speed
+    from styleexp import devices, speed
 
     device = torch.device(case["device"])
     module = _module(_overrides(case), device)
@@ -189,7 +189,7 @@ def bare(case: dict) -> dict:
     return {
         "seconds_per_step": statistics.median(times[WARMUP:]),
         "passes_per_step": module.evaluations / case["steps"],
-        "peak_memory_mb": round(speed.peak_memory_mb(device), 1),
+        "peak_memory_mb": round(devices.peak_memory_mb(device), 1),
         "final_loss": float(module.last_losses["loss/total"].sum()),
     }
 

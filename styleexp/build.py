@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from styleexp import colors, memory, preprocessing, samples, speed, sweeps
+from styleexp import colors, devices, preprocessing, samples, speed, sweeps
 from styleexp.colors import COLORS
 from styleexp.errors import UserError
 from styleexp.extractors import Extractor, build_extractor, positions_warning, resolve_layer
@@ -94,7 +94,7 @@ def prepare(cfg: DictConfig, specs: Sequence[Spec] | None = None) -> Network:
         preprocessing.get(weights.preprocessing),
         cfg.network.pooling.value,
     )
-    extractor.to(memory.device_of(cfg))
+    extractor.to(devices.device_of(cfg))
     speed.configure(extractor, cfg.speed.channels_last, cfg.speed.compile)
     return Network(extractor, weights_facts(weights), weights.source)
 
@@ -209,12 +209,6 @@ def style_blend(cfg: DictConfig) -> list[float]:
     count = len(samples.names(cfg.style))
     weights = [float(w) for w in cfg.style_blend] if cfg.style_blend is not None else [1.0] * count
     return [w / sum(weights) for w in weights] if count else []
-
-
-def input_images(content: torch.Tensor | None, styles: list[torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The run folder's input images by file name: ``content``, ``style``, and ``style_2``... for a blend's further styles."""
-    named = {"content": content} if content is not None else {}
-    return named | {("style" if k == 1 else f"style_{k}"): style for k, style in enumerate(styles, start=1)}
 
 
 def select_style_layers(cfg: DictConfig) -> list[str]:

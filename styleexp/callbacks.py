@@ -9,6 +9,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 
+from styleexp import rundir
 from styleexp.images import save_image
 from styleexp.module import StyleTransfer
 from styleexp.tracking import log_image, log_metrics
@@ -47,26 +48,22 @@ class ImageSaver(pl.Callback):
     """
 
     def __init__(self, run_dirs: list[Path], loggers: list[list], every: int, scale: int, offsets: list[int]):
-        self.folders = [Path(run_dir) / "images" for run_dir in run_dirs]
+        self.run_dirs = list(run_dirs)
         self.loggers, self.every, self.scale, self.offsets = loggers, every, scale, offsets
 
     def on_train_batch_end(self, trainer: pl.Trainer, module: StyleTransfer, *args) -> None:
         if self.every > 0 and trainer.global_step % self.every == 0:
             output = module.output()
-            for i, folder in enumerate(self.folders):
+            for i, run_dir in enumerate(self.run_dirs):
                 if module.active[i] or module.finished_at[i] == trainer.global_step:
                     step = self.offsets[i] + trainer.global_step
-                    log_image(
-                        self.loggers[i],
-                        "images/output",
-                        save_image(output[i : i + 1], folder / f"step_{step:06d}.png"),
-                        step,
-                    )
+                    saved = save_image(output[i : i + 1], rundir.step_image(run_dir, step))
+                    log_image(self.loggers[i], "images/output", saved, step)
 
     def on_train_end(self, trainer: pl.Trainer, module: StyleTransfer) -> None:
         output = module.output()
-        for i, folder in enumerate(self.folders):
-            save_image(output[i : i + 1], folder / f"scale_{self.scale}.png")
+        for i, run_dir in enumerate(self.run_dirs):
+            save_image(output[i : i + 1], rundir.scale_image(run_dir, self.scale))
 
 
 class StopRule(pl.Callback):

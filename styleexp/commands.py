@@ -9,14 +9,12 @@ import signal
 import sys
 from collections.abc import Callable
 
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+from styleexp import signals
 
 
 def _command(module: str, function: str) -> Callable[[], None]:
     def command() -> None:
-        signal.signal(signal.SIGTERM, _interrupt)
+        signal.signal(signal.SIGTERM, signals.interrupt)
         try:
             getattr(importlib.import_module(module), function)()
         except KeyboardInterrupt:
@@ -31,8 +29,8 @@ def _command(module: str, function: str) -> Callable[[], None]:
 
 
 styleexp = _command("styleexp.cli", "app")
-reproduce = _command("styleexp.cli", "reproduce")
-resume = _command("styleexp.cli", "resume")
-report = _command("styleexp.cli", "report")
+reproduce = _command("styleexp.reproduce", "reproduce_main")
+resume = _command("styleexp.reproduce", "resume_main")
+report = _command("styleexp.report.cli", "main")
 bench = _command("styleexp.bench", "main")
-validate_measures = _command("styleexp.cli", "validate_measures")
+validate_measures = _command("styleexp.measures.cli", "main")

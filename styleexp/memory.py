@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from styleexp import samples
+from styleexp import devices, samples
 from styleexp.errors import UserError
 
 FIXED_MB = 400.0
@@ -41,11 +41,6 @@ class Estimate:
         return self.need_mb <= self.available_mb
 
 
-def device_of(cfg: DictConfig) -> torch.device:
-    """Where the run works: the GPU if there is one and the trainer is not told to use the CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() and cfg.trainer.get("accelerator") != "cpu" else "cpu")
-
-
 def estimate(cfg: DictConfig, batch: int = 1) -> Estimate:
     """The memory the run ``cfg`` (``batch`` images at once) needs at its largest scale, against the memory free for it."""
     steps = max(cfg.steps) if OmegaConf.is_list(cfg.steps) else cfg.steps
@@ -54,7 +49,7 @@ def estimate(cfg: DictConfig, batch: int = 1) -> Estimate:
         [cfg.content] if cfg.content is not None else samples.names(cfg.style)
     )  # the output's shape comes from these
     aspect = samples.aspect(shaping[0]) if shaping else 1.0
-    device = device_of(cfg)
+    device = devices.device_of(cfg)
     available = available_mb(device)
     need = FIXED_MB + float(cfg.size) ** 2 * aspect * per_pixel / 2**20
     held = round(_held_mb(device), 1)
@@ -68,7 +63,7 @@ def check_fits(cfg: DictConfig, batch: int = 1) -> Estimate:
     """Refuse, with the largest size that fits, a run that cannot fit in the memory free for it."""
     found = estimate(cfg, batch)
     if not found.fits:
-        where = "GPU memory" if device_of(cfg).type == "cuda" else "memory"
+        where = "GPU memory" if devices.device_of(cfg).type == "cuda" else "memory"
         advice = f"size={found.largest_size} or less fits" if found.largest_size >= 8 else "free memory first"
         raise UserError(
             f"size={cfg.size} needs about {found.need_mb / 1024:.1f} GB but only {found.available_mb / 1024:.1f} GB of "

@@ -1,7 +1,13 @@
-"""Run a saved run or sweep again from what its folder recorded: overrides, config identity, threads."""
+"""``styleexp-reproduce`` and ``styleexp-resume``: a saved run or sweep again, from what its folder recorded.
+
+A run is composed from its saved overrides with its seed and thread count, into a new folder, and
+compared with the original; a sweep is launched again into a new folder (reproduce) or into its own,
+skipping the jobs that completed (resume).
+"""
 
 from __future__ import annotations
 
+import argparse
 import re
 from datetime import datetime
 from pathlib import Path
@@ -9,9 +15,10 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+from styleexp import cli, outcome
 from styleexp.errors import UserError
 from styleexp.images import load_image
-from styleexp.rundir import NOT_IDENTITY, config_identity, read_summary
+from styleexp.rundir import CONFIG, FINAL, NOT_IDENTITY, OVERRIDES, config_identity, read_summary
 
 
 def run_arguments(run_dir: Path, extra: list[str], config_dir: str) -> tuple[list[str], str | None]:
@@ -21,7 +28,7 @@ def run_arguments(run_dir: Path, extra: list[str], config_dir: str) -> tuple[lis
     which keys changed. An interrupted run is run again up to the step it reached, so that the two
     images compare; the second value says so (and names any other way the original did not complete).
     """
-    overrides = list(OmegaConf.load(_existing(run_dir, ".hydra/overrides.yaml", "run")))
+    overrides = list(OmegaConf.load(_existing(run_dir, OVERRIDES, "run")))
     summary = read_summary(run_dir)
     if not extra and summary.get("config_sha256"):
         _check_unchanged(run_dir, overrides, summary["config_sha256"], config_dir)
@@ -73,8 +80,61 @@ def check_resumable(sweep_dir: Path, extra: list[str]) -> None:
 
 def largest_pixel_difference(run_a: Path, run_b: Path) -> int:
     """The largest difference between the two runs' ``final.png``, in 8-bit levels (0 to 255)."""
-    a, b = (load_image(run / "final.png") for run in (run_a, run_b))
+    a, b = (load_image(run / FINAL) for run in (run_a, run_b))
     return round(float((a - b).abs().max()) * 255)
+
+
+def reproduce_main(argv: list[str] | None = None) -> None:
+    """``styleexp-reproduce RUN_OR_SWEEP_DIR [overrides]``: run a saved run or sweep again, into a new folder.
+
+    A run is composed from its saved overrides (plus any given, to change a choice) with its seed,
+    weights source and thread count; the command then prints how far the new image is from the old.
+    """
+    parser = argparse.ArgumentParser(prog="styleexp-reproduce", description=reproduce_main.__doc__)
+    parser.add_argument("folder", type=Path, help="a run folder (with .hydra/) or a sweep folder (with multirun.yaml)")
+    parser.add_argument("overrides", nargs="*", help="changes to the saved config, e.g. gram=both")
+    args = parser.parse_args(argv)
+    sweep = (args.folder / "multirun.yaml").is_file()
+    try:
+        if sweep:
+            arguments, note = sweep_arguments(args.folder, args.overrides, resume=False), None
+        else:
+            arguments, note = run_arguments(args.folder, args.overrides, cli.CONFIG_DIR)
+    except UserError as error:
+        outcome.refuse(error)
+    if note:
+        print(f"styleexp: {note}")
+    cli.launch(arguments)
+    if not sweep:
+        new_dir = Path(next(a for a in reversed(arguments) if a.startswith("hydra.run.dir=")).partition("=")[2])
+        if not (args.folder / FINAL).is_file():
+            print(f"styleexp: reproduced {args.folder} in {new_dir}; the original left no {FINAL} to compare with")
+            return
+        difference = largest_pixel_difference(args.folder, new_dir)
+        print(f"styleexp: reproduced {args.folder} in {new_dir}; largest pixel difference {difference}/255")
+
+
+def resume_main(argv: list[str] | None = None) -> None:
+    """``styleexp-resume SWEEP_DIR [overrides]``: launch a saved sweep again into its folder; completed jobs are skipped.
+
+    Overrides may change how jobs run (``threads``, ``logger``, ``hydra.launcher...``), not what they
+    compute: a changed sweep goes into a new folder with ``styleexp-reproduce SWEEP_DIR overrides``.
+    """
+    parser = argparse.ArgumentParser(prog="styleexp-resume", description=resume_main.__doc__)
+    parser.add_argument("folder", type=Path, help="a sweep folder (with multirun.yaml)")
+    parser.add_argument(
+        "overrides",
+        nargs="*",
+        help="added to the sweep's saved overrides; only settings that do not change "
+        "a job's result (threads, logger, hydra.launcher...)",
+    )
+    args = parser.parse_args(argv)
+    try:
+        check_resumable(args.folder, args.overrides)
+        arguments = sweep_arguments(args.folder, args.overrides, resume=True)
+    except UserError as error:
+        outcome.refuse(error)
+    cli.launch(arguments)
 
 
 def _check_unchanged(run_dir: Path, overrides: list[str], identity: str, config_dir: str) -> None:
@@ -82,7 +142,7 @@ def _check_unchanged(run_dir: Path, overrides: list[str], identity: str, config_
         cfg = compose("config", overrides=overrides)
     if config_identity(cfg) == identity:
         return
-    saved = _leaves(OmegaConf.to_container(OmegaConf.load(run_dir / ".hydra" / "config.yaml")))
+    saved = _leaves(OmegaConf.to_container(OmegaConf.load(run_dir / CONFIG)))
     now = _leaves(OmegaConf.to_container(cfg, enum_to_str=True))
     changed = sorted(
         key

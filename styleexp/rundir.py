@@ -1,37 +1,78 @@
-"""The run folder as a contract: what a run writes about itself, and how everything else reads it.
+"""The run folder as a contract: every file name in it, what a run writes about itself, and how others read it.
 
-``summary.json`` holds how the run ended and what it was made of (status, losses, config identity,
-weights, versions, timings); sweeps, resume, reproduce, the report and the benchmark read it here.
+A run folder holds:
+
+- ``final.png``, the result; ``images/step_NNNNNN.png`` every ``image_every`` steps and
+  ``images/scale_<size>.png`` at the end of each scale;
+- ``content.png``, ``style.png`` (and a blend's ``style_2.png``, ...): the inputs as given;
+- ``metrics.csv`` (Lightning's CSV logger) and ``wandb/``: what the loggers recorded;
+- ``summary.json``: how the run ended and what it was made of (status, losses, fair measures,
+  config identity, weights, versions, timings);
+- ``.hydra/``: the composed config and the command-line overrides; ``.claim``: who claimed the folder.
+
+Sweeps, resume, reproduce, the report and the benchmark read run folders through this module.
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
 import platform
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import time
+from collections.abc import Sequence
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from hydra.experimental.callback import Callback as HydraCallback
+import torch
+import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 
+from styleexp import measures
+from styleexp.errors import UserError
+from styleexp.images import load_image, save_image
 from styleexp.weights import Weights, file_sha256
 
 # Keys that do not change the image a run computes: where it logs, how many CPU threads it uses,
 # where this machine keeps the weights (their SHA-256 is recorded), how the result is scored and reported.
 NOT_IDENTITY = ("hydra", "logger", "threads", "weights_dir", "measures", "objective", "report", "verbose")
+FINAL = "final.png"
 SUMMARY = "summary.json"
+METRICS = "metrics.csv"
+IMAGES = "images"
 CLAIM = ".claim"
-_claims: dict[Path, int] = {}  # folders this process has claimed -> their locked claim file
+CONFIG = ".hydra/config.yaml"
+OVERRIDES = ".hydra/overrides.yaml"
+INPUTS = ("content", "style")  # the input images' roles; a blend's further styles are style_2, style_3, ...
+
+
+def step_image(run_dir: Path, step: int) -> Path:
+    return Path(run_dir) / IMAGES / f"step_{step:06d}.png"
+
+
+def scale_image(run_dir: Path, size: int) -> Path:
+    return Path(run_dir) / IMAGES / f"scale_{size}.png"
+
+
+def image_file(run_dir: Path, name: str) -> Path:
+    """The run folder's image called ``name``: ``final``, ``content``, ``style``, ``style_2``, ..."""
+    return Path(run_dir) / f"{name}.png"
+
+
+def save_inputs(run_dir: Path, content: torch.Tensor | None, styles: Sequence[torch.Tensor]) -> None:
+    """The input images as given: ``content.png``, ``style.png`` and a blend's ``style_2.png``, ..."""
+    if content is not None:
+        save_image(content, image_file(run_dir, "content"))
+    for k, style in enumerate(styles, start=1):
+        save_image(style, image_file(run_dir, "style" if k == 1 else f"style_{k}"))
+
+
+def input_files(run_dir: Path) -> list[Path]:
+    """The run folder's input images: ``content.png``, ``style.png`` and a blend's ``style_2.png``, ..."""
+    return sorted(Path(run_dir).glob("content.png")) + sorted(Path(run_dir).glob("style*.png"))
 
 
 def identity_config(cfg: DictConfig) -> dict[str, Any]:
@@ -118,84 +159,37 @@ def weights_facts(weights: Weights) -> dict[str, Any]:
     }
 
 
-def claim(folder: Path, **facts: Any) -> bool:
-    """Make ``folder`` this process's, atomically: True if it was new (or empty) or is already ours, False if not.
+def measure(run_dir: Path, cfg: DictConfig, device: torch.device) -> dict[str, Any]:
+    """The fair measures of the saved final image against the saved inputs (as a report would take them), and their cost.
 
-    The folder appears with its ``.claim`` file (pid, host, start, ``facts``) already in it and locked:
-    it is built beside its place and renamed there, which fails if the place holds anything. The
-    file stays as a record; its lock is held until ``release`` or until the process ends, however.
+    Measuring never fails the run: a measure that cannot be taken leaves its reason in the summary.
     """
-    folder = Path(os.path.abspath(folder))
-    if folder in _claims:
-        return True
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    building = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".claiming", dir=folder.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    building.chmod(0o777 & ~umask)  # a folder like any other, not mkdtemp's private one
-    descriptor = os.open(building / CLAIM, os.O_CREAT | os.O_WRONLY, 0o644)
-    fcntl.flock(descriptor, fcntl.LOCK_EX)
-    os.write(
-        descriptor,
-        json.dumps(
-            {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **facts}
-        ).encode(),
-    )
+    if not cfg.measures.networks:
+        return {}
+    started, seconds = time.perf_counter(), {}
     try:
-        os.rename(building, folder)
-    except OSError:  # the folder holds files: an earlier run's, or a rival's claim
-        os.close(descriptor)
-        shutil.rmtree(building)
-        return False
-    _claims[folder] = descriptor
-    return True
+        judges = measures.evaluators(list(cfg.measures.networks), cfg.weights_dir, str(device))
+        final, content, style = (load_image(path) if path.is_file() else None for path in _measured(run_dir))
+        if content is not None and final.shape != content.shape:  # interrupted at a coarser scale
+            final = F.interpolate(final[None], size=content.shape[1:], mode="bilinear", align_corners=False)[0]
+        scores = measures.measure(judges, final, content, style, seconds)
+    except (UserError, KeyboardInterrupt) as caught:
+        reason = str(caught) or "interrupted"
+        print(f"styleexp: warning: no fair measures: {reason}", file=sys.stderr)
+        return {"measures": {}, "measures_error": reason}
+    return {
+        "measures": scores,
+        "evaluators": list(cfg.measures.networks),
+        "measures_seconds": round(time.perf_counter() - started, 3),
+        "measures_seconds_each": seconds,
+    }
 
 
-def release(folder: Path) -> None:
-    """Let go of ``folder``'s claim (its record stays); nothing if this process does not hold it."""
-    descriptor = _claims.pop(Path(os.path.abspath(folder)), None)
-    if descriptor is not None:
-        os.close(descriptor)
+def _measured(run_dir: Path) -> tuple[Path, Path, Path]:
+    return Path(run_dir) / FINAL, image_file(run_dir, "content"), image_file(run_dir, "style")
 
 
-def live_claim(folder: Path) -> dict[str, Any] | None:
-    """The facts of the claim another process holds on ``folder`` while it works there, or None."""
-    path = Path(os.path.abspath(folder)) / CLAIM
-    if path.parent in _claims:
-        return None
-    try:
-        descriptor = os.open(path, os.O_RDONLY)
-    except OSError:
-        return None
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        return None  # claimed once, and the claimant has finished or died
-    except BlockingIOError:
-        return json.loads(path.read_text() or "{}")
-    finally:
-        os.close(descriptor)
-
-
-def wait_for(folder: Path) -> None:
-    """Block until no other process holds ``folder``'s claim."""
-    try:
-        descriptor = os.open(Path(folder) / CLAIM, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_SH)
-    finally:
-        os.close(descriptor)
-
-
-class FreshRunDir(HydraCallback):
-    """Claim a single run's folder before Hydra writes into it; refuse one that already holds files."""
-
-    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        run_dir = Path(config.hydra.run.dir)
-        if not claim(run_dir):
-            print(
-                f"styleexp: error: {run_dir} already holds a run; choose a new hydra.run.dir (or leave it unset)",
-                file=sys.stderr,
-            )
-            sys.exit(2)
+def objective(cfg: DictConfig, summary: dict[str, Any]) -> float | None:
+    """What a sweeper minimises for the run ``summary`` records: ``cfg.objective``, else the first evaluator's default."""
+    chosen = cfg.objective or measures.default_objective(summary.get("mode", "transfer"), list(cfg.measures.networks))
+    return objective_value(summary, OmegaConf.to_container(chosen) if OmegaConf.is_config(chosen) else chosen)

@@ -7,44 +7,11 @@ autocast, while the style statistics and losses stay in float32 (``statistics.py
 
 from __future__ import annotations
 
-import os
-import platform
-import resource
-from pathlib import Path
-
 import torch
 
 from styleexp.errors import UserError
 from styleexp.extractors import Extractor
 from styleexp.registry import Registry
-
-
-def peak_memory_mb(device: torch.device) -> float:
-    """Peak memory so far: CUDA's peak allocation on a GPU, else this process's peak resident memory.
-
-    Linux's ``VmHWM`` is used rather than ``ru_maxrss``, which a process started by ``fork`` and
-    ``exec`` inherits from its parent.
-    """
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    try:
-        status = Path("/proc/self/status").read_text()
-        return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))) / 1024
-    except (OSError, StopIteration):
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def device_name(device: torch.device) -> str:
-    """The GPU's name, or the CPU's model name and core count."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    try:
-        cpuinfo = Path("/proc/cpuinfo").read_text()
-        model = next(line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name"))
-    except (OSError, StopIteration):
-        model = platform.processor() or platform.machine()
-    return f"{model}, {os.cpu_count()} cores"
-
 
 # speed.precision option -> Lightning's precision setting.
 PRECISIONS: Registry[str] = Registry("precision")
@@ -53,15 +20,20 @@ PRECISIONS.add("tf32", "32-true")
 PRECISIONS.add("bf16", "bf16-mixed")
 
 
+def check_precision(precision: str, device: torch.device) -> None:
+    """Refuse a precision the device cannot run."""
+    if precision == "tf32" and not (device.type == "cuda" and torch.cuda.get_device_capability(device)[0] >= 8):
+        raise UserError("speed.precision=tf32 needs an NVIDIA GPU of the Ampere generation or newer; use fp32 or bf16")
+    if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise UserError("speed.precision=bf16 needs a GPU with bfloat16 support; use fp32")
+
+
 def set_precision(precision: str, device: torch.device) -> str:
     """Set the process-wide float32 matmul and convolution modes; return Lightning's precision setting.
 
     Set on every run, because sweep workers are reused and such settings would leak between jobs.
     """
-    if precision == "tf32" and not (device.type == "cuda" and torch.cuda.get_device_capability(device)[0] >= 8):
-        raise UserError("speed.precision=tf32 needs an NVIDIA GPU of the Ampere generation or newer; use fp32 or bf16")
-    if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise UserError("speed.precision=bf16 needs a GPU with bfloat16 support; use fp32")
+    check_precision(precision, device)
     tf32 = precision == "tf32"
     torch.backends.cuda.matmul.allow_tf32 = tf32
     torch.backends.cudnn.allow_tf32 = tf32

@@ -11,7 +11,6 @@ import glob
 import hashlib
 import os
 import shutil
-import sys
 import tempfile
 import time
 from itertools import count, product
@@ -26,8 +25,10 @@ from hydra.experimental.callback import Callback as HydraCallback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from styleexp import outcome
+from styleexp.claims import claim, live_claim, wait_for
 from styleexp.errors import UserError
-from styleexp.rundir import claim, completed_identity, config_identity, live_claim, read_summary, wait_for
+from styleexp.rundir import SUMMARY, completed_identity, config_identity, read_summary
 
 MAX_NAME = 120  # characters; file systems allow 255 bytes per folder name
 ATTEMPT = "~attempt"
@@ -61,7 +62,7 @@ def job_dir(_root_: DictConfig) -> str:
     """Resolver for ``hydra.sweep.subdir``: the job's folder under the sweep folder, claimed before Hydra writes there.
 
     The first of ``name``, ``name~attempt2``, ... that holds a completed run of this very config (which
-    the job then skips) or that this job can claim (``rundir.claim``: new). Earlier attempts are never
+    the job then skips) or that this job can claim (``claims.claim``: new). Earlier attempts are never
     written into. If another process is running this very config in one of them, the job goes to a
     scratch folder outside the sweep and skips there (``running_elsewhere``).
     """
@@ -228,31 +229,10 @@ class SweepRecord(HydraCallback):
             )
             for folder in elsewhere:
                 wait_for(folder)
-        problems, skipped, missing = [], 0, 0
-        for name, folder in jobs.items():
-            if folder is None:
-                missing += 1
-                problems.append(
-                    f"  {name}: missing: no job folder (deleted?); styleexp-resume {sweep_dir} runs it again"
-                )
-                continue
-            summary = read_summary(folder)
-            status = summary.get("status", "killed")
-            if status != "completed":
-                problems.append(
-                    f"  {folder.name}: {status}: {summary.get('message', 'no summary.json; the process died')}"
-                )
-            elif (folder / "summary.json").stat().st_mtime < self.started:
-                skipped += 1
-        failed = len(problems) - missing
-        print(
-            f"styleexp: sweep {sweep_dir}: {len(jobs)} jobs, {len(jobs) - len(problems)} completed "
-            f"({skipped} skipped as done before), {failed} failed" + (f", {missing} missing" if missing else ""),
-            file=sys.stderr if problems else sys.stdout,
-        )
-        if problems:
-            print("\n".join(problems), file=sys.stderr)
-            sys.exit(1)
+        done = [folder for folder in jobs.values() if folder and read_summary(folder).get("status") == "completed"]
+        skipped = sum((folder / SUMMARY).stat().st_mtime < self.started for folder in done)
+        summaries = {folder.name if folder else name: folder and read_summary(folder) for name, folder in jobs.items()}
+        outcome.sweep_record(sweep_dir, summaries, skipped)
 
     def jobs(self, sweep_dir: Path, output_subdir: str) -> dict[str, Path | None]:
         """Every job of the sweep's definition -> its folder for this launch, None if it has none.

@@ -1,4 +1,4 @@
-"""Where a run reports as it goes: the configured loggers (W&B, metrics.csv), images sent to W&B, the console.
+"""Where a run reports as it goes: the configured loggers (W&B, metrics.csv), images sent to W&B, the progress line.
 
 Every logged row carries the optimiser step (``trainer/global_step`` on W&B, ``step`` in
 ``metrics.csv``): losses, images and the final measures of one step share one step value.
@@ -20,6 +20,9 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import TQDMProgressBar
 from pytorch_lightning.callbacks.progress.tqdm_progress import Tqdm
 from pytorch_lightning.loggers import WandbLogger
+
+from styleexp import rundir, sweeps
+from styleexp.job import Job
 
 
 def loggers(cfg: DictConfig, wandb_run: Mapping[str, Any]) -> list:
@@ -52,6 +55,18 @@ def loggers(cfg: DictConfig, wandb_run: Mapping[str, Any]) -> list:
     return made
 
 
+def wandb_run(job: Job, mode: str) -> dict[str, Any]:
+    """What a job's W&B run is: its name, group (the sweep), job type (``mode``), tags (study, preset) and config."""
+    tags = [f"{group}:{job.choices[group]}" for group in ("study", "preset") if job.choices.get(group)]
+    config = {
+        **rundir.identity_config(job.cfg),
+        "choices": job.choices,
+        "overrides": sweeps.overrides_dict(job.overrides),
+    }
+    name = sweeps.run_name(job.choices, job.overrides, job.run_dir)
+    return {"name": name, "group": sweeps.sweep_id(), "job_type": mode, "tags": tags, "config": config}
+
+
 def wandb_loggers(loggers: list) -> list[WandbLogger]:
     return [logger for logger in loggers if isinstance(logger, WandbLogger)]
 
@@ -70,13 +85,8 @@ def log_image(loggers: list, key: str, path: Path, step: int) -> None:
 
 def log_inputs(loggers: list, run_dir: Path) -> None:
     """The content and style images (each of a blend's: ``style_2``, ...) as given, once, at step 0."""
-    for path in input_files(run_dir):
+    for path in rundir.input_files(run_dir):
         log_image(loggers, f"images/{path.stem}", path, 0)
-
-
-def input_files(run_dir: Path) -> list[Path]:
-    """The run folder's input images: ``content.png``, ``style.png`` and a blend's ``style_2.png``, ..."""
-    return sorted(run_dir.glob("content.png")) + sorted(run_dir.glob("style*.png"))
 
 
 def finish(loggers: list, step: int, last: Mapping[str, float], run_dir: Path, summary: Mapping[str, Any]) -> None:
@@ -92,7 +102,7 @@ def finish(loggers: list, step: int, last: Mapping[str, float], run_dir: Path, s
                 log_metrics(loggers, last, step)
             for logger in loggers:
                 logger.save()
-        final = run_dir / "final.png"
+        final = run_dir / rundir.FINAL
         if final.is_file():
             log_image(loggers, "images/final", final, step)
         for logger in wandb_loggers(loggers):
@@ -126,11 +136,11 @@ def _final_artifact(run: Any, run_dir: Path, summary: Mapping[str, Any]) -> Any:
             "status": summary["status"],
             "steps": summary.get("steps"),
             "mode": summary.get("mode"),
-            "inputs": {name: (run_dir / f"{name}.png").is_file() for name in ("content", "style")},
+            "inputs": {role: rundir.image_file(run_dir, role).is_file() for role in rundir.INPUTS},
             "overrides": summary.get("overrides", []),
         },
     )
-    for path in [run_dir / "final.png", *input_files(run_dir)]:
+    for path in [run_dir / rundir.FINAL, *rundir.input_files(run_dir)]:
         if path.is_file():
             artifact.add_file(str(path), name=path.name)
     return artifact
@@ -166,29 +176,6 @@ class Progress(TQDMProgressBar):
 
     def get_metrics(self, trainer: Any, module: Any) -> dict:
         return {key: value for key, value in super().get_metrics(trainer, module).items() if key != "v_num"}
-
-
-HEADLINE = (
-    "style/gram",
-    "content/relu4_2",
-    "ssim",
-    "colour",
-    "speckle",
-)  # of the first evaluator, and the pixel measures
-
-
-def result_line(message: str, summary: Mapping[str, Any]) -> str:
-    """A run's last console line: how it ended, then its steps, time, final total loss and headline measures."""
-    facts = []
-    if summary.get("steps"):
-        facts.append(
-            f"{summary['steps']} steps{' (converged)' if summary.get('converged') else ''} in {summary.get('wall_time_s', 0):.0f} s"
-        )
-    if "loss/total" in summary.get("losses", {}):
-        facts.append(f"loss/total {summary['losses']['loss/total']:.4g}")
-    scores = summary.get("measures") or {}
-    facts += [f"{key} {scores[key]:.3g}" for key in HEADLINE if isinstance(scores.get(key), (int, float))]
-    return f"{message} ({'; '.join(facts)})" if facts else message
 
 
 @contextmanager

@@ -19,7 +19,9 @@ from omegaconf import DictConfig, open_dict
 
 from styleexp import weights
 from styleexp.cli import CONFIG_DIR
-from styleexp.run import Job, RunResult, run
+from styleexp.job import Job
+from styleexp.outcome import Outcome
+from styleexp.run import run
 
 SHARED_IMAGES = Path(__file__).resolve().parents[2] / "shared" / "images"
 BIN = Path(sys.executable).parent
@@ -69,7 +71,7 @@ def job_in(run_dir: Path, *overrides: str) -> Job:
     return Job.current(cfg)
 
 
-def run_in_process(run_dir: Path, *overrides: str) -> RunResult:
+def run_in_process(run_dir: Path, *overrides: str) -> Outcome:
     """Compose the real config with ``overrides`` and run it as the Hydra app would, in ``run_dir``."""
     return run(job_in(run_dir, *overrides).cfg)
 

@@ -41,7 +41,14 @@ def test_a_run_ends_with_its_measures_and_returns_its_objective(tmp_path):
         and facts["measures_seconds"] > 0
     )
     # Each evaluator's cost, those always on too.
-    assert set(facts["measures_seconds_each"]) == {*facts["evaluators"], "ssim", "chroma", "colour", "speckle", "layout_leakage"}
+    assert set(facts["measures_seconds_each"]) == {
+        *facts["evaluators"],
+        "ssim",
+        "chroma",
+        "colour",
+        "speckle",
+        "layout_leakage",
+    }
     assert result.objective == facts["measures"]["style/centered"]
     weighted = run_in_process(
         tmp_path / "weighted", "logger=none", *TINY, "objective={measure/style/gram: 2, measure/ssim: -1}"

@@ -15,11 +15,14 @@ import yaml
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf, read_write
 
-from styleexp.cli import CONFIG_DIR, EXPERIMENTS_DIR, reproduce, resume
+from styleexp.claims import release
+from styleexp.cli import CONFIG_DIR, EXPERIMENTS_DIR
 from styleexp.images import load_image
 from styleexp.report import load_runs
 from styleexp.reproduce import check_resumable
-from styleexp.rundir import completed_identity, config_identity, release
+from styleexp.reproduce import reproduce_main as reproduce
+from styleexp.reproduce import resume_main as resume
+from styleexp.rundir import completed_identity, config_identity
 from styleexp.sweeps import SweepRecord, job_dir, job_name, running_elsewhere
 
 from .conftest import (

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from styleexp import measures
-from styleexp.cli import validate_measures
 from styleexp.measures import probes, validation
+from styleexp.measures.cli import main as validate_measures
 from styleexp.report import compare
 from styleexp.report.load import Run
 

@@ -31,36 +31,34 @@ class BatchedLauncher(Launcher):
         self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        from styleexp import cli
+        from styleexp import outcome, sweeps
         from styleexp.batching import batches
-        from styleexp.run import Job, run_batch
+        from styleexp.errors import UserError
+        from styleexp.job import Job
+        from styleexp.run import run_batch
 
         setup_globals()
         HydraConfig.instance().set_config(self.config)  # the sweep's: the batches read its mode and folder
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
-        cli.check_search()
+        try:
+            sweeps.check_search()
+        except UserError as error:
+            outcome.refuse(error)
         returns = []
         for idx, overrides in enumerate(job_overrides, start=initial_job_idx):
             sweep_config = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
             with open_dict(sweep_config):
                 sweep_config.hydra.job.id = sweep_config.hydra.job.num = idx
             # Hydra's own job set-up (folder, .hydra/, callbacks), with a task that only notes the job.
-            returns.append(
-                run_job(
-                    hydra_context=self.hydra_context,
-                    task_function=Job.current,
-                    config=sweep_config,
-                    job_dir_key="hydra.sweep.dir",
-                    job_subdir_key="hydra.sweep.subdir",
-                )
-            )
+            returns.append(run_job(hydra_context=self.hydra_context, task_function=Job.current, config=sweep_config,
+                                   job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir"))  # fmt: skip
         jobs = [ret.return_value for ret in returns]
         stop: SystemExit | None = None
         for members in batches([job.cfg for job in jobs], self.batch_size):
             for i, result in zip(members, run_batch([jobs[i] for i in members])):
                 try:
-                    returns[i].return_value = cli.conclude(result)
+                    returns[i].return_value = outcome.conclude(result, multirun=True)
                 except SystemExit as ending:  # every job's line first, then the sweep ends
                     stop = stop or ending
             if stop is not None:

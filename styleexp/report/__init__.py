@@ -25,6 +25,7 @@ from styleexp.report.grid import CELL, grid, layout, thumbnail
 from styleexp.report.load import Run, load_runs, position, report_settings
 from styleexp.report.page import page
 from styleexp.report.tables import markdown_table, measure_names, table_rows, write_csv
+from styleexp.rundir import CONFIG, FINAL, image_file
 
 __all__ = [
     "CELL",
@@ -58,12 +59,12 @@ def validation_images(runs: list[Run]) -> dict[str, torch.Tensor]:
     """What the report validates its measures on: the bundled samples, and the sweep's inputs that are not samples."""
     images = probes.bundled_images()
     for run in runs:
-        saved = run.folder / ".hydra" / "config.yaml"
+        saved = run.folder / CONFIG
         config = OmegaConf.load(saved) if saved.is_file() else {}
         for name in ("content", "style"):
             given = config.get(name)
-            if given and str(given) not in samples.SAMPLES and (run.folder / f"{name}.png").is_file():
-                images.setdefault(Path(str(given)).name, load_image(run.folder / f"{name}.png", probes.SIZE))
+            if given and str(given) not in samples.SAMPLES and image_file(run.folder, name).is_file():
+                images.setdefault(Path(str(given)).name, load_image(image_file(run.folder, name), probes.SIZE))
     return images
 
 
@@ -213,7 +214,7 @@ def log_to_wandb(report: Report, runs: list[Run], group: str, mode: str) -> None
     """Log the table (numbers as numbers, each run's final image), the grid and the charts as a ``report`` run in ``group``."""
     import wandb
 
-    saved = OmegaConf.load(runs[0].folder / ".hydra" / "config.yaml")
+    saved = OmegaConf.load(runs[0].folder / CONFIG)
     project = OmegaConf.select(saved, "logger.wandb.project", default="styleexp")
     run = wandb.init(
         project=project,
@@ -230,7 +231,7 @@ def log_to_wandb(report: Report, runs: list[Run], group: str, mode: str) -> None
         columns = [*report.rows[0], "final"]
         data = []
         for row in report.rows:
-            final = by_name[row["run"]].folder / "final.png"
+            final = by_name[row["run"]].folder / FINAL
             data.append([*row.values(), wandb.Image(str(final)) if final.is_file() else None])
         logged = {
             "report/table": wandb.Table(columns=columns, data=data),

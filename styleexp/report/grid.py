@@ -8,6 +8,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from styleexp.report.load import Run, position
+from styleexp.rundir import image_file
 
 CELL = 160  # pixels: the longest side of each image in the grid
 
@@ -26,7 +27,7 @@ def grid(runs: list[Run], keys: dict[str, list[str]]) -> tuple[Image.Image, dict
     Also returns each run's cell as ``{run folder name: (left, top, right, bottom)}``.
     """
     rows, columns = layout(keys)
-    inputs = [name for name in ("content", "style") if any((run.folder / f"{name}.png").is_file() for run in runs)]
+    inputs = [name for name in ("content", "style") if any(image_file(run.folder, name).is_file() for run in runs)]
     font = ImageFont.load_default(size=13)
     by_position = {position(run, keys): run for run in runs}
     label_width = max(int(font.getlength(_row_label(keys, row))) + 16 if row else 0 for row in rows)

@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 
 from styleexp.errors import UserError
 from styleexp.images import load_image
-from styleexp.rundir import read_summary
+from styleexp.rundir import CONFIG, OVERRIDES, image_file, read_summary
 from styleexp.sweeps import ATTEMPT, job_name, overrides_dict, planned_jobs, swept_keys, swept_values
 
 
@@ -33,7 +33,7 @@ class Run:
         return self.summary.get("status", "unfinished")
 
     def image(self, name: str) -> torch.Tensor | None:
-        path = self.folder / f"{name}.png"
+        path = image_file(self.folder, name)
         return load_image(path) if path.is_file() else None
 
 
@@ -60,14 +60,14 @@ def load_runs(*sweep_dirs: Path) -> tuple[list[Run], dict[str, list[str]]]:
 def _load_sweep(sweep_dir: Path) -> tuple[list[Run], dict[str, list[str]]]:
     if (
         not sweep_dir.is_dir()
-        or not any(sweep_dir.glob("*/.hydra/overrides.yaml"))
+        or not any(sweep_dir.glob(f"*/{OVERRIDES}"))
         and not (sweep_dir / "multirun.yaml").is_file()
     ):
         raise UserError(
             f"{sweep_dir} is not a sweep folder: it has no multirun.yaml and no job folders; give a folder under outputs/sweeps/"
         )
     attempts: dict[str, list[Path]] = {}
-    for overrides_file in sorted(sweep_dir.glob("*/.hydra/overrides.yaml")):
+    for overrides_file in sorted(sweep_dir.glob(f"*/{OVERRIDES}")):
         folder = overrides_file.parent.parent
         attempts.setdefault(folder.name.split(ATTEMPT)[0], []).append(folder)
     runs = []
@@ -76,7 +76,7 @@ def _load_sweep(sweep_dir: Path) -> tuple[list[Run], dict[str, list[str]]]:
         summaries = [read_summary(f) for f in folders]
         done = [i for i, s in enumerate(summaries) if s.get("status") == "completed"]
         pick = done[-1] if done else len(folders) - 1
-        overrides = list(OmegaConf.load(folders[pick] / ".hydra" / "overrides.yaml"))
+        overrides = list(OmegaConf.load(folders[pick] / OVERRIDES))
         summary = summaries[pick]
         runs.append(Run(name, folders[pick], overrides_dict(overrides), summary, dict(summary.get("measures") or {})))
     if not runs:
@@ -100,7 +100,7 @@ def report_settings(runs: list[Run]) -> dict:
     """The sweep's ``report`` settings (``replicate``, ``rank_by``) as its first run saved them; defaults for older runs."""
     settings = {"replicate": ["seed"], "rank_by": None}
     for run in runs:
-        saved = run.folder / ".hydra" / "config.yaml"
+        saved = run.folder / CONFIG
         if saved.is_file():
             node = OmegaConf.load(saved).get("report")
             return {**settings, **(OmegaConf.to_container(node) if node is not None else {})}

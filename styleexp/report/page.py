@@ -12,6 +12,7 @@ from styleexp.measures import validation
 from styleexp.report import compare
 from styleexp.report.load import Run
 from styleexp.report.tables import text
+from styleexp.rundir import FINAL, image_file
 
 TEMPLATE = Template(Path(__file__).with_name("page.html").read_text())
 
@@ -45,7 +46,7 @@ def page(
     details = []
     for row in rows:
         run = by_name[row["run"]]
-        final = run.folder / "final.png"
+        final = run.folder / FINAL
         image = (
             f'<img alt="{html.escape(run.name)}" src="{_data_uri(final)}">' if final.is_file() else "<p>no image</p>"
         )
@@ -83,9 +84,9 @@ def _ranking(ranked: Sequence[Run], name: str | None) -> str:
     cells = []
     for place, run in enumerate(ranked, 1):
         images = "".join(
-            f'<img alt="{what} of {html.escape(run.name)}" src="{_data_uri(run.folder / f"{what}.png")}">'
+            f'<img alt="{what} of {html.escape(run.name)}" src="{_data_uri(image_file(run.folder, what))}">'
             for what in ("style", "final")
-            if (run.folder / f"{what}.png").is_file()
+            if image_file(run.folder, what).is_file()
         )
         leakage = run.scores.get("layout_leakage")
         cells.append(

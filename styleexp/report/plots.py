@@ -16,6 +16,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from styleexp.measures import HIGHER_IS_BETTER  # noqa: E402
 from styleexp.report.compare import completed, interval  # noqa: E402
 from styleexp.report.load import Run  # noqa: E402
+from styleexp.rundir import METRICS  # noqa: E402
 
 
 def measure_figure(runs: Sequence[Run], keys: dict[str, list[str]], factors: Sequence[str], name: str) -> Figure:
@@ -55,7 +56,7 @@ def loss_figure(runs: Sequence[tuple[Run, str]], title: str) -> Figure:
     """``loss/total`` against the optimiser step for each ``(run, label)`` of one grid row, on a log scale."""
     figure, ax = plt.subplots(figsize=(6.0, 3.2))
     for run, label in runs:
-        steps, losses = read_curve(run.folder / "metrics.csv", "loss/total")
+        steps, losses = read_curve(run.folder / METRICS, "loss/total")
         if steps:
             ax.plot(steps, losses, label=label, linewidth=1.4)
     ax.set_yscale("log")
