@@ -32,7 +32,7 @@ _warned: set[str] = set()
 
 
 @dataclass
-class Network:
+class FrozenNetwork:
     """The run's frozen network, built once for all its scales, and where its weights came from."""
 
     extractor: Extractor
@@ -66,7 +66,7 @@ def scale_plan(cfg: DictConfig) -> list[tuple[int, int]]:
     return list(zip(sizes, steps))
 
 
-def prepare(cfg: DictConfig, specs: Sequence[Spec] | None = None) -> Network:
+def prepare(cfg: DictConfig, specs: Sequence[Spec] | None = None) -> FrozenNetwork:
     """The frozen network of a batch (its shared settings from ``cfg``), on its device, computing every layer ``specs`` read.
 
     ``specs``: the batch elements' at their final size, if already made (default: ``cfg``'s alone).
@@ -96,12 +96,12 @@ def prepare(cfg: DictConfig, specs: Sequence[Spec] | None = None) -> Network:
     )
     extractor.to(devices.device_of(cfg))
     speed.configure(extractor, cfg.speed.channels_last, cfg.speed.compile)
-    return Network(extractor, weights_facts(weights), weights.source)
+    return FrozenNetwork(extractor, weights_facts(weights), weights.source)
 
 
 def build(
     cfgs: Sequence[DictConfig],
-    network: Network | None = None,
+    network: FrozenNetwork | None = None,
     size: int | None = None,
     starts: Sequence[torch.Tensor] | None = None,
 ) -> Built:
@@ -128,7 +128,6 @@ def build(
             torch.stack(list(starts)).float().cpu(), size=specs[0].shape[1:], mode="bilinear", align_corners=False
         )
     optimizer = OPTIMIZERS[cfg.optim.name.value]
-    settings = {key: value for key, value in OmegaConf.to_container(cfg.optim).items() if key != "name"}
     coloured = [spec.chroma is not None for spec in specs]
     chroma = (
         torch.stack(
@@ -137,7 +136,15 @@ def build(
         if any(coloured)
         else None
     )
-    module = StyleTransfer(network.extractor, first, terms, optimizer, optimizer.settings(**settings), chroma, coloured)
+    module = StyleTransfer(
+        network.extractor,
+        first,
+        terms,
+        optimizer,
+        optimizer.settings_of(OmegaConf.to_container(cfg.optim)),
+        chroma,
+        coloured,
+    )
     facts = [
         {
             "content_layer": spec.content_layer if spec.content is not None else None,

@@ -7,13 +7,16 @@ not resolve), which would otherwise cost a traceback or minutes of optimising no
 
 from __future__ import annotations
 
-import math
+import dataclasses
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from styleexp import rules
 from styleexp.errors import UserError
+from styleexp.optimizers import OPTIMIZERS
+from styleexp.rules import finite, non_negative, positive, whole
 
 
 def check(cfg: DictConfig) -> None:
@@ -25,19 +28,16 @@ def check(cfg: DictConfig) -> None:
         reason = str(error).splitlines()[0]  # OmegaConf appends the key and types on lines of their own
         raise UserError(f"{key}{reason}; fix the ${{...}} in that setting") from None
     for size in [cfg.size, *(cfg.scales or [])]:
-        _whole("size" if size == cfg.size else "scales", size, least=1, example="size=256")
+        whole(1, "size=256").check("size" if size == cfg.size else "scales", size)
     for steps in cfg.steps if OmegaConf.is_list(cfg.steps) else [cfg.steps]:
-        _whole("steps", steps, least=1, example="steps=100")
-    _whole("log_every", cfg.log_every, least=1, example="log_every=10")
-    _whole("image_every", cfg.image_every, least=0, example="image_every=25 (0: none)")
+        whole(1, "steps=100").check("steps", steps)
+    whole(1, "log_every=10").check("log_every", cfg.log_every)
+    whole(0, "image_every=25 (0: none)").check("image_every", cfg.image_every)
     if cfg.threads is not None:
-        _whole("threads", cfg.threads, least=1, example="threads=2 (null: all cores)")
-    if "lr" in cfg.optim:
-        _positive("optim.lr", cfg.optim.lr, example="optim.lr=1 for L-BFGS, 0.02 for Adam")
-    if "history_size" in cfg.optim:
-        _whole("optim.history_size", cfg.optim.history_size, least=1, example="optim.history_size=100")
-    if "eps" in cfg.optim:
-        _positive("optim.eps", cfg.optim.eps, example="optim.eps=1e-8")
+        whole(1, "threads=2 (null: all cores)").check("threads", cfg.threads)
+    for setting in dataclasses.fields(OPTIMIZERS[cfg.optim.name.value].settings):
+        if isinstance(rule := setting.metadata.get("rule"), rules.Rule):
+            rule.check(f"optim.{setting.name}", cfg.optim[setting.name])
     _weights("loss", dict(cfg.loss), example="loss.style=1e-5")
     if cfg.style_layers.weights:
         _weights("style_layers.weights", dict(cfg.style_layers.weights), example="style_layers.weights={relu1_1:1}")
@@ -45,32 +45,13 @@ def check(cfg: DictConfig) -> None:
     if cfg.init.name.value == "image" and not cfg.init.path:
         raise UserError("init=image needs an image to start from; set init.path=FILE, a sample name or a run folder")
     if cfg.stop.rtol is not None:
-        _non_negative("stop.rtol", cfg.stop.rtol, example="stop.rtol=1e-3 (null: off)")
-        _whole("stop.window", cfg.stop.window, least=1, example="stop.window=20")
-
-
-def _whole(key: str, value: Any, least: int, example: str) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < least:
-        raise UserError(f"{key}={value} must be a whole number of at least {least}; e.g. {example}")
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _positive(key: str, value: Any, example: str) -> None:
-    if not _finite(value) or value <= 0:
-        raise UserError(f"{key}={value} must be a finite number above 0; e.g. {example}")
-
-
-def _non_negative(key: str, value: Any, example: str) -> None:
-    if not _finite(value) or value < 0:
-        raise UserError(f"{key}={value} must be a finite number of at least 0; e.g. {example}")
+        non_negative("stop.rtol=1e-3 (null: off)").check("stop.rtol", cfg.stop.rtol)
+        whole(1, "stop.window=20").check("stop.window", cfg.stop.window)
 
 
 def _weights(key: str, weights: dict[str, Any], example: str) -> None:
     for name, value in weights.items():
-        _non_negative(f"{key}.{name}", value, example)
+        non_negative(example).check(f"{key}.{name}", value)
     if not any(value > 0 for value in weights.values()):
         raise UserError(
             f"every {key} is 0, so there is nothing to optimise; give one a positive weight, e.g. {example}"
@@ -83,7 +64,7 @@ def _styles(cfg: DictConfig) -> None:
         raise UserError(
             f"style={list(styles)} must name one or more images; e.g. style=[starry_night.jpg,the_scream.jpg]"
         )
-    _positive("style_scale", cfg.style_scale, example="style_scale=0.5")
+    positive("style_scale=0.5").check("style_scale", cfg.style_scale)
     if cfg.style_blend is None:
         return
     count = len(styles) if styles is not None else int(cfg.style is not None)
@@ -93,7 +74,7 @@ def _styles(cfg: DictConfig) -> None:
             f"style_blend={blend} has {len(blend)} weights for {count} style image{'s' * (count != 1)}; "
             f"give one per style, e.g. style_blend=[{','.join(['1'] * max(count, 1))}]"
         )
-    if not all(_finite(weight) and weight >= 0 for weight in blend):
+    if not all(finite(weight) and weight >= 0 for weight in blend):
         raise UserError(
             f"style_blend={blend}: every weight must be a finite number of at least 0; e.g. style_blend=[0.7,0.3]"
         )

@@ -27,33 +27,33 @@ from styleexp.speed import PRECISIONS
 from styleexp.statistics import STATISTICS
 from styleexp.terms import BLEND_MODES, TERMS
 
-Network = NETWORKS.enum("Network", __name__)
-Pooling = POOLING.enum("Pooling", __name__)
-Statistic = STATISTICS.enum("Statistic", __name__)
-Init = INITS.enum("Init", __name__)
-Optimizer = OPTIMIZERS.enum("Optimizer", __name__)
-Precision = PRECISIONS.enum("Precision", __name__)
-Colors = COLORS.enum("Colors", __name__)
+NetworkName = NETWORKS.enum("NetworkName", __name__)
+PoolingName = POOLING.enum("PoolingName", __name__)
+StatisticName = STATISTICS.enum("StatisticName", __name__)
+InitName = INITS.enum("InitName", __name__)
+OptimizerName = OPTIMIZERS.enum("OptimizerName", __name__)
+PrecisionName = PRECISIONS.enum("PrecisionName", __name__)
+ColorsName = COLORS.enum("ColorsName", __name__)
 BlendMode = Enum("BlendMode", {mode: mode for mode in BLEND_MODES}, module=__name__)
 
 
 @dataclass
 class NetworkConfig:
-    name: Network = MISSING  # the `network` group
+    name: NetworkName = MISSING  # the `network` group
     weights: str = "caffe"  # caffe | torchvision | random | path to a .pth file
     preprocessing: Optional[str] = None  # needed only for a path: caffe | torchvision
-    pooling: Pooling = MISSING  # the `pooling` group
+    pooling: PoolingName = MISSING  # the `pooling` group
     download: bool = True
 
 
 @dataclass
 class StatisticConfig:
-    name: Statistic = MISSING  # the `gram` group
+    name: StatisticName = MISSING  # the `gram` group
 
 
 @dataclass
 class InitConfig:
-    name: Init = MISSING  # the `init` group
+    name: InitName = MISSING  # the `init` group
     path: Optional[str] = None  # init=image: an image file, a sample name or a run folder (its final.png)
 
 
@@ -67,7 +67,7 @@ class StyleLayersConfig:
 
 @dataclass
 class SpeedConfig:
-    precision: Precision = Precision.fp32  # fp32 | tf32 (NVIDIA GPUs) | bf16 autocast, statistics in fp32
+    precision: PrecisionName = PrecisionName.fp32  # fp32 | tf32 (NVIDIA GPUs) | bf16 autocast, statistics in fp32
     channels_last: bool = False  # NHWC memory layout for the network
     compile: bool = False  # torch.compile the network (first steps pay the compilation)
 
@@ -115,8 +115,8 @@ class Config:
     style_blend: Optional[List[float]] = None  # one weight per style image, normalised to sum 1; null: equal
     style_blend_mode: BlendMode = BlendMode.loss  # loss: blend the per-style losses | statistics: blend the targets
     style_scale: float = 1.0  # the style images' longest side, as a fraction of the output's
-    colors: Optional[Colors] = None  # keep the content's colours: luminance | match; null: the style's
-    content_layer: str = "relu4_2"
+    colors: Optional[ColorsName] = None  # keep the content's colours: luminance | match; null: the style's
+    content_layer: str = "${network_default:${network.name},content_layer}"  # the network's own unless given
     size: int = 256  # longest side of the output, in pixels
     # Coarse to fine: longest sides ending at `size`, each scale starting from the last one's result
     # upsampled; null: `size` alone.
@@ -149,7 +149,7 @@ class Config:
 def _optim_schema(name: str) -> type:
     """The ``optim`` node of option ``name``: the option's name, then its optimiser's settings."""
     settings = OPTIMIZERS[name].settings
-    fields = [("name", Optimizer, field(default=Optimizer[name]))]
+    fields = [("name", OptimizerName, field(default=OptimizerName[name]))]
     fields += [
         (f.name, f.type, field(default=f.default, default_factory=f.default_factory))
         for f in dataclasses.fields(settings)
@@ -164,10 +164,16 @@ def _layers_of_kind(network: Any, kind: str) -> list[str]:
     return [name for name in layer_names(getattr(network, "value", network)) if name.startswith(kind)]
 
 
+def _network_default(network: Any, key: str) -> Any:
+    value = getattr(NETWORKS[getattr(network, "value", network)], key)
+    return list(value) if isinstance(value, tuple) else value
+
+
 def register() -> None:
     """Register the schema as ``config_schema``, the registry-backed group options and the resolvers.
 
     ``${layers:network,kind}`` lists a network's layers of a kind (``relu``, ``conv``);
+    ``${network_default:network,key}`` is a network's own ``content_layer`` or ``style_layers``;
     ``${styleexp_log_level:verbose}`` is the level of the libraries' console loggers.
     """
     store = ConfigStore.instance()
@@ -185,4 +191,5 @@ def register() -> None:
     sweeps.register_resolvers()
     if not OmegaConf.has_resolver("layers"):
         OmegaConf.register_new_resolver("layers", _layers_of_kind)
+        OmegaConf.register_new_resolver("network_default", _network_default)
         OmegaConf.register_new_resolver("styleexp_log_level", lambda verbose: "INFO" if verbose else "WARNING")

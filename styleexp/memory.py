@@ -1,10 +1,11 @@
 """Memory a run needs, memory the machine has, and a cap so that a run that outgrows it fails alone.
 
-The estimate is a measured figure, not a model: VGG-19 to ``relu5_1``, forward and backward in
-float32 on the CPU, peaked at about 2.5 kB a pixel of the image above a fixed ~400 MB (the network,
-the evaluators that score the result, work space), plus what the optimiser keeps per pixel (an
-L-BFGS history of ``m`` steps: two ``[3, H, W]`` float32 tensors a step). Shallower networks,
-fewer layers and 16-bit autocast need less, so the figure errs on the safe side.
+The estimate is measured figures, not a model: a fixed ~400 MB (the network, the evaluators that
+score the result, work space), plus per pixel of each image what the network's activations take
+forward and backward (its ``bytes_per_pixel``: about 2.5 kB for VGG-19 to ``relu5_1`` in float32 on
+the CPU) and what the optimiser keeps (its ``state``: an L-BFGS history of ``m`` steps is two
+``[3, H, W]`` float32 tensors a step). Shallower networks, fewer layers and 16-bit autocast need
+less, so the figure errs on the safe side.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from styleexp import devices, samples
 from styleexp.errors import UserError
+from styleexp.extractors import NETWORKS
+from styleexp.optimizers import OPTIMIZERS
 
 FIXED_MB = 400.0
-ACTIVATIONS_BYTES_PER_PIXEL = 2500.0
 FLOAT_BYTES_PER_PIXEL = 12.0  # one [3, H, W] float32 tensor
 
 
@@ -44,7 +46,7 @@ class Estimate:
 def estimate(cfg: DictConfig, batch: int = 1) -> Estimate:
     """The memory the run ``cfg`` (``batch`` images at once) needs at its largest scale, against the memory free for it."""
     steps = max(cfg.steps) if OmegaConf.is_list(cfg.steps) else cfg.steps
-    per_pixel = batch * (ACTIVATIONS_BYTES_PER_PIXEL + _optimiser_bytes_per_pixel(cfg, steps))
+    per_pixel = batch * bytes_per_pixel(cfg, steps)
     shaping = (
         [cfg.content] if cfg.content is not None else samples.names(cfg.style)
     )  # the output's shape comes from these
@@ -124,10 +126,11 @@ def is_out_of_memory(error: BaseException | None) -> bool:
     )
 
 
-def _optimiser_bytes_per_pixel(cfg: DictConfig, steps: int) -> float:
-    if "history_size" in cfg.optim:  # L-BFGS: a step and a gradient change per remembered step, and its buffers
-        return FLOAT_BYTES_PER_PIXEL * (2 * min(cfg.optim.history_size, steps) + 4)
-    return FLOAT_BYTES_PER_PIXEL * 3  # Adam: two moments and the gradient
+def bytes_per_pixel(cfg: DictConfig, steps: int) -> float:
+    """What one image of the run takes per pixel: the network's activations and the optimiser's state."""
+    optimizer = OPTIMIZERS[cfg.optim.name.value]
+    state = optimizer.state(optimizer.settings_of(cfg.optim), steps)
+    return NETWORKS[cfg.network.name.value].bytes_per_pixel + FLOAT_BYTES_PER_PIXEL * state
 
 
 def _held_mb(device: torch.device) -> float:

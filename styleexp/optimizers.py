@@ -1,14 +1,16 @@
-"""The optimisers of the image, in ``OPTIMIZERS``: each its settings (the ``optim.*`` keys) and how to build it."""
+"""The optimisers of the image, in ``OPTIMIZERS``: each its settings (the ``optim.*`` keys), how to build it, the
+rules its settings follow and the state it keeps."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
 from styleexp.registry import Registry
+from styleexp.rules import positive, whole
 
 LINE_SEARCH_EVALS = 25  # torch's default budget for one strong-Wolfe line search
 
@@ -19,12 +21,19 @@ class Optimizer:
 
     ``quasi_newton`` optimisers keep curvature pairs between steps: clamping pixels between steps
     would invalidate them, so only saved images are clamped, and their line search ends on points it
-    has evaluated, which the module then answers from memory.
+    has evaluated, which the module then answers from memory. ``state(settings, steps)`` is how many
+    image-sized float32 tensors it keeps when capped at ``steps`` (``memory.py``). A setting's field
+    carries the rule its value follows (``metadata={"rule": ...}``, ``rules.py``; ``checks.py`` applies it).
     """
 
     settings: type
     build: Callable[[Sequence[torch.Tensor], Any], torch.optim.Optimizer]
     quasi_newton: bool
+    state: Callable[[Any, int], int]
+
+    def settings_of(self, node: Mapping[str, Any]) -> Any:
+        """The settings in a config's ``optim`` node (its ``name`` aside)."""
+        return self.settings(**{key: value for key, value in node.items() if key != "name"})
 
 
 OPTIMIZERS: Registry[Optimizer] = Registry("optimizer")
@@ -32,16 +41,16 @@ OPTIMIZERS: Registry[Optimizer] = Registry("optimizer")
 
 @dataclass
 class LBFGSSettings:
-    lr: float = 1.0
-    history_size: int = 100
+    lr: float = field(default=1.0, metadata={"rule": positive("optim.lr=1")})
+    history_size: int = field(default=100, metadata={"rule": whole(1, "optim.history_size=100")})
 
 
 @dataclass
 class AdamSettings:
     # Pixels are in [0, 1]: 0.02 here is about a step of 5 in the 0-255 range of Caffe-style code.
-    lr: float = 0.02
+    lr: float = field(default=0.02, metadata={"rule": positive("optim.lr=0.02")})
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
-    eps: float = 1e-8
+    eps: float = field(default=1e-8, metadata={"rule": positive("optim.eps=1e-8")})
 
 
 def _lbfgs(params: Sequence[torch.Tensor], settings: LBFGSSettings) -> torch.optim.Optimizer:
@@ -63,5 +72,6 @@ def _adam(params: Sequence[torch.Tensor], settings: AdamSettings) -> torch.optim
     return torch.optim.Adam(params, lr=settings.lr, betas=tuple(settings.betas), eps=settings.eps)
 
 
-OPTIMIZERS.add("lbfgs", Optimizer(LBFGSSettings, _lbfgs, quasi_newton=True))
-OPTIMIZERS.add("adam", Optimizer(AdamSettings, _adam, quasi_newton=False))
+# L-BFGS: a step and a gradient change per remembered step, and its buffers; Adam: two moments and the gradient.
+OPTIMIZERS.add("lbfgs", Optimizer(LBFGSSettings, _lbfgs, True, lambda s, steps: 2 * min(s.history_size, steps) + 4))
+OPTIMIZERS.add("adam", Optimizer(AdamSettings, _adam, False, lambda s, steps: 3))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+import importlib
+import pkgutil
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from enum import Enum
 from typing import Generic, TypeVar
 
@@ -40,6 +42,9 @@ class Registry(Mapping[str, T], Generic[T]):
             raise UserError(f"unknown {self.kind} {name!r}; choose one of {', '.join(self._entries)}")
         return self._entries[name]
 
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._entries)
 
@@ -52,3 +57,9 @@ class Registry(Mapping[str, T], Generic[T]):
         It must be assigned to ``name`` in ``module``, where pickling (parallel launchers) finds it.
         """
         return Enum(name, {entry: entry for entry in self._entries}, module=module)
+
+
+def discover(package: str, path: Iterable[str]) -> None:
+    """Import every module of ``package`` (its ``__path__``): each registers what it defines, so an extension is one file."""
+    for module in pkgutil.iter_modules(path):
+        importlib.import_module(f"{package}.{module.name}")

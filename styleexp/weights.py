@@ -137,15 +137,6 @@ def _implied(source: str, given: str | None, implied: str) -> str:
     return implied
 
 
-def _features_only(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Accept a whole VGG state dict (``features.0.weight``, ``classifier...``) as well as a features one."""
-    if any(key.startswith("features.") for key in state_dict):
-        return {
-            key.removeprefix("features."): value for key, value in state_dict.items() if key.startswith("features.")
-        }
-    return state_dict
-
-
 def _read(path: Path, network: str) -> dict[str, torch.Tensor]:
     try:
         state_dict = torch.load(path, map_location="cpu", weights_only=True)
@@ -157,7 +148,7 @@ def _read(path: Path, network: str) -> dict[str, torch.Tensor]:
         raise UserError(
             f"{path}: holds a {type(state_dict).__name__}, not a state dict; save model.features.state_dict()"
         )
-    state_dict = _features_only(state_dict)
+    state_dict = NETWORKS[network].features_of(state_dict)
     _check_layout(state_dict, network, path)
     return state_dict
 
@@ -208,7 +199,7 @@ def _download(network: str, source: str, target: Path) -> None:
             # torchvision's files are named by their SHA-256 prefix, which torch.hub checks.
             prefix = re.search(r"-([0-9a-f]{8,})\.pth$", url) if "download.pytorch.org" in url else None
             torch.hub.download_url_to_file(url, str(raw), hash_prefix=prefix and prefix.group(1), progress=True)
-            features = _features_only(torch.load(raw, map_location="cpu", weights_only=True))
+            features = NETWORKS[network].features_of(torch.load(raw, map_location="cpu", weights_only=True))
             expected = NETWORKS[network].features_sha256.get(source)
             if expected and features_sha256(features) != expected:
                 raise WeightsUnavailable(

@@ -23,7 +23,7 @@ def test_a_run_that_outgrows_its_cap_is_recorded_as_out_of_memory_and_the_proces
     # the network's activations at 512 px need more than that.
     monkeypatch.setattr(memory, "available_mb", lambda device: 150.0)
     monkeypatch.setattr(memory, "FIXED_MB", 0.0)
-    monkeypatch.setattr(memory, "ACTIVATIONS_BYTES_PER_PIXEL", 0.0)
+    monkeypatch.setattr(memory, "bytes_per_pixel", lambda cfg, steps: 1.0)
     before = resource.getrlimit(resource.RLIMIT_AS)
     result = run_in_process(tmp_path / "run", "logger=none", "size=512", "steps=2", "measures.networks=[]")
     assert result.status == "failed" and result.exit_code == 1

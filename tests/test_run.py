@@ -218,7 +218,8 @@ def test_cli_run_leaves_every_file_and_an_offline_wandb_run(tmp_path):
     record = wandb_summary(run_dir)
     # Named by its choices and overrides, unique by its folder's time stamp.
     assert (
-        record["name"] == f"vgg19-max-gram-gatys-lbfgs-noise size=48,steps=4,image_every=2,log_every=1 @ {run_dir.name}"
+        record["name"]
+        == f"vgg19-max-gram-default-lbfgs-noise size=48,steps=4,image_every=2,log_every=1 @ {run_dir.name}"
     )
     assert record["config"]["choices"]["gram"] == "gram" and record["config"]["size"] == 48
     # Only what determines the result: no log folders, thread counts or weights folders of this machine.

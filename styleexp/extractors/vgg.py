@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from styleexp.errors import UserError
-from styleexp.extractors import NETWORKS, POOLING, Extractor, Network, conv_layers, layer_names, resolve_layer
+from styleexp.extractors.network import NETWORKS, POOLING, Extractor, Network, conv_layers, layer_names, resolve_layer
 from styleexp.preprocessing import Preprocess
 
 # torchvision's configurations "D" and "E": output channels of each 3x3 convolution, "M" a pooling.
@@ -144,6 +144,16 @@ class VGGFeatures(Extractor):
         return activations
 
 
+def features_of(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A whole VGG's state dict (``features.0.weight``, ``classifier...``) as its features' (``0.weight``); a features
+    state dict as it is."""
+    if any(key.startswith("features.") for key in state_dict):
+        return {
+            key.removeprefix("features."): value for key, value in state_dict.items() if key.startswith("features.")
+        }
+    return dict(state_dict)
+
+
 def _freeze(module: nn.Module) -> None:
     """Turn weights into non-persistent buffers: no optimiser, checkpoint or ``parameters()`` sees them."""
     for name, parameter in list(module.named_parameters(recurse=False)):
@@ -163,6 +173,10 @@ for _name, _configuration in CONFIGURATIONS.items():
             ),
             min_input_size=lambda layer, name=_name: min_input_size(name, layer),
             channels=lambda layer, name=_name: channels(name, layer),
+            content_layer="relu4_2",
+            style_layers=("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),  # Gatys et al.'s
+            features_of=features_of,
+            bytes_per_pixel=2500.0,  # measured for VGG-19 to relu5_1 on the CPU, float32 (memory.py)
             downloads=dict(DOWNLOADS[_name]),
             features_sha256=dict(FEATURES_SHA256[_name]),
         ),

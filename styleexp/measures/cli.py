@@ -6,9 +6,10 @@ import argparse
 from datetime import datetime
 from pathlib import Path
 
-from styleexp import measures, outcome
+from styleexp import outcome
 from styleexp.errors import UserError
 from styleexp.measures import probes, validation
+from styleexp.measures.evaluator import DEFAULT_EVALUATORS, evaluators
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -21,9 +22,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "folders", type=Path, nargs="*", metavar="IMAGE_DIR", help="folders of images (default: the bundled samples)"
     )
-    parser.add_argument(
-        "--evaluators", nargs="+", default=list(measures.DEFAULT_EVALUATORS), help="evaluators to validate"
-    )
+    parser.add_argument("--evaluators", nargs="+", default=list(DEFAULT_EVALUATORS), help="evaluators to validate")
     parser.add_argument(
         "--run", type=Path, action="append", default=[], help="a run folder whose output tests the content measures"
     )
@@ -42,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
             raise UserError(
                 f"{len(images)} image found; the tests compare images with each other, so give at least two"
             )
-        judges = measures.evaluators(args.evaluators, args.weights_dir)
+        judges = evaluators(args.evaluators, args.weights_dir)
     except UserError as error:
         outcome.refuse(error)
     results = validation.validate(images, judges, args.run)

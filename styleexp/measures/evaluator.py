@@ -1,13 +1,18 @@
-"""What an evaluator is, and the registry of them, ``EVALUATORS``: one class per evaluator, one file each."""
+"""What an evaluator is, the registry of them (``EVALUATORS``), and how a run's evaluators are chosen and applied."""
 
 from __future__ import annotations
 
 import functools
+import time
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import torch
 
+from styleexp.errors import UserError
 from styleexp.registry import Registry
+
+DEFAULT_EVALUATORS = ("vgg19_caffe", "vgg16_torchvision", "portilla_simoncelli")
 
 
 class Evaluator:
@@ -79,3 +84,70 @@ def load(name: str, weights_dir: str | None = None, device: str = "cpu") -> Eval
 def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
     """``||a - b||^2 / ||b||^2``: 0 when equal, 1 when ``a`` is zero."""
     return float((a - b).pow(2).sum() / b.pow(2).sum().clamp_min(1e-12))
+
+
+def always() -> list[str]:
+    """The evaluators always on: content measures first, then style, then the others."""
+    on = [name for name, kind in EVALUATORS.items() if kind.always]
+    return sorted(on, key=lambda name: (not EVALUATORS[name].content, not EVALUATORS[name].style))
+
+
+def higher_is_better(measure: str) -> bool:
+    """Whether a larger value of ``measure`` (plain or prefixed by its evaluator) is better."""
+    prefix, _, rest = measure.partition("/")
+    base = rest if rest and prefix in EVALUATORS else measure
+    return any(base in kind.higher_is_better for kind in EVALUATORS.values())
+
+
+def chosen(name: str) -> type[Evaluator]:
+    """The evaluator class ``measures.networks`` names, without building it."""
+    if name not in EVALUATORS or EVALUATORS[name].always:
+        choices = [known for known, kind in EVALUATORS.items() if not kind.always]
+        raise UserError(f"unknown evaluator {name!r} in measures.networks; choose from {', '.join(choices)}")
+    return EVALUATORS[name]
+
+
+def evaluators(names: Sequence[str], weights_dir: str | None = None, device: str = "cpu") -> list[Evaluator]:
+    """The evaluators ``names`` chooses, then those always on; none if ``names`` is empty (measuring off)."""
+    for name in names:
+        chosen(name)
+    return (
+        [load(name, str(weights_dir) if weights_dir else None, device) for name in [*names, *always()]] if names else []
+    )
+
+
+def measure(
+    judges: Sequence[Evaluator],
+    output: torch.Tensor,
+    content: torch.Tensor | None,
+    style: torch.Tensor | None,
+    seconds: dict[str, float] | None = None,
+) -> dict[str, float]:
+    """Every measure of ``output`` that applies, named as the module says. ``seconds`` gets each evaluator's cost."""
+    seconds = {} if seconds is None else seconds
+    scores = {}
+    first = next((judge for judge in judges if not judge.always), None)
+    for judge in judges:
+        started = time.perf_counter()
+        prefix = "" if judge.always or judge is first else f"{judge.name}/"
+        scores.update({prefix + key: value for key, value in judge.measure(output, content, style).items()})
+        seconds[judge.name] = round(time.perf_counter() - started, 3)
+    return scores
+
+
+def names(evaluator_names: Sequence[str]) -> list[str]:
+    """Every measure name the evaluators give, in report order: the first one's, those always on, then the others'."""
+    if not evaluator_names:
+        return []
+    first, *others = (chosen(name) for name in evaluator_names)
+    plain = [*first.measures(), *(m for name in always() for m in EVALUATORS[name].measures())]
+    return plain + [f"{kind.name}/{m}" for kind in others for m in kind.measures()]
+
+
+def default_objective(mode: str, evaluator_names: Sequence[str] = DEFAULT_EVALUATORS) -> str | None:
+    """What a sweeper minimises unless told: the first evaluator's first style distance, or content distance for reconstruction."""
+    if not evaluator_names:
+        return None
+    first = chosen(evaluator_names[0])
+    found = first.content if mode == "reconstruction" else first.style
+    return f"measure/{found[0]}" if found else None

@@ -36,8 +36,7 @@ import torch
 
 from styleexp import samples
 from styleexp.images import load_image
-from styleexp.measures import EVALUATORS, HIGHER_IS_BETTER, evaluators
-from styleexp.measures.evaluator import Evaluator
+from styleexp.measures.evaluator import EVALUATORS, Evaluator, evaluators, higher_is_better
 from styleexp.measures.portilla_simoncelli import SPREAD_FILE
 from styleexp.measures.probes import BLUR, NOISE, blurred, halves, noisy, resized, shifted_crops, square
 
@@ -83,7 +82,7 @@ class _Distances:
         if key not in self._scored:
             compare = self.judge.style_distances if kind == "style" else self.judge.content_distances
             self._scored[key] = compare(x.value, reference.value)
-        return -self._scored[key][measure] if measure in HIGHER_IS_BETTER else self._scored[key][measure]
+        return -self._scored[key][measure] if higher_is_better(measure) else self._scored[key][measure]
 
 
 def validate(
@@ -122,7 +121,7 @@ def _validate(
     results = []
     for measure in measured:
         name, d = f"{judge.name}/{measure}", partial(distances, measure)
-        perfect = -1.0 if measure in HIGHER_IS_BETTER else 0.0
+        perfect = -1.0 if higher_is_better(measure) else 0.0
         results.append(Result(name, "identity", sum(abs(d(x, x) - perfect) < 1e-6 for x in whole), len(whole)))
         if measure in judge.symmetric:
             pairs = list(itertools.combinations(whole, 2))

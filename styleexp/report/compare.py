@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from styleexp.measures import HIGHER_IS_BETTER
+from styleexp.measures import higher_is_better
 from styleexp.report.load import Run
 
 INPUTS = ("content", "style")
@@ -100,7 +100,7 @@ def paired(runs: Sequence[Run], keys: dict[str, list[str]], replicate: Sequence[
             cells.setdefault(tuple(run.choices.get(key, "") for key in rest), {})[run.choices.get(asked, "")] = (
                 run.scores[name]
             )
-    sign = -1.0 if name.split("/")[-1] in HIGHER_IS_BETTER else 1.0
+    sign = -1.0 if higher_is_better(name) else 1.0
     pairs = []
     for a, b in itertools.permutations(keys[asked], 2):
         scored = [(cell[a], cell[b]) for cell in cells.values() if a in cell and b in cell]
@@ -128,7 +128,7 @@ def conclusion(pairs: Sequence[Pair], name: str) -> str | None:
 
 def ranking(runs: Sequence[Run], question: str, values: Sequence[str], name: str) -> list[str]:
     """The question's values from best to worst by their mean ``name`` over completed runs."""
-    sign = -1.0 if name.split("/")[-1] in HIGHER_IS_BETTER else 1.0
+    sign = -1.0 if higher_is_better(name) else 1.0
     means = {}
     for value in values:
         scores = [
@@ -220,6 +220,6 @@ def agreement(rankings: dict[str, list[str]], question: str) -> str | None:
 
 def ranked(runs: Sequence[Run], name: str) -> list[Run]:
     """The completed runs with a value of measure ``name``, best first."""
-    sign = -1.0 if name.split("/")[-1] in HIGHER_IS_BETTER else 1.0
+    sign = -1.0 if higher_is_better(name) else 1.0
     scored = [run for run in completed(runs) if run.scores.get(name) is not None]
     return sorted(scored, key=lambda run: sign * run.scores[name])

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from styleexp.measures import HIGHER_IS_BETTER  # noqa: E402
+from styleexp.measures import higher_is_better  # noqa: E402
 from styleexp.report.compare import completed, interval  # noqa: E402
 from styleexp.report.load import Run  # noqa: E402
 from styleexp.rundir import METRICS  # noqa: E402
@@ -22,7 +22,7 @@ from styleexp.rundir import METRICS  # noqa: E402
 def measure_figure(runs: Sequence[Run], keys: dict[str, list[str]], factors: Sequence[str], name: str) -> Figure:
     """``name`` against each factor: a point per completed run, and the mean with its 95 % interval per value."""
     figure, axes = plt.subplots(1, len(factors), figsize=(2.7 * len(factors) + 0.8, 2.8), squeeze=False, sharey=True)
-    better = "higher" if name.split("/")[-1] in HIGHER_IS_BETTER else "lower"
+    better = "higher" if higher_is_better(name) else "lower"
     for ax, key in zip(axes[0], factors):
         values = keys[key]
         for x, value in enumerate(values):
