@@ -11,7 +11,7 @@ export STYLEEXP_WEIGHTS_DIR := $(abspath ../shared/weights)
 endif
 endif
 
-.PHONY: demo test chromium clean
+.PHONY: demo test test-fast lint docs chromium clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +26,22 @@ demo: $(BIN)/.installed
 	$(BIN)/styleexp study=gram_variants style=dark_circle,checkers hydra.sweep.dir=$(SWEEP) $(ARGS); status=$$?; \
 		$(BIN)/styleexp-report $(SWEEP) && exit $$status
 
+# The whole suite on two workers, one test file to a worker (a file's shared sweeps are made once), then
+# the linters and the docs build.
 test: $(BIN)/.installed chromium
-	$(BIN)/pytest $(ARGS)
+	$(BIN)/pytest -n 2 --dist loadfile $(ARGS)
+	$(MAKE) --no-print-directory lint docs
+
+# Unit tests and tiny in-process runs: what to run after every change.
+test-fast: $(BIN)/.installed
+	$(BIN)/pytest -m "not slow" $(ARGS)
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+docs: $(BIN)/.installed
+	$(BIN)/mkdocs build --strict --quiet
 
 # The report test opens its HTML page in headless Chromium (Debian's package); without it, that test is skipped.
 chromium:
@@ -36,4 +50,4 @@ chromium:
 		echo "chromium is not installed: the report page test will be skipped"
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache
+	rm -rf $(VENV) *.egg-info .pytest_cache site

@@ -25,7 +25,8 @@ from styleexp.measures import DEFAULT_EVALUATORS
 from styleexp.optimizers import OPTIMIZERS
 from styleexp.speed import PRECISIONS
 from styleexp.statistics import STATISTICS
-from styleexp.terms import BLEND_MODES, TERMS
+from styleexp.terms import TERMS
+from styleexp.terms.style import BLEND_MODES
 
 NetworkName = NETWORKS.enum("NetworkName", __name__)
 PoolingName = POOLING.enum("PoolingName", __name__)

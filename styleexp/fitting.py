@@ -13,7 +13,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
 
-from styleexp import speed, tracking
+from styleexp import devices, speed, tracking
 from styleexp.callbacks import ImageSaver, LossLogger, NaNGuard, StepClock, StopRule
 from styleexp.module import StyleTransfer
 
@@ -111,3 +111,27 @@ def fit(
         for i in range(len(lanes))
     ]
     return scales, ended
+
+
+def carried_units(scales: Sequence[Scale]) -> dict[str, torch.Tensor]:
+    """The relative terms' units at the end of the elements' ``scales``, one per element: what the next scale keeps."""
+    return {name: torch.tensor([scale.units[name] for scale in scales]) for name in scales[0].units}
+
+
+def summary(scales: Sequence[Scale], max_steps: int, targets: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    """What an element's ``scales`` did, for its summary: steps, passes, losses, convergence, time and memory."""
+    return {
+        "steps": sum(scale.steps for scale in scales),
+        "max_steps": max_steps,
+        "converged": scales[-1].converged,
+        "scales": [scale.record() for scale in scales],
+        "evaluations": sum(scale.evaluations for scale in scales),
+        "losses": next((scale.losses for scale in reversed(scales) if scale.losses), {}),
+        "initial_losses": next((scale.initial_losses for scale in scales if scale.initial_losses), {}),
+        "targets": targets,
+        "seconds_per_step": scales[-1].seconds_per_step,
+        "peak_memory_mb": round(devices.peak_memory_mb(device), 1),
+        "peak_memory_kind": "cuda max allocated" if device.type == "cuda" else "process max resident",
+        "device": devices.device_name(device),
+        "image_size": list(scales[-1].output.shape[2:]),
+    }

@@ -14,10 +14,10 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
-from styleexp import checks, claims, devices, memory, outcome, rundir, signals, speed, sweeps, tracking
+from styleexp import checks, claims, devices, fitting, memory, outcome, rundir, signals, speed, sweeps, tracking
 from styleexp.build import build, load_images, prepare, scale_plan, spec_of
 from styleexp.errors import UserError
-from styleexp.fitting import Lane, Scale, fit
+from styleexp.fitting import Lane, Scale
 from styleexp.images import save_image
 from styleexp.job import Job
 from styleexp.outcome import Outcome
@@ -125,18 +125,14 @@ def optimise(elements: list[Element]) -> list[Outcome]:
                     break
                 starts = [element.scales[-1].image for element in live] if scale else None
                 built = build([element.job.cfg for element in live], network, size, starts)
-                if scale:
-                    units = {
-                        name: torch.tensor([e.scales[-1].units[name] for e in live])
-                        for name in live[0].scales[-1].units
-                    }
-                    built.module.use_units(units)
+                if scale:  # a weight means the same at every scale
+                    built.module.use_units(fitting.carried_units([element.scales[-1] for element in live]))
                 for element, facts in zip(live, built.facts):
                     element.record.update(facts)
                 for key in targets:
                     targets[key] = round(targets[key] + built.targets[key], 4)
                 lanes = [_lane(element, scale) for element in live]
-                scales, ended = fit(built.module, lanes, size, cfg, console)
+                scales, ended = fitting.fit(built.module, lanes, size, cfg, console)
                 for element, result in zip(live, scales):
                     element.scales.append(result)
                     if result.failure is not None:
@@ -187,7 +183,7 @@ def _record(element: Element, device: torch.device, targets: dict[str, Any], opt
     message = outcome.message(element.status, element.error, element.steps, final, failure, cfg.size)
     summary = {"status": element.status, "message": message, **element.record}
     if scales:
-        summary.update(_optimised(element, cfg, device, targets))
+        summary.update(fitting.summary(scales, sum(cap for _, cap in scale_plan(cfg)), targets, device))
     if final is not None:
         summary.update(rundir.measure(run_dir, cfg, device))
     summary["wall_time_s"] = round(optimised + time.perf_counter() - started, 3)
@@ -199,23 +195,3 @@ def _record(element: Element, device: torch.device, targets: dict[str, Any], opt
     tracking.finish(element.loggers, element.steps, last, run_dir, summary)
     objective = rundir.objective(cfg, summary) if element.status == "completed" else None
     return Outcome(run_dir, element.status, message, element.error, objective, summary)
-
-
-def _optimised(element: Element, cfg: DictConfig, device: torch.device, targets: dict[str, Any]) -> dict[str, Any]:
-    """What the optimisation did for ``element``: steps, passes, losses, convergence, time and memory."""
-    scales = element.scales
-    return {
-        "steps": element.steps,
-        "max_steps": sum(cap for _, cap in scale_plan(cfg)),
-        "converged": scales[-1].converged,
-        "scales": [scale.record() for scale in scales],
-        "evaluations": sum(scale.evaluations for scale in scales),
-        "losses": next((scale.losses for scale in reversed(scales) if scale.losses), {}),
-        "initial_losses": next((scale.initial_losses for scale in scales if scale.initial_losses), {}),
-        "targets": targets,
-        "seconds_per_step": scales[-1].seconds_per_step,
-        "peak_memory_mb": round(devices.peak_memory_mb(device), 1),
-        "peak_memory_kind": "cuda max allocated" if device.type == "cuda" else "process max resident",
-        "device": devices.device_name(device),
-        "image_size": list(scales[-1].output.shape[2:]),
-    }

@@ -15,6 +15,7 @@ Sweeps, resume, reproduce, the report and the benchmark read run folders through
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -131,8 +132,9 @@ def objective_value(summary: dict[str, Any], objective: str | dict[str, float] |
     return sum(weight * values[key] for key, weight in weights.items())
 
 
+@functools.cache
 def versions() -> dict[str, str | None]:
-    """Package versions, and the styleexp commit when it runs from a git checkout."""
+    """Package versions, and the styleexp commit when it runs from a git checkout (asked once per process)."""
     try:
         git = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True)
         commit = git.stdout.strip() if git.returncode == 0 else None

@@ -8,6 +8,7 @@ in order: the one passed in (the ``weights_dir`` config value), ``$STYLEEXP_WEIG
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -101,6 +102,7 @@ def load_weights(
     return Weights(network, str(path), preprocessing_name, _read(path, network), path)
 
 
+@functools.lru_cache(maxsize=4)
 def random_state_dict(network: str, seed: int) -> dict[str, torch.Tensor]:
     """A seeded He initialisation (torchvision's VGG scheme): for tests of logic, not of style."""
     with torch.random.fork_rng(devices=[]):
@@ -123,7 +125,12 @@ def features_sha256(state_dict: dict[str, torch.Tensor]) -> str:
 
 
 def file_sha256(path: str | os.PathLike) -> str:
-    """Hex SHA-256 of a file, read in chunks."""
+    """Hex SHA-256 of a file, read in chunks (once per process for a file that has not changed)."""
+    return _file_sha256(*_identity(Path(path)))
+
+
+@functools.lru_cache(maxsize=16)
+def _file_sha256(path: Path, size: int, mtime_ns: int) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as file:
         for chunk in iter(lambda: file.read(1 << 20), b""):
@@ -137,7 +144,19 @@ def _implied(source: str, given: str | None, implied: str) -> str:
     return implied
 
 
+def _identity(path: Path) -> tuple[Path, int, int]:
+    """A file as caches know it: where it is, its size and when it last changed."""
+    facts = path.resolve().stat()
+    return path.resolve(), facts.st_size, facts.st_mtime_ns
+
+
 def _read(path: Path, network: str) -> dict[str, torch.Tensor]:
+    """The features state dict in ``path``, read once per process (the jobs of a sweep share it; nothing changes it)."""
+    return _read_file(*_identity(path), network)
+
+
+@functools.lru_cache(maxsize=4)
+def _read_file(path: Path, size: int, mtime_ns: int, network: str) -> dict[str, torch.Tensor]:
     try:
         state_dict = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises pickle, zip and runtime errors alike for a bad file

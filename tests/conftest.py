@@ -7,8 +7,11 @@ is the fast tier.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -18,12 +21,17 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
 from styleexp import weights
-from styleexp.cli import CONFIG_DIR
+from styleexp.cli import CONFIG_DIR, app
 from styleexp.job import Job
 from styleexp.outcome import Outcome
 from styleexp.run import run
 
 SHARED_IMAGES = Path(__file__).resolve().parents[2] / "shared" / "images"
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # Two workers on two cores: a thread each, for them and the processes they start, rather than
+    # four threads contending for two cores.
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
 BIN = Path(sys.executable).parent
 
 
@@ -74,6 +82,45 @@ def job_in(run_dir: Path, *overrides: str) -> Job:
 def run_in_process(run_dir: Path, *overrides: str) -> Outcome:
     """Compose the real config with ``overrides`` and run it as the Hydra app would, in ``run_dir``."""
     return run(job_in(run_dir, *overrides).cfg)
+
+
+def launch(*args: str, main: Callable[[], None] = app) -> int:
+    """``styleexp ARGS`` (or another command's ``main``) in this process, as a user runs it; its exit code.
+
+    What it prints is left to pytest's ``capsys``. Launching in-process spares each case the seconds a
+    new Python process spends importing torch and Lightning.
+    """
+    saved = sys.argv
+    sys.argv = ["styleexp", *args]
+    try:
+        main()
+    except SystemExit as done:
+        return done.code if isinstance(done.code, int) else int(done.code is not None)
+    finally:
+        sys.argv = saved
+    return 0
+
+
+@dataclass
+class Ran:
+    """What a command run in this process returned and printed."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture) -> Callable[..., Ran]:
+    """``styleexp ARGS`` (or another command's ``main=``) in this process, with what it printed."""
+
+    def call(*args: str, main: Callable[[], None] = app) -> Ran:
+        capsys.readouterr()
+        code = launch(*args, main=main)
+        printed = capsys.readouterr()
+        return Ran(code, printed.out, printed.err)
+
+    return call
 
 
 def summary(run_dir: Path) -> dict:

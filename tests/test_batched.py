@@ -11,9 +11,10 @@ import pytest
 from PIL import Image
 
 from styleexp.batching import batches
+from styleexp.reproduce import resume_main
 from styleexp.run import run, run_batch
 
-from .conftest import BIN, compose_config, job_folders, job_in, require_weights, styleexp, summary, wandb_run_record
+from .conftest import BIN, compose_config, job_folders, job_in, require_weights, summary, wandb_run_record
 
 # Three pure-style jobs that differ in statistic, style image and seed.
 JOBS = [("checkers", "gram", 0), ("dark_circle", "centered", 1), ("rainbow_circles", "both", 2)]
@@ -29,7 +30,8 @@ def _pixels(run_dir) -> np.ndarray:
     return np.asarray(Image.open(run_dir / "final.png"), dtype=float)
 
 
-@pytest.mark.parametrize("optimizer, steps", [("lbfgs", 5), ("adam", 10)])
+@pytest.mark.slow
+@pytest.mark.parametrize("optimizer, steps", [("lbfgs", 3), ("adam", 10)])
 def test_a_batch_gives_each_job_the_result_of_its_solo_run(tmp_path, weights, optimizer, steps):
     settings = [*TINY, f"optim={optimizer}", f"steps={steps}"]
     jobs = [[*settings, f"style={style}", f"gram={gram}", f"seed={seed}"] for style, gram, seed in JOBS]
@@ -50,6 +52,7 @@ def test_a_batch_gives_each_job_the_result_of_its_solo_run(tmp_path, weights, op
         ).read_text().count("\n")
 
 
+@pytest.mark.slow
 def test_a_nan_in_one_element_fails_only_itsjob_in(tmp_path, weights):
     jobs = [
         job_in(tmp_path / "fine", *TINY, "style=checkers", "steps=6"),
@@ -81,7 +84,7 @@ def test_jobs_share_a_batch_only_with_the_same_network_optimiser_and_image_shape
 
 
 @pytest.mark.slow
-def test_a_batched_sweep_writes_a_run_per_job_resumes_and_runs_a_batch_of_one_like_a_solojob_in(tmp_path, weights):
+def test_a_batched_sweep_writes_a_run_per_job_resumes_and_runs_a_batch_of_one_like_a_solojob_in(tmp_path, weights, cli):
     sweep_dir, solo_dir = tmp_path / "batched", tmp_path / "basic"
     sweep = [
         "-m",
@@ -93,7 +96,7 @@ def test_a_batched_sweep_writes_a_run_per_job_resumes_and_runs_a_batch_of_one_li
         "network=vgg16",
         "measures.networks=[]",
     ]
-    done = styleexp(*sweep, "hydra/launcher=batched", f"hydra.sweep.dir={sweep_dir}")
+    done = cli(*sweep, "hydra/launcher=batched", f"hydra.sweep.dir={sweep_dir}")
     assert done.returncode == 0, done.stderr
     assert "4 jobs, 4 completed" in done.stdout and done.stdout.count(": done: ") == 4
     jobs = job_folders(sweep_dir)
@@ -107,7 +110,7 @@ def test_a_batched_sweep_writes_a_run_per_job_resumes_and_runs_a_batch_of_one_li
         assert record["config"]["update"]["overrides"]["style"] in job
         assert (sweep_dir / job / ".hydra" / "overrides.yaml").is_file() and (sweep_dir / job / "metrics.csv").is_file()
 
-    again = styleexp(str(sweep_dir), command="styleexp-resume")
+    again = cli(str(sweep_dir), main=resume_main)
     assert again.returncode == 0, again.stderr
     assert "4 completed (4 skipped as done before)" in again.stdout
 
@@ -122,8 +125,8 @@ def test_a_batched_sweep_writes_a_run_per_job_resumes_and_runs_a_batch_of_one_li
         "measures.networks=[]",
         "logger=none",
     ]
-    split = styleexp(*sizes, "hydra/launcher=batched", f"hydra.sweep.dir={sweep_dir}-sizes")
-    basic = styleexp(*sizes, f"hydra.sweep.dir={solo_dir}")
+    split = cli(*sizes, "hydra/launcher=batched", f"hydra.sweep.dir={sweep_dir}-sizes")
+    basic = cli(*sizes, f"hydra.sweep.dir={solo_dir}")
     assert split.returncode == 0 and basic.returncode == 0, split.stderr + basic.stderr
     for job in ("size=32", "size=40"):
         assert summary(tmp_path / "batched-sizes" / job)["batch"] is None

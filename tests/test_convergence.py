@@ -16,7 +16,7 @@ from styleexp.measures.speckle import speckle
 from styleexp.report import CHANGE, changes, compare
 from styleexp.report.load import Run
 
-from .conftest import compose_config, job_folders, require_weights, run_in_process, styleexp, summary
+from .conftest import compose_config, job_folders, require_weights, run_in_process, summary
 
 SYNTHESIS = [
     "logger=none",
@@ -33,6 +33,7 @@ def _weights() -> None:
     require_weights("vgg16", "caffe")
 
 
+@pytest.mark.slow
 def test_a_run_stops_once_converged_and_runs_to_its_cap_without_the_rule(tmp_path, _weights):
     run_in_process(tmp_path / "rule", *SYNTHESIS, "size=32", "steps=300", "stop.rtol=0.05", "stop.window=5")
     stopped = summary(tmp_path / "rule")
@@ -104,9 +105,9 @@ def test_scales_and_steps_that_do_not_fit_are_refused(tmp_path):
 
 
 @pytest.mark.slow
-def test_each_scales_targets_come_from_the_sweeps_cache(tmp_path, _weights):
+def test_each_scales_targets_come_from_the_sweeps_cache(tmp_path, _weights, cli):
     sweep = tmp_path / "sweep"
-    done = styleexp("-m", *SYNTHESIS, "size=48", "scales=[32,48]", "steps=2", "seed=0,1", f"hydra.sweep.dir={sweep}")
+    done = cli("-m", *SYNTHESIS, "size=48", "scales=[32,48]", "steps=2", "seed=0,1", f"hydra.sweep.dir={sweep}")
     assert done.returncode == 0, done.stderr
     targets = sorted(
         (summary(sweep / job)["targets"]["computed"], summary(sweep / job)["targets"]["reused"])

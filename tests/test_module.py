@@ -9,7 +9,8 @@ from styleexp.module import StyleTransfer
 from styleexp.optimizers import OPTIMIZERS
 from styleexp.spec import Spec
 from styleexp.targets import Targets
-from styleexp.terms import build_terms, tv_loss
+from styleexp.terms import build_terms
+from styleexp.terms.tv import tv_loss
 from styleexp.weights import random_state_dict
 
 LAYERS = ["relu1_1", "relu2_1"]

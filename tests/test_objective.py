@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import math
 
 import pytest
@@ -11,10 +12,11 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import read_write
 
 from styleexp.errors import UserError
+from styleexp.images import load_image
 from styleexp.rundir import objective_value
 from styleexp.sweeps import check_search
 
-from .conftest import compose_config, job_folders, require_weights, run_in_process, styleexp, summary
+from .conftest import compose_config, job_folders, require_weights, run_in_process, summary
 
 TINY = ["size=32", "steps=3"]
 
@@ -25,6 +27,7 @@ def _weights() -> None:
         require_weights(network, source)
 
 
+@pytest.mark.slow
 def test_a_run_ends_with_its_measures_and_returns_its_objective(tmp_path):
     result = run_in_process(tmp_path / "run", "logger=none", *TINY, "objective=measure/style/centered")
     facts = summary(tmp_path / "run")
@@ -57,6 +60,7 @@ def test_a_run_ends_with_its_measures_and_returns_its_objective(tmp_path):
     assert weighted.objective == pytest.approx(2 * measured["style/gram"] - measured["ssim"])
 
 
+@pytest.mark.slow
 def test_measures_follow_the_mode_and_can_be_turned_off(tmp_path):
     run_in_process(
         tmp_path / "synthesis", "logger=none", *TINY, "content=null", "style=coffee", "measures.networks=[vgg19_caffe]"
@@ -98,9 +102,9 @@ def test_the_last_step_is_logged_with_the_measures_whatever_log_every(tmp_path):
 
 
 @pytest.mark.slow
-def test_an_optuna_search_of_three_trials_goes_on_past_a_failed_trial(tmp_path):
+def test_an_optuna_search_of_three_trials_goes_on_past_a_failed_trial(tmp_path, cli):
     sweep_dir = tmp_path / "search"
-    done = styleexp(
+    done = cli(
         "search=loss_weights",
         "hydra.sweeper.n_trials=3",
         *TINY,
@@ -120,6 +124,18 @@ def test_an_optuna_search_of_three_trials_goes_on_past_a_failed_trial(tmp_path):
     ]
     assert results["best_value"] == pytest.approx(min(completed))
     assert set(results["best_params"]) == {"loss.style", "loss.tv", "content"}
+
+
+@pytest.mark.slow
+def test_the_loss_weight_search_tries_weights_that_give_different_images(tmp_path, cli):
+    sweep_dir = tmp_path / "search"
+    done = cli("search=loss_weights", "hydra.sweeper.n_trials=3", "size=32", "steps=15", "logger=none",
+               "measures.networks=[vgg19_caffe]", f"hydra.sweep.dir={sweep_dir}")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    images = [load_image(sweep_dir / job / "final.png") for job in job_folders(sweep_dir)]
+    assert len(images) == 3
+    assert all(image.std() > 0.05 for image in images)  # no trial flattens the image to grey
+    assert all((a - b).abs().mean() > 0.01 for a, b in itertools.combinations(images, 2))
 
 
 def test_a_search_without_its_optuna_sweeper_is_refused():

@@ -21,9 +21,11 @@ from styleexp import measures, report
 from styleexp.cli import CONFIG_DIR, EXPERIMENTS_DIR
 from styleexp.images import load_image
 from styleexp.measures import network as network_measures
+from styleexp.measures import probes
+from styleexp.report.cli import main as report_command
 from styleexp.samples import load as load_sample
 
-from .conftest import require_weights, styleexp, summary, wandb_records
+from .conftest import launch, require_weights, summary, wandb_records
 
 
 @pytest.fixture(scope="module")
@@ -37,18 +39,15 @@ def network() -> list[measures.Evaluator]:
 def gram_sweep(tmp_path_factory, network) -> Path:
     """The Gram-variant study, tiny: two styles x three statistics, reported with W&B offline."""
     sweep_dir = tmp_path_factory.mktemp("report") / "sweep"
-    done = styleexp(
-        "-m",
-        "study=gram_variants",
-        "hydra.sweeper.params.style='dark_circle,checkers'",
-        "size=32",
-        "steps=5",
-        "logger=none",
-        f"hydra.sweep.dir={sweep_dir}",
-    )
-    assert done.returncode == 0, done.stderr
-    reported = styleexp(str(sweep_dir), command="styleexp-report")
-    assert reported.returncode == 0, reported.stderr
+    sweep = ["study=gram_variants", "hydra.sweeper.params.style='dark_circle,checkers'", "size=32", "steps=5",
+             "measures.networks=[vgg19_caffe,portilla_simoncelli]"]  # fmt: skip
+    assert launch(*sweep, "logger=none", f"hydra.sweep.dir={sweep_dir}") == 0
+    with pytest.MonkeyPatch.context() as patch:
+        # The measures validated on four of the samples, small: the page's table, in seconds (test_validation.py
+        # validates them for real).
+        few = ("astronaut", "coffee", "checkers", "rainbow_circles")
+        patch.setattr(probes, "bundled_images", lambda size=probes.SIZE: {name: load_sample(name, 48) for name in few})
+        assert launch(str(sweep_dir), main=report_command) == 0
     return sweep_dir
 
 
@@ -147,9 +146,9 @@ def test_the_page_opens_in_headless_chromium_with_every_image_and_sorts(gram_swe
 
 
 @pytest.mark.slow
-def test_a_failed_run_shows_as_failed_in_the_report(tmp_path, network):
+def test_a_failed_run_shows_as_failed_in_the_report(tmp_path, network, cli):
     sweep_dir = tmp_path / "sweep"
-    done = styleexp(
+    done = cli(
         "-m",
         "content=missing.jpg,astronaut",
         "style=null",
@@ -160,7 +159,7 @@ def test_a_failed_run_shows_as_failed_in_the_report(tmp_path, network):
         f"hydra.sweep.dir={sweep_dir}",
     )
     assert done.returncode == 1
-    reported = styleexp(str(sweep_dir), "--wandb", "disabled", "--no-validation", command="styleexp-report")
+    reported = cli(str(sweep_dir), "--wandb", "disabled", "--no-validation", main=report_command)
     assert reported.returncode == 0 and "(1 not completed)" in reported.stdout
     rows = {row["content"]: row for row in read_table(sweep_dir)}
     assert rows["missing.jpg"]["status"] == "failed" and rows["missing.jpg"]["ssim"] == ""
@@ -197,25 +196,16 @@ def seed_sweeps(tmp_path_factory, network) -> tuple[Path, Path]:
     """Two statistics x two seeds of pure style, and one more seed in a second sweep."""
     root = tmp_path_factory.mktemp("seeds")
     for name, seeds in (("first", "0,1"), ("second", "2")):
-        done = styleexp(
-            "-m",
-            "content=null",
-            "style=checkers",
-            "gram=gram,centered",
-            f"seed={seeds}",
-            "size=32",
-            "steps=5",
-            "logger=none",
-            f"hydra.sweep.dir={root / name}",
-        )
-        assert done.returncode == 0, done.stderr
+        sweep = ["-m", "content=null", "style=checkers", "gram=gram,centered", f"seed={seeds}", "size=32", "steps=5",
+                 "measures.networks=[vgg19_caffe]"]  # fmt: skip
+        assert launch(*sweep, "logger=none", f"hydra.sweep.dir={root / name}") == 0
     return root / "first", root / "second"
 
 
 @pytest.mark.slow
-def test_replicates_give_means_with_intervals_paired_wins_and_numeric_wandb_columns(seed_sweeps):
+def test_replicates_give_means_with_intervals_paired_wins_and_numeric_wandb_columns(seed_sweeps, cli):
     first, _ = seed_sweeps
-    reported = styleexp(str(first), "--no-validation", command="styleexp-report")
+    reported = cli(str(first), "--no-validation", main=report_command)
     assert reported.returncode == 0, reported.stderr
     table = read_table(first)
     with open(first / "report" / "variants.csv") as f:
@@ -247,10 +237,10 @@ def test_replicates_give_means_with_intervals_paired_wins_and_numeric_wandb_colu
 
 
 @pytest.mark.slow
-def test_several_sweeps_are_reported_together(seed_sweeps, tmp_path):
+def test_several_sweeps_are_reported_together(seed_sweeps, tmp_path, cli):
     out = tmp_path / "joint"
-    reported = styleexp(
-        *map(str, seed_sweeps), "--out", str(out), "--wandb", "disabled", "--no-validation", command="styleexp-report"
+    reported = cli(
+        *map(str, seed_sweeps), "--out", str(out), "--wandb", "disabled", "--no-validation", main=report_command
     )
     assert reported.returncode == 0, reported.stderr
     with open(out / "table.csv") as f:
@@ -260,7 +250,7 @@ def test_several_sweeps_are_reported_together(seed_sweeps, tmp_path):
     )
     with open(out / "variants.csv") as f:
         assert {row["gram"]: row["runs"] for row in csv.DictReader(f)} == {"gram": "3", "centered": "3"}
-    missing_out = styleexp(*map(str, seed_sweeps), command="styleexp-report")
+    missing_out = cli(*map(str, seed_sweeps), main=report_command)
     assert missing_out.returncode == 2 and "--out" in missing_out.stderr
 
 
@@ -326,6 +316,7 @@ def test_the_classic_studies_sweep_their_keys():
             assert {key: len(values) for key, values in swept.items()} == {**counts, "seed": 1}, study
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("study", STUDIES)
 def test_every_study_composes_every_job_of_its_sweep(study):
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):

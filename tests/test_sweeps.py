@@ -78,9 +78,9 @@ def test_a_three_job_sweep_on_two_cores_gives_three_grouped_wandb_runs_and_share
 
 
 @pytest.mark.slow
-def test_a_failed_job_is_listed_the_sweep_goes_on_and_a_relaunch_reruns_only_it(tmp_path, weights):
+def test_a_failed_job_is_listed_the_sweep_goes_on_and_a_relaunch_reruns_only_it(tmp_path, weights, cli):
     sweep_dir = tmp_path / "sweep"
-    first = styleexp("-m", "content=missing.jpg,astronaut", "logger=none", *FAST, f"hydra.sweep.dir={sweep_dir}")
+    first = cli("-m", "content=missing.jpg,astronaut", "logger=none", *FAST, f"hydra.sweep.dir={sweep_dir}")
     assert first.returncode == 1
     assert (
         "2 jobs, 1 completed" in first.stderr
@@ -91,7 +91,7 @@ def test_a_failed_job_is_listed_the_sweep_goes_on_and_a_relaunch_reruns_only_it(
     assert summary(completed)["status"] == "completed"
     final_before = (completed / "final.png").read_bytes()
 
-    again = styleexp(str(sweep_dir), command="styleexp-resume")
+    again = cli(str(sweep_dir), main=resume)
     assert again.returncode == 1
     assert f"skipped: {completed} holds a completed run" in again.stdout
     assert "(1 skipped as done before), 1 failed" in again.stderr
@@ -110,6 +110,7 @@ def test_two_identical_sweeps_launched_together_run_each_job_once_with_its_measu
         "hydra.sweeper.params.gram='gram,centered,both'",
         "size=32",
         "steps=3",
+        "measures.networks=[portilla_simoncelli]",
         f"hydra.sweep.dir={sweep_dir}",
     ]
     twins = [subprocess.Popen(launch, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
@@ -185,9 +186,9 @@ def test_resume_refuses_overrides_that_change_what_the_jobs_compute(tmp_path, ca
 
 
 @pytest.mark.slow
-def test_a_sweep_whose_weights_cannot_be_had_stops_at_its_first_job_with_one_line(tmp_path):
+def test_a_sweep_whose_weights_cannot_be_had_stops_at_its_first_job_with_one_line(tmp_path, cli):
     sweep_dir = tmp_path / "sweep"
-    done = styleexp(
+    done = cli(
         "-m",
         "seed=0,1,2",
         "network.download=false",
@@ -222,22 +223,19 @@ def test_submitit_local_executor_runs_a_two_job_sweep(tmp_path, weights):
 
 @pytest.mark.slow
 def test_reproduce_gives_the_same_image_changes_one_choice_stops_where_an_interrupted_run_did_and_refuses_a_changed_config(
-    tmp_path, weights, capsys
+    tmp_path, weights, cli
 ):
     original = tmp_path / "original"
-    assert (
-        styleexp("logger=none", *FAST, "steps=10", "seed=5", "image_every=5", f"hydra.run.dir={original}").returncode
-        == 0
-    )
+    assert cli("logger=none", *FAST, "steps=10", "seed=5", "image_every=5", f"hydra.run.dir={original}").returncode == 0
     again = tmp_path / "again"
-    done = styleexp(str(original), f"hydra.run.dir={again}", command="styleexp-reproduce")
+    done = cli(str(original), f"hydra.run.dir={again}", main=reproduce)
     assert done.returncode == 0, done.stderr
     assert "largest pixel difference 0/255" in done.stdout
     assert torch.equal(load_image(original / "final.png"), load_image(again / "final.png"))
     assert summary(again)["seed"] == 5 and summary(again)["config_sha256"] == summary(original)["config_sha256"]
 
     changed = tmp_path / "changed"
-    done = styleexp(str(original), "gram=both", f"hydra.run.dir={changed}", command="styleexp-reproduce")
+    done = cli(str(original), "gram=both", f"hydra.run.dir={changed}", main=reproduce)
     assert done.returncode == 0, done.stderr
     assert summary(changed)["choices"]["gram"] == "both" and summary(changed)["seed"] == 5
 
@@ -250,7 +248,7 @@ def test_reproduce_gives_the_same_image_changes_one_choice_stops_where_an_interr
     )
     shutil.copy(original / "images" / "step_000005.png", stopped / "final.png")
     resumed = tmp_path / "resumed"
-    done = styleexp(str(stopped), f"hydra.run.dir={resumed}", command="styleexp-reproduce")
+    done = cli(str(stopped), f"hydra.run.dir={resumed}", main=reproduce)
     assert done.returncode == 0, done.stderr
     assert "the original run was interrupted at step 5 of 10; reproduced up to that step (steps=5)" in done.stdout
     assert "largest pixel difference 0/255" in done.stdout and summary(resumed)["steps"] == 5
@@ -271,9 +269,8 @@ def test_reproduce_gives_the_same_image_changes_one_choice_stops_where_an_interr
             f"styleexp: error: {tmp_path} is not a run folder: it has no .hydra/overrides.yaml; give the folder of a finished run",
         ),
     ]:
-        with pytest.raises(SystemExit) as exit_:
-            reproduce([str(folder)])
-        assert exit_.value.code == 2 and capsys.readouterr().err.strip().splitlines() == [line]
+        refused = cli(str(folder), main=reproduce)
+        assert refused.returncode == 2 and refused.stderr.strip().splitlines() == [line]
 
 
 def test_job_names_read_as_the_swept_values_and_paths_never_nest_folders():

@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from styleexp import statistics
-from styleexp.terms import Content, Style, tv_loss
+from styleexp.terms.content import Content
+from styleexp.terms.style import Style
+from styleexp.terms.tv import tv_loss
 
 
 def _style(targets: dict[str, torch.Tensor], statistic: str, layer_weights: list[float]) -> Style:

@@ -61,6 +61,7 @@ def _vgg16_torchvision() -> None:
     require_weights("vgg16", "torchvision")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["coffee", "lorem_ipsum", "halves"])
 def test_layout_leakage_is_0_for_the_style_image_and_about_1_without_its_layout(_vgg16_torchvision, name):
     style = samples.load(name, 128)

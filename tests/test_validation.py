@@ -15,7 +15,7 @@ from styleexp.measures.cli import main as validate_measures
 from styleexp.report import compare
 from styleexp.report.load import Run
 
-from .conftest import require_weights, styleexp
+from .conftest import require_weights
 
 
 class RandomEvaluator(measures.Evaluator):
@@ -90,18 +90,10 @@ def test_test_images_are_split_and_corrupted_as_described():
 
 
 @pytest.mark.slow
-def test_the_command_validates_every_measure_on_the_bundled_samples(tmp_path, capsys):
+def test_the_command_validates_every_measure_on_the_bundled_samples(tmp_path, cli):
     require_weights("vgg19", "caffe")
-    done = styleexp(
-        "--evaluators",
-        "vgg19_caffe",
-        "portilla_simoncelli",
-        "--size",
-        "64",
-        "--out",
-        str(tmp_path),
-        command="styleexp-validate-measures",
-    )
+    done = cli("--evaluators", "vgg19_caffe", "portilla_simoncelli", "--size", "64", "--out", str(tmp_path),
+               main=validate_measures)  # fmt: skip
     assert done.returncode == 0, done.stderr
     with open(tmp_path / "validation.csv") as f:
         rows = list(csv.DictReader(f))
@@ -122,9 +114,8 @@ def test_the_command_validates_every_measure_on_the_bundled_samples(tmp_path, ca
     assert tests["portilla_simoncelli/style/ps", "identity"]["accuracy"] == "1.0000"
     assert float(tests["vgg19_caffe/style/gram", "discrimination"]["accuracy"]) > 0.6
     assert "| portilla_simoncelli/style/ps |" in done.stdout and (tmp_path / "validation.md").is_file()
-    with pytest.raises(SystemExit) as missing:
-        validate_measures([str(tmp_path / "nowhere")])
-    assert missing.value.code == 2 and capsys.readouterr().err.startswith(
+    missing = cli(str(tmp_path / "nowhere"), main=validate_measures)
+    assert missing.returncode == 2 and missing.stderr.startswith(
         f"styleexp: error: {tmp_path / 'nowhere'}: no such folder"
     )
 

@@ -7,13 +7,8 @@ from torchvision import models
 
 from styleexp import preprocessing
 from styleexp.errors import UserError
-from styleexp.extractors.vgg import (
-    VGGFeatures,
-    conv_layers,
-    layer_names,
-    make_features,
-    resolve_layer,
-)
+from styleexp.extractors import conv_layers, layer_names, resolve_layer
+from styleexp.extractors.vgg import VGGFeatures, make_features
 from styleexp.weights import random_state_dict
 
 
@@ -24,7 +19,8 @@ def _extractor(network: str, layers, pooling: str = "max") -> VGGFeatures:
 @pytest.mark.parametrize("network, convs, modules", [("vgg16", 13, 31), ("vgg19", 16, 37)])
 def test_layer_names_match_torchvision_modules(network, convs, modules):
     names = layer_names(network)
-    reference = getattr(models, network)().features
+    with torch.device("meta"):  # the architecture alone, without initialising 138M parameters
+        reference = getattr(models, network)().features
     assert len(names) == len(reference) == modules
     kinds = {"conv": nn.Conv2d, "relu": nn.ReLU, "pool": nn.MaxPool2d}
     for name, module in zip(names, reference):
@@ -84,7 +80,9 @@ def test_requested_conv_outputs_are_not_overwritten_by_the_relu_after_them():
 
 def test_outputs_match_torchvision_run_module_by_module():
     state = random_state_dict("vgg16", seed=3)
-    reference = models.vgg16().features.eval()
+    with torch.device("meta"):
+        reference = models.vgg16().features.eval()
+    reference = reference.to_empty(device="cpu")
     reference.load_state_dict(state)
     image = torch.rand(1, 3, 32, 32)
     pre = preprocessing.torchvision()

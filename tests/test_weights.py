@@ -26,6 +26,7 @@ def _reference_input(image: torch.Tensor, convention: str) -> torch.Tensor:
     return (image - mean) / std
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("network, source", SHARED)
 def test_shared_weights_load_strictly_with_their_own_preprocessing(network, source, photo):
     path = require_weights(network, source)
@@ -82,6 +83,7 @@ def test_failed_download_says_so(monkeypatch, tmp_path):
     assert not (tmp_path / "weights" / "vgg16_imagenet_caffe.pth").exists()
 
 
+@pytest.mark.slow
 def test_a_download_is_stored_as_features_only_if_it_holds_the_genuine_weights(monkeypatch, tmp_path):
     genuine = torch.load(require_weights("vgg16", "caffe"), weights_only=True)
     whole = {f"features.{key}": value for key, value in genuine.items()}

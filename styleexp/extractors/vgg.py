@@ -15,38 +15,12 @@ import torch
 from torch import nn
 
 from styleexp.errors import UserError
-from styleexp.extractors.network import NETWORKS, POOLING, Extractor, Network, conv_layers, layer_names, resolve_layer
+from styleexp.extractors.network import NETWORKS, POOLING, Extractor, Network, layer_names, resolve_layer
 from styleexp.preprocessing import Preprocess
 
-# torchvision's configurations "D" and "E": output channels of each 3x3 convolution, "M" a pooling.
-# Written out here because importing torchvision.models (every model it has) takes seconds.
-CONFIGURATIONS: dict[str, list[int | str]] = {
-    "vgg16": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
-    "vgg19": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"],
-}
-# The VGG team's Caffe models converted to PyTorch, as neural-style(-pt) uses them (whole models,
-# features and classifier; only the features are kept), and torchvision's IMAGENET1K_V1 ones.
-DOWNLOADS = {
-    "vgg16": {
-        "caffe": "https://web.eecs.umich.edu/~justincj/models/vgg16-00b39a1b.pth",
-        "torchvision": "https://download.pytorch.org/models/vgg16-397923af.pth",
-    },
-    "vgg19": {
-        "caffe": "https://web.eecs.umich.edu/~justincj/models/vgg19-d01eb7cb.pth",
-        "torchvision": "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
-    },
-}
-# Of the genuine weights' features (checked on ../shared/weights). torchvision's VGG-19 is not among
-# them: its file name carries its SHA-256 prefix, which the download checks instead.
-FEATURES_SHA256 = {
-    "vgg16": {
-        "caffe": "8af96336e510d2693b53c6e02a85ecf1d499f69cc4a16c8273f3ec23a949ea12",
-        "torchvision": "4759aaf22cf07ec30cbe24f3b7b56955560291cef9d4cade806a7b0e554dd123",
-    },
-    "vgg19": {"caffe": "f21368d58aa5d43d13fa1b30a0b820a9414fbc01a1bcafbaeed36b804feca1d7"},
-}
-
-__all__ = ["VGGFeatures", "conv_layers", "layer_names", "make_features", "min_input_size", "resolve_layer"]
+# Each network's output channels of each 3x3 convolution, "M" a pooling (torchvision's configurations),
+# filled by ``register_vgg``. Written out because importing torchvision.models (every model it has) takes seconds.
+CONFIGURATIONS: dict[str, list[int | str]] = {}
 
 
 def _names(configuration: list[int | str]) -> tuple[str, ...]:
@@ -111,8 +85,9 @@ class VGGFeatures(Extractor):
         if not self.layers:
             raise UserError("no layers requested from the network; name at least one layer")
         names = layer_names(network)
-        full = make_features(network, pooling)
-        full.load_state_dict(state_dict)
+        with torch.device("meta"):  # no random initialisation of weights that are replaced at once
+            full = make_features(network, pooling)
+        full.load_state_dict(state_dict, assign=True)
         depth = max(names.index(layer) for layer in self.layers) + 1
         self.features = nn.Sequential(OrderedDict(zip(names[:depth], full[:depth])))
         for previous, module in zip(names, self.features[1:]):
@@ -161,23 +136,61 @@ def _freeze(module: nn.Module) -> None:
         module.register_buffer(name, parameter.detach(), persistent=False)
 
 
-for _name, _configuration in CONFIGURATIONS.items():
-    NETWORKS.add(
-        _name,
+def register_vgg(
+    name: str,
+    configuration: list[int | str],
+    downloads: dict[str, str] | None = None,
+    features_sha256: dict[str, str] | None = None,
+) -> Network:
+    """Register a VGG of ``configuration`` as ``network=name``: its layer names, architecture, extractor and defaults.
+
+    ``downloads`` maps a weights source to the URL of its state dict (a whole model or its features);
+    ``features_sha256`` to the SHA-256 of its genuine features (``weights.features_sha256``).
+    """
+    CONFIGURATIONS[name] = list(configuration)
+    return NETWORKS.add(
+        name,
         Network(
-            name=_name,
-            layer_names=_names(_configuration),
-            architecture=lambda pooling, name=_name: make_features(name, pooling),
-            extractor=lambda layers, state_dict, preprocess, pooling, name=_name: VGGFeatures(
+            name=name,
+            layer_names=_names(configuration),
+            architecture=lambda pooling: make_features(name, pooling),
+            extractor=lambda layers, state_dict, preprocess, pooling: VGGFeatures(
                 name, layers, state_dict, preprocess, pooling
             ),
-            min_input_size=lambda layer, name=_name: min_input_size(name, layer),
-            channels=lambda layer, name=_name: channels(name, layer),
+            min_input_size=lambda layer: min_input_size(name, layer),
+            channels=lambda layer: channels(name, layer),
             content_layer="relu4_2",
             style_layers=("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),  # Gatys et al.'s
             features_of=features_of,
             bytes_per_pixel=2500.0,  # measured for VGG-19 to relu5_1 on the CPU, float32 (memory.py)
-            downloads=dict(DOWNLOADS[_name]),
-            features_sha256=dict(FEATURES_SHA256[_name]),
+            downloads=downloads or {},
+            features_sha256=features_sha256 or {},
         ),
     )
+
+
+# The VGG team's Caffe models converted to PyTorch, as neural-style(-pt) uses them (whole models, features
+# and classifier; only the features are kept), and torchvision's IMAGENET1K_V1 ones. The SHA-256 of the
+# genuine weights' features were checked on ../shared/weights; torchvision's VGG-19 is not among them: its
+# file name carries its SHA-256 prefix, which the download checks instead.
+register_vgg(
+    "vgg16",
+    [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
+    downloads={
+        "caffe": "https://web.eecs.umich.edu/~justincj/models/vgg16-00b39a1b.pth",
+        "torchvision": "https://download.pytorch.org/models/vgg16-397923af.pth",
+    },
+    features_sha256={
+        "caffe": "8af96336e510d2693b53c6e02a85ecf1d499f69cc4a16c8273f3ec23a949ea12",
+        "torchvision": "4759aaf22cf07ec30cbe24f3b7b56955560291cef9d4cade806a7b0e554dd123",
+    },
+)
+register_vgg(
+    "vgg19",
+    [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"],
+    downloads={
+        "caffe": "https://web.eecs.umich.edu/~justincj/models/vgg19-d01eb7cb.pth",
+        "torchvision": "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
+    },
+    features_sha256={"caffe": "f21368d58aa5d43d13fa1b30a0b820a9414fbc01a1bcafbaeed36b804feca1d7"},
+)

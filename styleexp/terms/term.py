@@ -1,26 +1,4 @@
-"""Loss terms as data: each term compares one representation of the image to its targets.
-
-The optimised loss of batch element i is ``sum over terms t of weight_t[i] * value_t[i]``; each
-term's value is the sum of its named parts (a style term's parts are its layers). Logged keys
-follow the terms: ``loss/<name>`` (before the weight), ``loss/<name>/<part>`` and ``loss/total``.
-
-Normalisation (so weights carry over between image sizes and layer sets):
-- content: mean squared error of activations at one layer. Gatys et al.'s ``1/2 sum (F - P)^2``
-  equals ours times ``N * M / 2`` (N channels, M positions).
-- style, per layer: mean squared error of the statistics (each already divided by M), times the
-  layer's weight; weights default to ``1 / number of layers``. For the Gram statistic, Gatys et
-  al.'s ``E_l = 1/(4 N^2 M^2) sum (G - A)^2`` equals our unweighted per-layer part divided by 4.
-- tv (total variation): mean squared difference between neighbouring pixels, divided by that of
-  uniform noise (1/3), so 1 is as speckled as noise. Its weight is relative: ``loss.tv`` times the
-  element's other weighted terms at its initial image. ``loss.tv=0.3`` thus makes a noise image's
-  speckle cost 30 % of what the content and style terms cost at the start, whatever the image
-  size, the layers or the loss weights; a coarse-to-fine run keeps the unit of its first scale.
-
-A new term is one class here, decorated with ``@register``: it says which layers it
-reads, how it is built from the batch's specs (computing its targets once), and its parts. Its
-weight becomes the config key ``loss.<name>`` (default ``default_weight``), its value the logged
-``loss/<name>`` and a report column.
-"""
+"""What a loss term is (``Term``, registered in ``TERMS``), and how a batch's terms add up to the loss it optimises."""
 
 from __future__ import annotations
 
@@ -33,20 +11,10 @@ from torch import nn
 
 from styleexp.registry import Registry
 from styleexp.spec import Spec
-from styleexp.statistics import STATISTICS
 from styleexp.targets import Targets
 
-NOISE_TV = 1 / 3  # tv_loss of uniform noise: E[(a - b)^2] = 1/6 for each of the two directions
 
-
-def tv_loss(image: torch.Tensor) -> torch.Tensor:
-    """Total variation of ``[N, 3, H, W]`` per element ``[N]``: mean squared difference of horizontal and vertical neighbours."""
-    dx = image[..., :, 1:] - image[..., :, :-1]
-    dy = image[..., 1:, :] - image[..., :-1, :]
-    return dx.pow(2).flatten(1).mean(1) + dy.pow(2).flatten(1).mean(1)
-
-
-def _mse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+def mse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     # mse_loss runs in float32 under autocast, as a plain difference would not.
     return F.mse_loss(a, b.expand_as(a), reduction="none").flatten(1).mean(1)
 
@@ -115,7 +83,6 @@ class Term(nn.Module):
 
 
 TERMS: Registry[type[Term]] = Registry("loss term")
-BLEND_MODES = ("loss", "statistics")  # how a style term blends several style images (``Style``)
 
 
 def register(kind: type[Term]) -> type[Term]:
@@ -131,147 +98,6 @@ def group(specs: Sequence[Spec], key: Callable[[Spec], Hashable | None]) -> dict
         if value is not None:
             groups.setdefault(value, []).append(i)
     return groups
-
-
-def _holder(tensors: Mapping[str, torch.Tensor]) -> nn.Module:
-    holder = nn.Module()
-    for name, tensor in tensors.items():
-        holder.register_buffer(name, tensor, persistent=False)
-    return holder
-
-
-@register
-class Content(Term):
-    """Activations at one layer against the content image's."""
-
-    name = "content"
-    default_weight = 1.0
-
-    def __init__(self, elements: Sequence[int], weight: Sequence[float], layer: str, target: torch.Tensor):
-        super().__init__(elements, weight)
-        self.layer = layer
-        self.register_buffer("target", target, persistent=False)
-
-    @property
-    def layers(self) -> tuple[str, ...]:
-        return (self.layer,)
-
-    @classmethod
-    def layers_for(cls, spec: Spec) -> list[str]:
-        return [spec.content_layer] if spec.content is not None and spec.weights[cls.name] else []
-
-    @classmethod
-    def build(cls, specs: Sequence[Spec], targets: Targets) -> list[Term]:
-        groups = group(specs, lambda spec: spec.content_layer if cls.layers_for(spec) else None)
-        return [
-            cls(
-                elements,
-                [specs[i].weights[cls.name] for i in elements],
-                layer,
-                torch.cat([targets.activations(specs[i].content, layer) for i in elements]),
-            )
-            for layer, elements in groups.items()
-        ]
-
-    def parts(
-        self, features: Mapping[str, torch.Tensor], image: torch.Tensor, own: torch.Tensor | None = None
-    ) -> dict[str, torch.Tensor]:
-        return {"": _mse(features[self.layer], self.pick(self.target, own))}
-
-
-@register
-class Style(Term):
-    """A style statistic at several layers against the style images', each layer weighted.
-
-    An element with several style images (a blend, weights ``w_k`` summing to 1) is compared with
-    the blended statistic ``t = sum_k w_k t_k``. Under ``blend_mode=loss`` its loss is the blend of
-    the per-image losses, ``sum_k w_k MSE(s, t_k)``, which for a squared error is
-    ``MSE(s, t) + sum_k w_k MSE(t_k, t)``: the same comparison plus a constant ``offset`` (the
-    images' spread about their blend), so the two modes optimise alike and report different values.
-    """
-
-    name = "style"
-    default_weight = 1e-5
-
-    def __init__(
-        self,
-        elements: Sequence[int],
-        weight: Sequence[float],
-        statistic: str,
-        targets: Mapping[str, torch.Tensor],
-        layer_weights: torch.Tensor,
-        offsets: torch.Tensor | None = None,
-    ):
-        super().__init__(elements, weight)
-        self.statistic = statistic
-        self.style_layers = tuple(targets)
-        self.targets = _holder(targets)
-        self.register_buffer("layer_weights", layer_weights, persistent=False)  # [n, layers]
-        offsets = torch.zeros_like(layer_weights) if offsets is None else offsets
-        self.register_buffer("offsets", offsets, persistent=False)  # [n, layers]
-
-    @property
-    def layers(self) -> tuple[str, ...]:
-        return self.style_layers
-
-    @classmethod
-    def layers_for(cls, spec: Spec) -> list[str]:
-        return list(spec.style_layers) if spec.styles and spec.weights[cls.name] else []
-
-    @classmethod
-    def build(cls, specs: Sequence[Spec], targets: Targets) -> list[Term]:
-        groups = group(specs, lambda spec: (spec.statistic, tuple(spec.style_layers)) if cls.layers_for(spec) else None)
-        terms = []
-        for (statistic, layers), elements in groups.items():
-            blended = [{layer: blend(specs[i], targets, layer, statistic) for layer in layers} for i in elements]
-            stacked = {layer: torch.cat([element[layer][0] for element in blended]) for layer in layers}
-            offsets = torch.tensor([[element[layer][1] for layer in layers] for element in blended])
-            layer_weights = torch.tensor([[specs[i].layer_weights[layer] for layer in layers] for i in elements])
-            terms.append(
-                cls(
-                    elements, [specs[i].weights[cls.name] for i in elements], statistic, stacked, layer_weights, offsets
-                )
-            )
-        return terms
-
-    def parts(
-        self, features: Mapping[str, torch.Tensor], image: torch.Tensor, own: torch.Tensor | None = None
-    ) -> dict[str, torch.Tensor]:
-        statistic = STATISTICS[self.statistic]
-        layer_weights, offsets = self.pick(self.layer_weights, own), self.pick(self.offsets, own)
-        return {
-            layer: layer_weights[:, i]
-            * (_mse(statistic(features[layer]), self.pick(self.targets.get_buffer(layer), own)) + offsets[:, i])
-            for i, layer in enumerate(self.style_layers)
-        }
-
-
-def blend(spec: Spec, targets: Targets, layer: str, statistic: str) -> tuple[torch.Tensor, float]:
-    """The blended statistic ``[1, ., C]`` of ``spec``'s style images at ``layer``, and its loss offset (see ``Style``)."""
-    each = [targets.statistic(style, layer, statistic) for style in spec.styles]
-    target = sum(weight * t for weight, t in zip(spec.style_blend, each))
-    if spec.blend_mode != "loss" or len(each) == 1:
-        return target, 0.0
-    return target, float(sum(weight * _mse(t, target) for weight, t in zip(spec.style_blend, each)))
-
-
-@register
-class TotalVariation(Term):
-    """Total variation of the image itself: neighbouring pixels that differ, 1 for uniform noise."""
-
-    name = "tv"
-    default_weight = 0.3
-    relative = True
-
-    @classmethod
-    def build(cls, specs: Sequence[Spec], targets: Targets) -> list[Term]:
-        elements = [i for i, spec in enumerate(specs) if spec.weights[cls.name]]
-        return [cls(elements, [specs[i].weights[cls.name] for i in elements])] if elements else []
-
-    def parts(
-        self, features: Mapping[str, torch.Tensor], image: torch.Tensor, own: torch.Tensor | None = None
-    ) -> dict[str, torch.Tensor]:
-        return {"": tv_loss(image) / NOISE_TV}
 
 
 def build_terms(specs: Sequence[Spec], targets: Targets) -> list[Term]:
