@@ -67,7 +67,8 @@ def scale_plan(cfg: DictConfig) -> list[tuple[int, int]]:
 
 
 def prepare(cfg: DictConfig, specs: Sequence[Spec] | None = None) -> FrozenNetwork:
-    """The frozen network of a batch (its shared settings from ``cfg``), on its device, computing every layer ``specs`` read.
+    """The frozen network of a batch (its shared settings from ``cfg``), on its device, computing every layer
+    ``specs`` read.
 
     ``specs``: the batch elements' at their final size, if already made (default: ``cfg``'s alone).
     """
@@ -169,7 +170,8 @@ def spec_of(cfg: DictConfig, size: int) -> Spec:
     if cfg.colors is not None:
         if content is None or not styles:
             raise UserError(
-                f"colors={cfg.colors.value} keeps the content's colours in a style transfer; set both content= and style=, or colors=null"
+                f"colors={cfg.colors.value} keeps the content's colours in a style transfer; set both content= and "
+                "style=, or colors=null"
             )
         chroma = colors.chroma_of(content) if cfg.colors.value == "luminance" else None
         recoloured = [COLORS[cfg.colors.value](content, style) for style in styles]
@@ -203,7 +205,8 @@ def spec_of(cfg: DictConfig, size: int) -> Spec:
 
 
 def load_images(cfg: DictConfig, size: int) -> tuple[torch.Tensor | None, list[torch.Tensor]]:
-    """The content image at ``size`` (or None) and the style images at ``size`` times ``style_scale`` (maybe none), not colour-handled."""
+    """The content image at ``size`` (or None) and the style images at ``size`` times ``style_scale`` (maybe none),
+    not colour-handled."""
     if cfg.content is None and cfg.style is None:
         raise UserError("neither content nor style is set; give content=PATH_OR_SAMPLE, style=PATH_OR_SAMPLE or both")
     content = samples.load(cfg.content, size) if cfg.content is not None else None
@@ -261,7 +264,8 @@ def check_size(extractor: Extractor, style_scale: float, **images: torch.Tensor 
 
 
 def _sweep_cache(cfg: DictConfig, weights: dict[str, Any], source: str) -> TargetCache | None:
-    """The sweep's shared target cache, keyed by everything that makes the extractor what it is; None for a single run."""
+    """The sweep's shared target cache, keyed by everything that makes the extractor what it is; None for a single
+    run."""
     if not sweeps.is_multirun():
         return None
     network_key = json.dumps([weights, cfg.network.pooling.value, cfg.seed if source == "random" else None])

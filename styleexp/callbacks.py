@@ -41,7 +41,8 @@ class LossLogger(pl.Callback):
 
 
 class ImageSaver(pl.Callback):
-    """Every ``every`` optimiser steps: write each active element's ``images/step_NNNNNN.png`` and log it as ``images/output``.
+    """Every ``every`` optimiser steps: write each active element's ``images/step_NNNNNN.png`` and log it as
+    ``images/output``.
 
     Steps continue over the scales (``offsets``, per element), and each scale's last image is
     ``images/scale_<size>.png``. Element i's files go into ``run_dirs[i]``, its images to ``loggers[i]``.
@@ -128,7 +129,8 @@ class NaNGuard(pl.Callback):
                     continue
                 module.image[i].copy_(self.last_finite[i])
                 self.failures[i] = (
-                    f"the loss became NaN or infinite by step {trainer.global_step}; lower the learning rate or loss weights"
+                    f"the loss became NaN or infinite by step {trainer.global_step}; lower the learning rate or loss "
+                    "weights"
                 )
                 module.finish(i, trainer.global_step)
 

@@ -80,5 +80,6 @@ def _styles(cfg: DictConfig) -> None:
         )
     if not any(weight > 0 for weight in blend):
         raise UserError(
-            f"style_blend={blend} gives every style image 0 weight; give one a positive weight, e.g. style_blend=[0.7,0.3]"
+            f"style_blend={blend} gives every style image 0 weight; give one a positive weight, e.g. "
+            "style_blend=[0.7,0.3]"
         )

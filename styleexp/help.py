@@ -26,7 +26,8 @@ def experiments_text(experiments_dir: str) -> str:
 
 
 def description(path: Path) -> str:
-    """The first sentence of the comment that opens a config file (after its ``# @package`` line), shortened to fit a line."""
+    """The first sentence of the comment that opens a config file (after its ``# @package`` line), shortened to fit a
+    line."""
     comment = []
     for line in path.read_text().splitlines():
         if not line.startswith("#"):

@@ -1,4 +1,5 @@
-"""Per-element optimisers on the rows of one batch of images, stepped together so that one network pass answers them all."""
+"""Per-element optimisers on the rows of one batch of images, stepped together so that one network pass answers them
+all."""
 
 from __future__ import annotations
 

@@ -44,7 +44,8 @@ class Estimate:
 
 
 def estimate(cfg: DictConfig, batch: int = 1) -> Estimate:
-    """The memory the run ``cfg`` (``batch`` images at once) needs at its largest scale, against the memory free for it."""
+    """The memory the run ``cfg`` (``batch`` images at once) needs at its largest scale, against the memory free for
+    it."""
     steps = max(cfg.steps) if OmegaConf.is_list(cfg.steps) else cfg.steps
     per_pixel = batch * bytes_per_pixel(cfg, steps)
     shaping = (

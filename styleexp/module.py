@@ -19,7 +19,8 @@ from styleexp.terms import Term, total
 
 @dataclass
 class Evaluation:
-    """One point an element's optimiser evaluated: the element's image ``[3, H, W]``, its losses (numbers) and their gradient."""
+    """One point an element's optimiser evaluated: the element's image ``[3, H, W]``, its losses (numbers) and their
+    gradient."""
 
     image: torch.Tensor
     losses: dict[str, torch.Tensor]
@@ -96,7 +97,8 @@ class StyleTransfer(pl.LightningModule):
         return self.finished_at[index] if self.finished_at[index] is not None else step
 
     def units(self) -> dict[str, torch.Tensor]:
-        """Each relative term's unit for every batch element (``[N]``, 0 where it does not apply), set by its first evaluation."""
+        """Each relative term's unit for every batch element (``[N]``, 0 where it does not apply), set by its first
+        evaluation."""
         units = {}
         for term in self.terms:
             if term.relative and term.reference is not None:
@@ -150,7 +152,8 @@ class StyleTransfer(pl.LightningModule):
                 self.image.clamp_(0, 1)
 
     def _record(self, rows: list[int], losses: dict[str, torch.Tensor]) -> None:
-        """Keep a network pass's losses of ``rows`` (each ``[len(rows)]``) as their last (the first pass's as the initial ones)."""
+        """Keep a network pass's losses of ``rows`` (each ``[len(rows)]``) as their last (the first pass's as the
+        initial ones)."""
         self.evaluations += 1
         for i in rows:
             self.element_evaluations[i] += 1

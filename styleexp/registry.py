@@ -60,6 +60,7 @@ class Registry(Mapping[str, T], Generic[T]):
 
 
 def discover(package: str, path: Iterable[str]) -> None:
-    """Import every module of ``package`` (its ``__path__``): each registers what it defines, so an extension is one file."""
+    """Import every module of ``package`` (its ``__path__``): each registers what it defines, so an extension is one
+    file."""
     for module in pkgutil.iter_modules(path):
         importlib.import_module(f"{package}.{module.name}")

@@ -41,7 +41,8 @@ def run_arguments(run_dir: Path, extra: list[str], config_dir: str) -> tuple[lis
 
 
 def _as_far_as(summary: dict) -> tuple[list[str], str | None]:
-    """Overrides that end a run where the original ``summary`` ended, and a sentence saying why; none for a completed run."""
+    """Overrides that end a run where the original ``summary`` ended, and a sentence saying why; none for a completed
+    run."""
     status = summary.get("status", "unfinished")
     if status == "completed":
         return [], None
@@ -115,7 +116,8 @@ def reproduce_main(argv: list[str] | None = None) -> None:
 
 
 def resume_main(argv: list[str] | None = None) -> None:
-    """``styleexp-resume SWEEP_DIR [overrides]``: launch a saved sweep again into its folder; completed jobs are skipped.
+    """``styleexp-resume SWEEP_DIR [overrides]``: launch a saved sweep again into its folder; completed jobs are
+    skipped.
 
     Overrides may change how jobs run (``threads``, ``logger``, ``hydra.launcher...``), not what they
     compute: a changed sweep goes into a new folder with ``styleexp-reproduce SWEEP_DIR overrides``.
@@ -151,7 +153,7 @@ def _check_unchanged(run_dir: Path, overrides: list[str], identity: str, config_
     )
     raise UserError(
         f"the config under conf/ has changed since {run_dir} was made ({', '.join(changed) or 'resolved values'}); "
-        f"check out the commit in its summary.json (versions.styleexp_commit), or add overrides to run it changed"
+        "check out the commit in its summary.json (versions.styleexp_commit), or add overrides to run it changed"
     )
 
 

@@ -77,7 +77,8 @@ def input_files(run_dir: Path) -> list[Path]:
 
 
 def identity_config(cfg: DictConfig) -> dict[str, Any]:
-    """The resolved config without ``NOT_IDENTITY`` keys: what determines the run's image, and nothing machine-specific."""
+    """The resolved config without ``NOT_IDENTITY`` keys: what determines the run's image, and nothing
+    machine-specific."""
     kept = OmegaConf.masked_copy(cfg, [key for key in cfg if key not in NOT_IDENTITY])
     return OmegaConf.to_container(kept, resolve=True, enum_to_str=True)
 
@@ -111,7 +112,8 @@ def completed_identity(run_dir: Path) -> str | None:
 
 
 def summary_value(summary: dict[str, Any], key: str) -> float | None:
-    """A number of ``summary`` by its W&B key: ``measure/<name>``, ``loss/<name>``, or a top-level key; None if absent."""
+    """A number of ``summary`` by its W&B key: ``measure/<name>``, ``loss/<name>``, or a top-level key; None if
+    absent."""
     if key.startswith("measure/"):
         value = summary.get("measures", {}).get(key.removeprefix("measure/"))
     elif key.startswith("loss/"):
@@ -122,7 +124,8 @@ def summary_value(summary: dict[str, Any], key: str) -> float | None:
 
 
 def objective_value(summary: dict[str, Any], objective: str | dict[str, float] | None) -> float | None:
-    """The number a sweeper minimises: one summary key, or a weighted sum ``{key: weight}``; None if a key is missing."""
+    """The number a sweeper minimises: one summary key, or a weighted sum ``{key: weight}``; None if a key is
+    missing."""
     if objective is None:
         return None
     weights = {objective: 1.0} if isinstance(objective, str) else dict(objective)
@@ -162,7 +165,8 @@ def weights_facts(weights: Weights) -> dict[str, Any]:
 
 
 def measure(run_dir: Path, cfg: DictConfig, device: torch.device) -> dict[str, Any]:
-    """The fair measures of the saved final image against the saved inputs (as a report would take them), and their cost.
+    """The fair measures of the saved final image against the saved inputs (as a report would take them), and their
+    cost.
 
     Measuring never fails the run: a measure that cannot be taken leaves its reason in the summary.
     """
@@ -192,6 +196,7 @@ def _measured(run_dir: Path) -> tuple[Path, Path, Path]:
 
 
 def objective(cfg: DictConfig, summary: dict[str, Any]) -> float | None:
-    """What a sweeper minimises for the run ``summary`` records: ``cfg.objective``, else the first evaluator's default."""
+    """What a sweeper minimises for the run ``summary`` records: ``cfg.objective``, else the first evaluator's
+    default."""
     chosen = cfg.objective or measures.default_objective(summary.get("mode", "transfer"), list(cfg.measures.networks))
     return objective_value(summary, OmegaConf.to_container(chosen) if OmegaConf.is_config(chosen) else chosen)

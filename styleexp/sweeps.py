@@ -85,7 +85,8 @@ def job_dir(_root_: DictConfig) -> str:
 
 
 def running_elsewhere(run_dir: Path) -> Path | None:
-    """The job folder another process is running this job in, if ``run_dir`` is the scratch folder given instead (then removed)."""
+    """The job folder another process is running this job in, if ``run_dir`` is the scratch folder given instead (then
+    removed)."""
     folder = _elsewhere.pop(os.path.abspath(run_dir), None)
     if folder is not None:
         shutil.rmtree(run_dir, ignore_errors=True)
@@ -93,7 +94,8 @@ def running_elsewhere(run_dir: Path) -> Path | None:
 
 
 def _definition(sweep_dir: Path) -> list[Override] | None:
-    """The sweep's overrides as its sweeper took them (its ``params``, then the command line), from ``multirun.yaml``; None without one."""
+    """The sweep's overrides as its sweeper took them (its ``params``, then the command line), from ``multirun.yaml``;
+    None without one."""
     try:
         hydra_cfg = OmegaConf.load(sweep_dir / "multirun.yaml").hydra
         params = hydra_cfg.sweeper.get("params") or {}
@@ -223,7 +225,8 @@ class SweepRecord(HydraCallback):
         elsewhere = [folder for folder in jobs.values() if folder is not None and live_claim(folder)]
         if elsewhere:
             print(
-                f"styleexp: waiting for {len(elsewhere)} job{'s' * (len(elsewhere) != 1)} that another process is running: "
+                f"styleexp: waiting for {len(elsewhere)} job{'s' * (len(elsewhere) != 1)} that another process is "
+                "running: "
                 f"{', '.join(folder.name for folder in elsewhere)}",
                 flush=True,
             )

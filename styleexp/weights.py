@@ -116,7 +116,8 @@ def random_state_dict(network: str, seed: int) -> dict[str, torch.Tensor]:
 
 
 def features_sha256(state_dict: dict[str, torch.Tensor]) -> str:
-    """SHA-256 of a features state dict's names and float32 values, in layer order: the same for any file holding those weights."""
+    """SHA-256 of a features state dict's names and float32 values, in layer order: the same for any file holding
+    those weights."""
     digest = hashlib.sha256()
     for key in sorted(state_dict, key=_key_order):
         digest.update(key.encode())
@@ -190,7 +191,8 @@ def _check_layout(state_dict: dict[str, torch.Tensor], network: str, path: Path)
     if wrong:
         key = wrong[0]
         problems.append(
-            f"wrong shape for {_few(wrong)} (e.g. {key}: {tuple(state_dict[key].shape)}, expected {tuple(expected[key])})"
+            f"wrong shape for {_few(wrong)} (e.g. {key}: {tuple(state_dict[key].shape)}, expected "
+            f"{tuple(expected[key])})"
         )
     if problems:
         raise UserError(
@@ -226,7 +228,8 @@ def _download(network: str, source: str, target: Path) -> None:
                         target,
                         network,
                         source,
-                        f"the download from {url} is not the genuine weights (their SHA-256 differs), so it was not stored",
+                        f"the download from {url} is not the genuine weights (their SHA-256 differs), so it was not "
+                        "stored",
                     )
                 )
             converted = Path(tmp) / target.name

@@ -1,4 +1,5 @@
-"""Shared fixtures and helpers. Real-behaviour tests use genuine weights from $STYLEEXP_WEIGHTS_DIR (CI: ../shared/weights).
+"""Shared fixtures and helpers. Real-behaviour tests use genuine weights from $STYLEEXP_WEIGHTS_DIR (CI:
+../shared/weights).
 
 Tests that launch processes or run many optimiser steps are marked ``slow``: ``pytest -m "not slow"``
 is the fast tier.
@@ -142,7 +143,8 @@ def wandb_records(folder: Path) -> list[dict]:
 
 
 def wandb_summary(folder: Path) -> dict:
-    """The config, summary and tags of the offline W&B run in ``folder/wandb/``, as ``wandb leet inspect --summary`` gives them."""
+    """The config, summary and tags of the offline W&B run in ``folder/wandb/``, as ``wandb leet inspect --summary``
+    gives them."""
     wandb_dir = next((Path(folder) / "wandb").glob("offline-run-*"))
     done = subprocess.run(
         [BIN / "wandb", "leet", "inspect", "--summary", "--json", str(wandb_dir)],

@@ -79,7 +79,8 @@ def test_disagreeing_evaluators_are_named():
         runs, KEYS, ["seed"], ["style/gram", "vgg16_torchvision/style/gram", "ssim"], "vgg19_caffe"
     )
     assert sentences == [
-        "Evaluators disagree on gram under style/gram (best first): vgg19_caffe: gram > centered; vgg16_torchvision: centered > gram."
+        "Evaluators disagree on gram under style/gram (best first): vgg19_caffe: gram > centered; vgg16_torchvision: "
+        "centered > gram."
     ]
     agreeing = _runs(lambda style, gram, seed: 1.0)
     for run in agreeing:

@@ -54,7 +54,7 @@ def test_elements_in_lockstep_take_exactly_their_solo_steps_and_evaluations(make
         alone = torch.nn.Parameter(torch.full((1, 3, 2, 2), 0.3, dtype=torch.float64))
         optimizer, count = make([alone]), [0]
 
-        def solo() -> torch.Tensor:
+        def solo(alone=alone, optimizer=optimizer, count=count, i=i) -> torch.Tensor:
             count[0] += 1
             optimizer.zero_grad()
             loss = _loss(alone, [i], a, b).sum()

@@ -199,8 +199,9 @@ def test_a_sweep_whose_weights_cannot_be_had_stops_at_its_first_job_with_one_lin
     )
     assert done.returncode == 2
     assert [line for line in done.stderr.splitlines() if line.strip()] == [
-        f"styleexp: error: vgg19 caffe weights not found: expected vgg19_imagenet_caffe.pth in {tmp_path / 'empty'} and downloads "
-        "are switched off; copy the file there, or point STYLEEXP_WEIGHTS_DIR (or weights_dir=) at a directory that holds it"
+        f"styleexp: error: vgg19 caffe weights not found: expected vgg19_imagenet_caffe.pth in {tmp_path / 'empty'} "
+        "and downloads are switched off; copy the file there, or point STYLEEXP_WEIGHTS_DIR (or weights_dir=) "
+        "at a directory that holds it"
     ]
     assert job_folders(sweep_dir) == ["seed=0"]
 
@@ -222,7 +223,7 @@ def test_submitit_local_executor_runs_a_two_job_sweep(tmp_path, weights):
 
 
 @pytest.mark.slow
-def test_reproduce_gives_the_same_image_changes_one_choice_stops_where_an_interrupted_run_did_and_refuses_a_changed_config(
+def test_reproduce_gives_the_same_image_a_changed_choice_the_step_of_an_interruption_and_refuses_a_changed_config(
     tmp_path, weights, cli
 ):
     original = tmp_path / "original"
@@ -266,7 +267,8 @@ def test_reproduce_gives_the_same_image_changes_one_choice_stops_where_an_interr
         ),
         (
             tmp_path,
-            f"styleexp: error: {tmp_path} is not a run folder: it has no .hydra/overrides.yaml; give the folder of a finished run",
+            f"styleexp: error: {tmp_path} is not a run folder: it has no .hydra/overrides.yaml; give the folder of a "
+            "finished run",
         ),
     ]:
         refused = cli(str(folder), main=reproduce)
@@ -328,7 +330,10 @@ def test_a_job_another_process_is_running_goes_to_a_scratch_folder_and_skips(tmp
     assert job_dir(cfg) == "gram=both~attempt2"  # the holder died without completing: a new attempt
 
 
-HOLD = "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDONLY); fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)"
+HOLD = (
+    "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDONLY); fcntl.flock(fd, fcntl.LOCK_EX); "
+    "print('held', flush=True); time.sleep(60)"
+)
 
 
 def test_config_identity_follows_what_is_computed_not_where_it_is_logged():

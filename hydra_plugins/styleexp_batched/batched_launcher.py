@@ -19,7 +19,8 @@ from omegaconf import DictConfig, open_dict
 
 
 class BatchedLauncher(Launcher):
-    """Run a sweep's jobs as batches (``styleexp.batching.batches``) in this process; each job stays a run of its own."""
+    """Run a sweep's jobs as batches (``styleexp.batching.batches``) in this process; each job stays a run of its
+    own."""
 
     def __init__(self, batch_size: int | None = None) -> None:
         self.batch_size = batch_size

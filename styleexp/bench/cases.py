@@ -127,7 +127,8 @@ def conv_throughput(device: torch.device) -> float:
 
 
 def peer(checkout: Path, size: int, device: torch.device) -> dict:
-    """neural-style-pt's seconds per Adam step at ``size``, at our settings: VGG-19 Caffe weights, relu4_2, relu1_1..relu5_1."""
+    """neural-style-pt's seconds per Adam step at ``size``, at our settings: VGG-19 Caffe weights, relu4_2,
+    relu1_1..relu5_1."""
     from styleexp import samples
     from styleexp.images import save_image
     from styleexp.weights import load_weights

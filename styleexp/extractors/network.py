@@ -41,9 +41,9 @@ class Network:
     the layout its weights files hold. ``extractor(layers, state_dict, preprocess, pooling)`` builds
     the frozen :class:`Extractor`. ``downloads`` maps a weights source (``caffe``, ``torchvision``)
     to the URL of a state dict, and ``features_sha256`` to the SHA-256 of the genuine features tensors
-    (``weights.features_sha256``), which a download must match. ``min_input_size(layer)`` is the smallest side that layer accepts,
-    which is also how many input pixels one of its positions spans along a side; ``channels(layer)``
-    is its number of channels.
+    (``weights.features_sha256``), which a download must match. ``min_input_size(layer)`` is the
+    smallest side that layer accepts, which is also how many input pixels one of its positions spans
+    along a side; ``channels(layer)`` is its number of channels.
     """
 
     name: str

@@ -49,7 +49,8 @@ def channels(network: str, layer: str) -> int:
 
 
 def make_features(network: str, pooling: str = "max") -> nn.Sequential:
-    """torchvision's ``features`` for ``network`` (randomly initialised, the same modules and state dict keys), pooling max or average."""
+    """torchvision's ``features`` for ``network`` (randomly initialised, the same modules and state dict keys),
+    pooling max or average."""
     configuration = CONFIGURATIONS[NETWORKS[network].name]
     pool = POOLING[pooling]
     layers: list[nn.Module] = []

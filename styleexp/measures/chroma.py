@@ -1,4 +1,5 @@
-"""``chroma``: how far the output's chrominance (YIQ's I and Q) is from the content's, pixel by pixel (0: its colours)."""
+"""``chroma``: how far the output's chrominance (YIQ's I and Q) is from the content's, pixel by pixel (0: its
+colours)."""
 
 from __future__ import annotations
 

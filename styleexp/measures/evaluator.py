@@ -145,7 +145,8 @@ def names(evaluator_names: Sequence[str]) -> list[str]:
 
 
 def default_objective(mode: str, evaluator_names: Sequence[str] = DEFAULT_EVALUATORS) -> str | None:
-    """What a sweeper minimises unless told: the first evaluator's first style distance, or content distance for reconstruction."""
+    """What a sweeper minimises unless told: the first evaluator's first style distance, or content distance for
+    reconstruction."""
     if not evaluator_names:
         return None
     first = chosen(evaluator_names[0])

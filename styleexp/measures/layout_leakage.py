@@ -1,4 +1,5 @@
-"""``layout_leakage``, for pure style: whether a pure-style synthesis copied where things are in the style image, not only its texture.
+"""``layout_leakage``, for pure style: whether a pure-style synthesis copied where things are in the style image, not
+only its texture.
 
 At small sizes a deep style layer sees few positions for many channels (relu5_1 at 128 px: 8 x 8 =
 64 positions for 512 channels), so its Gram matrix nearly pins the feature map down and the
@@ -36,7 +37,8 @@ UNCHANGED = 0.05  # a transform moving the style image's activations by less tha
 def leakage(
     output: torch.Tensor, style: torch.Tensor, weights_dir: str | None = None, device: str = "cpu"
 ) -> float | None:
-    """``layout_leakage`` of ``output`` (``[3, H, W]``) against ``style``; None if the style image has no layout to leak."""
+    """``layout_leakage`` of ``output`` (``[3, H, W]``) against ``style``; None if the style image has no layout to
+    leak."""
     extractor = load(EVALUATOR, weights_dir, device).extractor
     if style.shape != output.shape:
         style = F.interpolate(style[None], size=output.shape[1:], mode="bilinear", antialias=True, align_corners=False)[

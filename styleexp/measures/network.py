@@ -42,7 +42,8 @@ class NetworkEvaluator(Evaluator):
 
     @torch.no_grad()
     def represent(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The content layer's activations and every statistic at every style layer, keyed ``layer`` and ``statistic/layer``."""
+        """The content layer's activations and every statistic at every style layer, keyed ``layer`` and
+        ``statistic/layer``."""
         features = self.extractor(image[None].to(self.device))
         represented = {CONTENT_LAYER: features[CONTENT_LAYER]}
         for name in STATISTICS:

@@ -92,7 +92,8 @@ def texture(image: torch.Tensor, scales: int | None = None) -> Texture:
     scales = scales_for(prepared) if scales is None else scales
     if scales < 1:
         raise ValueError(
-            f"a {prepared.shape[2]}x{prepared.shape[1]} image is too small for texture statistics (16 px per side at least)"
+            f"a {prepared.shape[2]}x{prepared.shape[1]} image is too small for texture statistics (16 px per side at "
+            "least)"
         )
     return Texture(prepared, scales, statistics(prepared, scales))
 

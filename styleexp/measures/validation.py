@@ -172,7 +172,8 @@ def _shift(name: str, d: Distance, crops: list[tuple[_Represented, ...]]) -> Res
 
 
 def plain_names(results: list[Result], first: str) -> list[Result]:
-    """The results under the names runs give the measures: the ``first`` evaluator's and those always on without prefix."""
+    """The results under the names runs give the measures: the ``first`` evaluator's and those always on without
+    prefix."""
     renamed = []
     for result in results:
         evaluator, measure = result.measure.split("/", 1)
@@ -212,7 +213,8 @@ def write(results: list[Result], out: Path) -> None:
 
 
 def weak(results: list[Result]) -> dict[str, float]:
-    """The measures whose discrimination (style) or shift (content) accuracy is below ``THRESHOLD``, with that accuracy."""
+    """The measures whose discrimination (style) or shift (content) accuracy is below ``THRESHOLD``, with that
+    accuracy."""
     return {
         r.measure: r.accuracy
         for r in results
@@ -226,7 +228,8 @@ def cached(
     kinds: Sequence[str],
     weights_dir: str | None = None,
 ) -> list[Result]:
-    """``validate`` with a cache in the user's cache folder: the result depends only on the images, evaluators and this code."""
+    """``validate`` with a cache in the user's cache folder: the result depends only on the images, evaluators and
+    this code."""
     digest = hashlib.sha256(json.dumps([list(evaluator_names), sorted(kinds)]).encode())
     for name, image in sorted(images.items()):
         digest.update(name.encode() + (image * 255).round().byte().numpy().tobytes())

@@ -69,7 +69,8 @@ def validation_images(runs: list[Run]) -> dict[str, torch.Tensor]:
 
 
 def score(runs: list[Run], judges: Sequence[measures.Evaluator]) -> None:
-    """Fill the ``scores`` of runs saved without measures (before they were taken in every run) with the fixed measures."""
+    """Fill the ``scores`` of runs saved without measures (before they were taken in every run) with the fixed
+    measures."""
     for run in runs:
         output = run.image("final")
         if output is not None and not run.scores:
@@ -82,7 +83,8 @@ CHANGE = "change_from_previous"
 
 
 def changes(runs: list[Run], keys: dict[str, list[str]], judge: measures.Evaluator) -> None:
-    """For a sweep over an ordered key: each run's fair distance to the run with the key's previous value (all else equal).
+    """For a sweep over an ordered key: each run's fair distance to the run with the key's previous value (all else
+    equal).
 
     The first evaluator's ``style/gram`` between the two outputs (the previous one as the
     reference), or its content distance for reconstruction; stored as ``scores["change_from_previous"]``.
@@ -211,7 +213,8 @@ def write(
 
 
 def log_to_wandb(report: Report, runs: list[Run], group: str, mode: str) -> None:
-    """Log the table (numbers as numbers, each run's final image), the grid and the charts as a ``report`` run in ``group``."""
+    """Log the table (numbers as numbers, each run's final image), the grid and the charts as a ``report`` run in
+    ``group``."""
     import wandb
 
     saved = OmegaConf.load(runs[0].folder / CONFIG)

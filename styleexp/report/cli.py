@@ -86,7 +86,8 @@ def main(argv: list[str] | None = None) -> None:
     missing = sum(run.status == "missing" for run in runs)
     of_them = f", {missing} of them missing" if missing else ""
     print(
-        f"styleexp: report of {len(runs)} runs ({failed} not completed{of_them}) in {out}: grid.png, table.csv, table.md, index.html"
+        f"styleexp: report of {len(runs)} runs ({failed} not completed{of_them}) in {out}: grid.png, table.csv, "
+        "table.md, index.html"
     )
     for sentence in made.conclusions:
         print(f"  {sentence}")

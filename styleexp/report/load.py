@@ -64,7 +64,8 @@ def _load_sweep(sweep_dir: Path) -> tuple[list[Run], dict[str, list[str]]]:
         and not (sweep_dir / "multirun.yaml").is_file()
     ):
         raise UserError(
-            f"{sweep_dir} is not a sweep folder: it has no multirun.yaml and no job folders; give a folder under outputs/sweeps/"
+            f"{sweep_dir} is not a sweep folder: it has no multirun.yaml and no job folders; give a folder under "
+            "outputs/sweeps/"
         )
     attempts: dict[str, list[Path]] = {}
     for overrides_file in sorted(sweep_dir.glob(f"*/{OVERRIDES}")):
@@ -97,7 +98,8 @@ def _load_sweep(sweep_dir: Path) -> tuple[list[Run], dict[str, list[str]]]:
 
 
 def report_settings(runs: list[Run]) -> dict:
-    """The sweep's ``report`` settings (``replicate``, ``rank_by``) as its first run saved them; defaults for older runs."""
+    """The sweep's ``report`` settings (``replicate``, ``rank_by``) as its first run saved them; defaults for older
+    runs."""
     settings = {"replicate": ["seed"], "rank_by": None}
     for run in runs:
         saved = run.folder / CONFIG

@@ -78,7 +78,8 @@ def page(
 
 
 def _ranking(ranked: Sequence[Run], name: str | None) -> str:
-    """The runs ordered by ``name``, best first: each style image beside its synthesis, the value and the layout leakage."""
+    """The runs ordered by ``name``, best first: each style image beside its synthesis, the value and the layout
+    leakage."""
     if not ranked:
         return ""
     cells = []
@@ -98,7 +99,8 @@ def _ranking(ranked: Sequence[Run], name: str | None) -> str:
     return (
         f"<h2>Ranked by {html.escape(name)}</h2><p>Each original (left) beside its synthesis (right), best first. "
         "A low distance means the synthesis could stand in for the original: what the image shows is mostly style. "
-        "A layout leakage well below 1 means the synthesis got there by copying where things are, which is not style.</p>"
+        "A layout leakage well below 1 means the synthesis got there by copying where things are, which is not "
+        "style.</p>"
         f'<div class="ranking">{"".join(cells)}</div>'
     )
 

@@ -14,7 +14,8 @@ LOSSES = ["loss/total", *(f"loss/{name}" for name in TERMS)]
 
 
 def measure_names(runs: Sequence[Run], held_only: bool = False) -> list[str]:
-    """The measures of the runs' evaluators in report order, then any other the runs hold; ``held_only``: those with a value."""
+    """The measures of the runs' evaluators in report order, then any other the runs hold; ``held_only``: those with a
+    value."""
     evaluators = list(dict.fromkeys(name for run in runs for name in run.summary.get("evaluators", [])))
     held = {name for run in runs for name, value in run.scores.items() if value is not None}
     ordered = measures.names(evaluators or list(measures.DEFAULT_EVALUATORS))
@@ -23,7 +24,8 @@ def measure_names(runs: Sequence[Run], held_only: bool = False) -> list[str]:
 
 
 def table_rows(runs: list[Run], keys: dict[str, list[str]]) -> list[dict[str, object]]:
-    """One row per run, in the sweep's order: its swept values, status, final losses, the fair measures, steps, whether it converged and time.
+    """One row per run, in the sweep's order: its swept values, status, final losses, the fair measures, steps,
+    whether it converged and time.
 
     Numbers stay numbers (None where missing); ``write_csv`` and ``markdown_table`` format them.
     """

@@ -83,7 +83,8 @@ class Style(Term):
 
 
 def blend(spec: Spec, targets: Targets, layer: str, statistic: str) -> tuple[torch.Tensor, float]:
-    """The blended statistic ``[1, ., C]`` of ``spec``'s style images at ``layer``, and its loss offset (see ``Style``)."""
+    """The blended statistic ``[1, ., C]`` of ``spec``'s style images at ``layer``, and its loss offset (see
+    ``Style``)."""
     each = [targets.statistic(style, layer, statistic) for style in spec.styles]
     target = sum(weight * t for weight, t in zip(spec.style_blend, each))
     if spec.blend_mode != "loss" or len(each) == 1:

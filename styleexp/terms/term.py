@@ -50,7 +50,8 @@ class Term(nn.Module):
 
     @classmethod
     def layers_for(cls, spec: Spec) -> list[str]:
-        """The layers a term of this kind would read for ``spec``, before any is built (the extractor needs them first)."""
+        """The layers a term of this kind would read for ``spec``, before any is built (the extractor needs them
+        first)."""
         return []
 
     @classmethod
@@ -116,7 +117,8 @@ def total(
     image: torch.Tensor,
     rows: Sequence[int] | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Every logged loss of the batch elements ``rows`` (all if None), each ``[len(rows)]``: ``loss/total`` is the optimised one.
+    """Every logged loss of the batch elements ``rows`` (all if None), each ``[len(rows)]``: ``loss/total`` is the
+    optimised one.
 
     ``features`` and ``image`` hold those elements, in order. Every registered term has its
     ``loss/<name>`` key, 0 for elements it does not apply to.
@@ -178,7 +180,8 @@ def _add(batch: torch.Tensor, positions: slice | torch.Tensor, values: torch.Ten
 
 
 def _unit(term: Term, own: torch.Tensor | None, others: torch.Tensor) -> torch.Tensor:
-    """A relative term's unit for its elements ``own``: ``others`` (their other weighted terms now) where not yet set."""
+    """A relative term's unit for its elements ``own``: ``others`` (their other weighted terms now) where not yet
+    set."""
     if term.reference is None:
         term.reference = torch.full_like(term.weight, float("nan"))
     unit = term.pick(term.reference, own)

@@ -14,7 +14,8 @@ NOISE_TV = 1 / 3  # tv_loss of uniform noise: E[(a - b)^2] = 1/6 for each of the
 
 
 def tv_loss(image: torch.Tensor) -> torch.Tensor:
-    """Total variation of ``[N, 3, H, W]`` per element ``[N]``: mean squared difference of horizontal and vertical neighbours."""
+    """Total variation of ``[N, 3, H, W]`` per element ``[N]``: mean squared difference of horizontal and vertical
+    neighbours."""
     dx = image[..., :, 1:] - image[..., :, :-1]
     dy = image[..., 1:, :] - image[..., :-1, :]
     return dx.pow(2).flatten(1).mean(1) + dy.pow(2).flatten(1).mean(1)
