@@ -102,6 +102,12 @@ def refuse(error: UserError) -> NoReturn:
     sys.exit(EXIT_USAGE)
 
 
+def waiting(jobs: list[str]) -> None:
+    """Before a sweep's record: the jobs it waits for, which another process is running."""
+    print(f"styleexp: waiting for {len(jobs)} job{'s' * (len(jobs) != 1)} that another process is running: "
+          f"{', '.join(jobs)}", flush=True)  # fmt: skip
+
+
 def sweep_record(sweep_dir: Path, summaries: Mapping[str, dict[str, Any] | None], skipped: int) -> None:
     """The end of a sweep: a line counting its jobs, then a line for each that did not complete; exit 1 if any.
 

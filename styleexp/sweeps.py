@@ -224,12 +224,7 @@ class SweepRecord(HydraCallback):
         jobs = self.jobs(sweep_dir, config.hydra.output_subdir)
         elsewhere = [folder for folder in jobs.values() if folder is not None and live_claim(folder)]
         if elsewhere:
-            print(
-                f"styleexp: waiting for {len(elsewhere)} job{'s' * (len(elsewhere) != 1)} that another process is "
-                "running: "
-                f"{', '.join(folder.name for folder in elsewhere)}",
-                flush=True,
-            )
+            outcome.waiting([folder.name for folder in elsewhere])
             for folder in elsewhere:
                 wait_for(folder)
         done = [folder for folder in jobs.values() if folder and read_summary(folder).get("status") == "completed"]
