@@ -26,10 +26,9 @@ demo: $(BIN)/.installed
 	$(BIN)/styleexp study=gram_variants style=dark_circle,checkers hydra.sweep.dir=$(SWEEP) $(ARGS); status=$$?; \
 		$(BIN)/styleexp-report $(SWEEP) && exit $$status
 
-# The whole suite on two workers, one test file to a worker (a file's shared sweeps are made once), then
-# the linters and the docs build.
+# The whole suite (on two workers: pyproject.toml), then the linters and the docs build.
 test: $(BIN)/.installed chromium
-	$(BIN)/pytest -n 2 --dist loadfile $(ARGS)
+	$(BIN)/pytest $(ARGS)
 	$(MAKE) --no-print-directory lint docs
 
 # Unit tests and tiny in-process runs: what to run after every change.

@@ -53,10 +53,11 @@ def test_a_batch_gives_each_job_the_result_of_its_solo_run(tmp_path, weights, op
 
 
 @pytest.mark.slow
-def test_a_nan_in_one_element_fails_only_itsjob_in(tmp_path, weights):
+def test_a_nan_in_one_element_fails_only_its_job(tmp_path, weights):
+    # Checked every step: the overflowing element leaves the batch at once.
     jobs = [
-        job_in(tmp_path / "fine", *TINY, "style=checkers", "steps=6"),
-        job_in(tmp_path / "overflowing", *TINY, "style=checkers", "steps=6", "loss.style=1e39"),
+        job_in(tmp_path / "fine", *TINY, "style=checkers", "steps=6", "log_every=1"),
+        job_in(tmp_path / "overflowing", *TINY, "style=checkers", "steps=6", "log_every=1", "loss.style=1e39"),
     ]
     fine, overflowing = run_batch(jobs)
     assert overflowing.status == "nan" and "NaN or infinite" in overflowing.message
@@ -84,7 +85,7 @@ def test_jobs_share_a_batch_only_with_the_same_network_optimiser_and_image_shape
 
 
 @pytest.mark.slow
-def test_a_batched_sweep_writes_a_run_per_job_resumes_and_runs_a_batch_of_one_like_a_solojob_in(tmp_path, weights, cli):
+def test_a_batched_sweep_writes_a_run_per_job_resumes_and_runs_a_batch_of_one_like_a_solo_job(tmp_path, weights, cli):
     sweep_dir, solo_dir = tmp_path / "batched", tmp_path / "basic"
     sweep = [
         "-m",

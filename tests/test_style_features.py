@@ -41,7 +41,7 @@ def test_a_blend_ends_nearer_its_heavier_style_and_one_hot_blends_are_the_single
     for name, overrides in runs.items():
         logger = ["logger=wandb"] if name == "mostly_a" else []
         assert (
-            run_in_process(tmp_path / name, *TINY, "steps=20", "content=null", *overrides, *logger).status
+            run_in_process(tmp_path / name, *TINY, "steps=12", "content=null", *overrides, *logger).status
             == "completed"
         )
     record = wandb_summary(tmp_path / "mostly_a")  # each style image logged, the blend in the config

@@ -60,7 +60,7 @@ def test_a_three_job_sweep_on_two_cores_gives_three_grouped_wandb_runs_and_share
     assert job_folders(sweep_dir) == ["init=content", "init=noise", "init=style"]
 
     records = {name: wandb_run_record(sweep_dir / name) for name in job_folders(sweep_dir)}
-    assert {record["run_id"] for record in records.values()}.__len__() == 3
+    assert len({record["run_id"] for record in records.values()}) == 3
     for name, record in records.items():
         assert record["display_name"] == f"sweep/{name}" and record["run_group"] == "sweep"
         config = record["config"]["update"]
@@ -107,7 +107,7 @@ def test_two_identical_sweeps_launched_together_run_each_job_once_with_its_measu
         BIN / "styleexp",
         "study=gram_variants",
         "hydra.sweeper.params.style=checkers",
-        "hydra.sweeper.params.gram='gram,centered,both'",
+        "hydra.sweeper.params.gram='gram,centered'",
         "size=32",
         "steps=3",
         "measures.networks=[portilla_simoncelli]",
@@ -117,12 +117,12 @@ def test_two_identical_sweeps_launched_together_run_each_job_once_with_its_measu
     outputs = [twin.communicate(timeout=300) for twin in twins]
     for twin, (stdout, stderr) in zip(twins, outputs):
         assert twin.returncode == 0, stderr
-        assert "3 jobs, 3 completed" in stdout  # each waits for the jobs the other runs
+        assert "2 jobs, 2 completed" in stdout  # each waits for the jobs the other runs
         # A line per job, the record, at most a warning and a line saying what it waits for.
-        assert len([line for line in (stdout + stderr).split("\n") if line.strip()]) <= 6, stdout + stderr
+        assert len([line for line in (stdout + stderr).split("\n") if line.strip()]) <= 5, stdout + stderr
     jobs = job_folders(sweep_dir)
-    assert len(jobs) == 3 and not any("~attempt" in job for job in jobs)
-    assert sum(stdout.count(": done: ") for stdout, _ in outputs) == 3
+    assert len(jobs) == 2 and not any("~attempt" in job for job in jobs)
+    assert sum(stdout.count(": done: ") for stdout, _ in outputs) == 2
     for job in jobs:
         saved = summary(sweep_dir / job)
         assert saved["status"] == "completed"

@@ -92,7 +92,7 @@ def test_test_images_are_split_and_corrupted_as_described():
 @pytest.mark.slow
 def test_the_command_validates_every_measure_on_the_bundled_samples(tmp_path, cli):
     require_weights("vgg19", "caffe")
-    done = cli("--evaluators", "vgg19_caffe", "portilla_simoncelli", "--size", "64", "--out", str(tmp_path),
+    done = cli("--evaluators", "vgg19_caffe", "portilla_simoncelli", "--size", "48", "--out", str(tmp_path),
                main=validate_measures)  # fmt: skip
     assert done.returncode == 0, done.stderr
     with open(tmp_path / "validation.csv") as f:
