@@ -83,7 +83,8 @@ class StopConfig:
 
 @dataclass
 class MeasuresConfig:
-    # Evaluators scoring every final image (measures.py), as <network>_<source>; [] turns measuring off.
+    # Evaluators scoring every final image (styleexp/measures/): <network>_<source> or portilla_simoncelli, the
+    # first named plainly; [] turns measuring off (and the measures always on with it).
     networks: List[str] = field(default_factory=lambda: list(DEFAULT_EVALUATORS))
 
 

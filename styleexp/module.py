@@ -30,7 +30,7 @@ class Evaluation:
 class StyleTransfer(pl.LightningModule):
     """Optimise ``image`` (``[N, 3, H, W]`` in [0, 1]) so the frozen ``extractor`` sees each element's targets.
 
-    Each element's loss is the weighted sum of the ``terms`` that apply to it (``terms.py``), and
+    Each element's loss is the weighted sum of the ``terms`` that apply to it (``terms/``), and
     each element has an optimiser of its own (``lockstep.py``): a solo run is N = 1 and elements do
     not interact. ``active`` says which elements still step; ``finish(i, step)`` ends element i's
     optimisation (converged, at its cap or failed), and ``finished_at`` records when.
