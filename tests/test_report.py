@@ -51,6 +51,15 @@ def gram_sweep(tmp_path_factory, network) -> Path:
     return sweep_dir
 
 
+def chromium_dom(page: Path, fragment: str = "") -> str:
+    """The page's DOM once headless Chromium has run its scripts, or a skip where Chromium is not installed."""
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("chromium is not installed (make test installs Debian's package where it can)")
+    command = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=5000", "--dump-dom"]
+    return subprocess.run([*command, page.as_uri() + fragment], capture_output=True, text=True, timeout=120).stdout
+
+
 def read_table(sweep_dir: Path) -> list[dict[str, str]]:
     with open(sweep_dir / "report" / "table.csv") as f:
         return list(csv.DictReader(f))
@@ -102,25 +111,9 @@ def test_the_report_is_logged_to_the_sweeps_wandb_group(gram_sweep):
 
 @pytest.mark.slow
 def test_the_page_opens_in_headless_chromium_with_every_image_and_sorts(gram_sweep):
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.skip("chromium is not installed (make test installs Debian's package where it can)")
     page = gram_sweep / "report" / "index.html"
     assert "http" not in re.sub(r"https?://www\.w3\.org", "", page.read_text())  # nothing fetched from a server
-    dom = subprocess.run(
-        [
-            chromium,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--virtual-time-budget=5000",
-            "--dump-dom",
-            f"{page.as_uri()}#sort=style/gram",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    ).stdout
+    dom = chromium_dom(page, "#sort=style/gram")
     measured = [
         name
         for name in read_table(gram_sweep)[0]
@@ -169,26 +162,6 @@ def test_a_failed_run_shows_as_failed_in_the_report(tmp_path, network, cli):
     left, top, _, _ = cells["content=missing.jpg"]
     assert sheet.getpixel((left + 4, top + 4)) == (200, 40, 40)  # the status banner
     assert "missing.jpg: no such file" in (sweep_dir / "report" / "index.html").read_text()
-
-
-def chromium_dom(page: Path) -> str:
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.skip("chromium is not installed (make test installs Debian's package where it can)")
-    return subprocess.run(
-        [
-            chromium,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--virtual-time-budget=5000",
-            "--dump-dom",
-            page.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    ).stdout
 
 
 @pytest.fixture(scope="module")
