@@ -69,9 +69,11 @@ def test_a_three_job_sweep_on_two_cores_gives_three_grouped_wandb_runs_and_share
             and config["overrides"]["init"] == config["init"]["name"]
         )
 
-    # Five style layers and one content layer: computed by one job, loaded by the other two.
+    # Five style layers and one content layer, each computed once by whichever job needed it first (two run at
+    # once), then loaded by the others: 6 computed and 12 loaded among the three jobs.
     targets = [summary(sweep_dir / name)["targets"] for name in job_folders(sweep_dir)]
-    assert sorted(t["computed"] for t in targets) == [0, 0, 6] and sorted(t["reused"] for t in targets) == [0, 6, 6]
+    assert sum(t["computed"] for t in targets) == 6 and sum(t["reused"] for t in targets) == 12
+    assert all(t["computed"] + t["reused"] == 6 for t in targets)
     assert len(list((sweep_dir / ".targets").glob("*.pt"))) == 6
     # Two parallel jobs on two cores: one thread each.
     assert {summary(sweep_dir / name)["threads"] for name in job_folders(sweep_dir)} == {1}
