@@ -78,7 +78,7 @@ def fit(
     cap = max(lane.cap for lane in lanes)
     trainer = pl.Trainer(
         **{**OmegaConf.to_container(cfg.trainer, resolve=True), "max_steps": cap},
-        precision=speed.set_precision(cfg.speed.precision.value, module.image.device),
+        precision=speed.set_precision(cfg.speed.precision.value, devices.device_of(cfg)),  # where it will run
         logger=False,  # each element logs to its own loggers (callbacks.py)
         enable_progress_bar=bool(progress),
         callbacks=[logger, saver, stop, clock, guard, *progress],
