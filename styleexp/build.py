@@ -33,11 +33,13 @@ _warned: set[str] = set()
 
 @dataclass
 class FrozenNetwork:
-    """The run's frozen network, built once for all its scales, and where its weights came from."""
+    """The run's frozen network, built once for all its scales, where its weights came from, and the device it
+    works on."""
 
     extractor: Extractor
     weights: dict[str, Any]
     source: str
+    device: torch.device
 
 
 @dataclass
@@ -95,9 +97,8 @@ def prepare(cfg: DictConfig, specs: Sequence[Spec] | None = None) -> FrozenNetwo
         preprocessing.get(weights.preprocessing),
         cfg.network.pooling.value,
     )
-    extractor.to(devices.device_of(cfg))
     speed.configure(extractor, cfg.speed.channels_last, cfg.speed.compile)
-    return FrozenNetwork(extractor, weights_facts(weights), weights.source)
+    return FrozenNetwork(extractor, weights_facts(weights), weights.source, devices.device_of(cfg))
 
 
 def build(
@@ -115,6 +116,8 @@ def build(
     cfg = cfgs[0]
     specs = [spec_of(element, size or cfg.size) for element in cfgs]
     network = network or prepare(cfg, specs)
+    # Here for every scale: Lightning moves the module, this extractor within it, back to the CPU after each fit.
+    network.extractor.to(network.device, torch.float32)
     for element, spec in zip(cfgs, specs):
         smallest = min(spec.styles, key=lambda style: min(style.shape[1:]), default=None)
         check_size(network.extractor, element.style_scale, content=spec.content, style=smallest)

@@ -110,6 +110,9 @@ class NaNGuard(pl.Callback):
         self.last_finite = module.image.detach().clone()
         self.failures = [None] * len(self.last_finite)
 
+    def on_train_end(self, trainer: pl.Trainer, module: StyleTransfer) -> None:
+        self.last_finite = None  # a copy of the image on the fit's device: not kept past it
+
     def on_train_batch_end(self, trainer: pl.Trainer, module: StyleTransfer, *args) -> None:
         step = trainer.global_step
         due = step % self.every == 0 or step >= trainer.max_steps or trainer.should_stop
@@ -148,7 +151,7 @@ class StepClock(pl.Callback):
     def on_train_batch_end(self, trainer: pl.Trainer, module: StyleTransfer, *args) -> None:
         if trainer.global_step % self.every == 0 or trainer.global_step in (1, trainer.max_steps):
             if module.image.is_cuda:
-                torch.cuda.synchronize()
+                torch.cuda.synchronize(module.image.device)
             self.marks.append((trainer.global_step, time.perf_counter()))
 
     @property

@@ -5,15 +5,40 @@ from __future__ import annotations
 import os
 import platform
 import resource
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 from omegaconf import DictConfig
 
+from styleexp.errors import UserError
+
 
 def device_of(cfg: DictConfig) -> torch.device:
-    """Where the run works: the GPU if there is one and the trainer is not told to use the CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() and cfg.trainer.get("accelerator") != "cpu" else "cpu")
+    """Where the run works: the GPU ``trainer.devices`` picks (as Lightning reads it: a count takes the first GPU,
+    a list of one index that GPU) if there is one and the trainer is not told to use the CPU; else the CPU."""
+    if not torch.cuda.is_available() or cfg.trainer.get("accelerator") == "cpu":
+        return torch.device("cpu")
+    chosen = cfg.trainer.get("devices", 1)
+    if isinstance(chosen, str) and "," in chosen:  # Lightning reads "1," as GPU 1, "1" as one GPU
+        chosen = [int(i) for i in chosen.split(",") if i.strip()]
+    elif isinstance(chosen, str) and chosen != "auto":
+        chosen = int(chosen)
+    count = torch.cuda.device_count()
+    if chosen == 1 or (chosen in ("auto", -1) and count == 1):
+        return torch.device("cuda", 0)
+    if isinstance(chosen, Sequence) and len(chosen) == 1 and 0 <= int(chosen[0]) < count:
+        return torch.device("cuda", int(chosen[0]))
+    raise UserError(
+        f"trainer.devices={chosen} does not name one GPU of the {count} here; a run uses one: "
+        "trainer.devices=1 or trainer.devices=[k] (batch jobs on a GPU with hydra/launcher=batched)"
+    )
+
+
+def reset_peak_memory(device: torch.device) -> None:
+    """Start counting a GPU's peak allocation afresh: a sweep's earlier jobs in this process are not this run's."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
 
 
 def peak_memory_mb(device: torch.device) -> float:

@@ -97,11 +97,11 @@ class StyleTransfer(pl.LightningModule):
         return self.finished_at[index] if self.finished_at[index] is not None else step
 
     def units(self) -> dict[str, torch.Tensor]:
-        """Each relative term's unit for every batch element (``[N]``, 0 where it does not apply), set by its first
-        evaluation."""
+        """Each relative term's unit for every batch element (``[N]``, 0 where it does not apply, NaN until its first
+        evaluation sets it)."""
         units = {}
         for term in self.terms:
-            if term.relative and term.reference is not None:
+            if term.relative:
                 units[term.name] = units.get(term.name, self.image.new_zeros(self.image.shape[0])).index_copy(
                     0, term.index, term.reference
                 )

@@ -112,6 +112,7 @@ def optimise(elements: list[Element]) -> list[Outcome]:
     """Optimise the admitted ``elements`` together, scale by scale; record how each ended."""
     cfg = elements[0].job.cfg  # the batch's shared settings
     device = devices.device_of(cfg)
+    devices.reset_peak_memory(device)
     console = cfg.verbose or not sweeps.is_multirun()  # a sweep's job has its one line when it ends
     targets, started = {"computed": 0, "reused": 0, "seconds": 0.0}, time.perf_counter()
     try:

@@ -41,7 +41,8 @@ class Term(nn.Module):
         self.elements = list(elements)
         self.register_buffer("weight", torch.tensor(list(weight), dtype=torch.float32), persistent=False)
         self.register_buffer("index", torch.tensor(self.elements), persistent=False)
-        self.reference: torch.Tensor | None = None  # a relative term's unit per element, NaN until first evaluated
+        # A relative term's unit per element, NaN until first evaluated.
+        self.register_buffer("reference", torch.full_like(self.weight, float("nan")), persistent=False)
 
     @property
     def layers(self) -> tuple[str, ...]:
@@ -182,8 +183,6 @@ def _add(batch: torch.Tensor, positions: slice | torch.Tensor, values: torch.Ten
 def _unit(term: Term, own: torch.Tensor | None, others: torch.Tensor) -> torch.Tensor:
     """A relative term's unit for its elements ``own``: ``others`` (their other weighted terms now) where not yet
     set."""
-    if term.reference is None:
-        term.reference = torch.full_like(term.weight, float("nan"))
     unit = term.pick(term.reference, own)
     unset = torch.isnan(unit)
     if bool(unset.any()):
