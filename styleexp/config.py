@@ -130,6 +130,7 @@ class Config:
     weights_dir: Optional[str] = None  # else $STYLEEXP_WEIGHTS_DIR, else the user cache
     log_every: int = 10  # losses to loggers and the progress bar
     verbose: bool = False  # the libraries' own console output (W&B, Lightning, Hydra's launch lines) back on
+    progress_every_s: Optional[float] = 30  # a sweep job's progress line at most this often; null: none
     image_every: int = 25  # intermediate images to the run folder and W&B
     # What the app returns to a sweeper (Optuna), to minimise: a summary key (measure/style/gram,
     # measure/ssim, loss/total), or {key: weight, ...} for a weighted sum; null: a style measure

@@ -55,14 +55,15 @@ class Scale:
 
 
 def fit(
-    module: StyleTransfer, lanes: Sequence[Lane], size: int, cfg: DictConfig, console: bool
+    module: StyleTransfer, lanes: Sequence[Lane], size: int, cfg: DictConfig, console: bool, label: str
 ) -> tuple[list[Scale], BaseException | None]:
     """Optimise ``module`` (one row per lane) until every element has converged, reached its cap or failed.
 
-    ``cfg`` holds the batch's shared settings (trainer, precision, logging). Returns what each element
-    did, and what ended the scale for all of them, if anything did: an interruption (Ctrl-C, SIGTERM)
-    or an error of the batch as a whole (out of memory). Each element's images and losses so far are
-    in its ``Scale`` either way.
+    ``cfg`` holds the batch's shared settings (trainer, precision, logging). With ``console`` a
+    progress bar shows how it goes, else (a sweep's job) a line now and then names it by ``label``.
+    Returns what each element did, and what ended the scale for all of them, if anything did: an
+    interruption (Ctrl-C, SIGTERM) or an error of the batch as a whole (out of memory). Each
+    element's images and losses so far are in its ``Scale`` either way.
     """
     started = time.perf_counter()
     offsets = [lane.offset for lane in lanes]
@@ -75,13 +76,14 @@ def fit(
     )
     clock, guard = StepClock(cfg.log_every), NaNGuard(cfg.log_every)
     progress = [tracking.Progress(cfg.log_every, size)] if console else []
+    heartbeat = [tracking.Heartbeat(label, cfg.progress_every_s, size)] if not console and cfg.progress_every_s else []
     cap = max(lane.cap for lane in lanes)
     trainer = pl.Trainer(
         **{**OmegaConf.to_container(cfg.trainer, resolve=True), "max_steps": cap},
         precision=speed.set_precision(cfg.speed.precision.value, devices.device_of(cfg)),  # where it will run
         logger=False,  # each element logs to its own loggers (callbacks.py)
         enable_progress_bar=bool(progress),
-        callbacks=[logger, saver, stop, clock, guard, *progress],
+        callbacks=[logger, saver, stop, clock, guard, *progress, *heartbeat],
     )
     ended = None
     try:

@@ -51,8 +51,11 @@ def run(cfg: DictConfig) -> Outcome:
     return run_batch([Job.current(cfg)])[0]
 
 
-def run_batch(jobs: list[Job]) -> list[Outcome]:
-    """Run ``jobs`` (which share a network, optimiser, precision and image shape) as one batch; how each ended."""
+def run_batch(jobs: list[Job], label: str | None = None) -> list[Outcome]:
+    """Run ``jobs`` (which share a network, optimiser, precision and image shape) as one batch; how each ended.
+
+    ``label`` names the batch in a sweep's progress lines (default: its job's folder, or its number of jobs).
+    """
     outcomes: dict[int, Outcome] = {}
     admitted: dict[int, Element] = {}
     try:
@@ -67,7 +70,8 @@ def run_batch(jobs: list[Job]) -> list[Outcome]:
         for element in admitted.values():
             element.record["batch"] = batch
         if admitted:
-            outcomes.update(zip(admitted, optimise(list(admitted.values()))))
+            label = label or (jobs[0].run_dir.name if len(jobs) == 1 else f"{len(jobs)} jobs")
+            outcomes.update(zip(admitted, optimise(list(admitted.values()), label)))
     finally:
         for job in jobs:
             claims.release(job.run_dir)
@@ -108,8 +112,9 @@ def admit(job: Job, batch_size: int) -> Element | Outcome:
     return Element(job, record, tracking.loggers(cfg, tracking.wandb_run(job, mode)))
 
 
-def optimise(elements: list[Element]) -> list[Outcome]:
-    """Optimise the admitted ``elements`` together, scale by scale; record how each ended."""
+def optimise(elements: list[Element], label: str) -> list[Outcome]:
+    """Optimise the admitted ``elements`` together, scale by scale; record how each ended (``label``: see
+    ``run_batch``)."""
     cfg = elements[0].job.cfg  # the batch's shared settings
     device = devices.device_of(cfg)
     devices.reset_peak_memory(device)
@@ -133,7 +138,7 @@ def optimise(elements: list[Element]) -> list[Outcome]:
                 for key in targets:
                     targets[key] = round(targets[key] + built.targets[key], 4)
                 lanes = [_lane(element, scale) for element in live]
-                scales, ended = fitting.fit(built.module, lanes, size, cfg, console)
+                scales, ended = fitting.fit(built.module, lanes, size, cfg, console, label)
                 for element, result in zip(live, scales):
                     element.scales.append(result)
                     if result.failure is not None:

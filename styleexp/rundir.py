@@ -39,7 +39,17 @@ from styleexp.weights import Weights, file_sha256
 
 # Keys that do not change the image a run computes: where it logs, how many CPU threads it uses,
 # where this machine keeps the weights (their SHA-256 is recorded), how the result is scored and reported.
-NOT_IDENTITY = ("hydra", "logger", "threads", "weights_dir", "measures", "objective", "report", "verbose")
+NOT_IDENTITY = (
+    "hydra",
+    "logger",
+    "threads",
+    "weights_dir",
+    "measures",
+    "objective",
+    "report",
+    "verbose",
+    "progress_every_s",
+)
 FINAL = "final.png"
 SUMMARY = "summary.json"
 METRICS = "metrics.csv"

@@ -1,4 +1,5 @@
-"""Where a run reports as it goes: the configured loggers (W&B, metrics.csv), images sent to W&B, the progress line.
+"""Where a run reports as it goes: the configured loggers (W&B, metrics.csv), images sent to W&B, the progress line
+(a sweep job's: its heartbeat).
 
 Every logged row carries the optimiser step (``trainer/global_step`` on W&B, ``step`` in
 ``metrics.csv``): losses, images and the final measures of one step share one step value.
@@ -8,7 +9,9 @@ from __future__ import annotations
 
 import math
 import os
+import statistics
 import sys
+import time
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -17,7 +20,7 @@ from typing import Any
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.callbacks import TQDMProgressBar
+from pytorch_lightning.callbacks import Callback, TQDMProgressBar
 from pytorch_lightning.callbacks.progress.tqdm_progress import Tqdm
 from pytorch_lightning.loggers import WandbLogger
 
@@ -176,6 +179,34 @@ class Progress(TQDMProgressBar):
 
     def get_metrics(self, trainer: Any, module: Any) -> dict:
         return {key: value for key, value in super().get_metrics(trainer, module).items() if key != "v_num"}
+
+
+class Heartbeat(Callback):
+    """A sweep job's progress: one line at most every ``every_s`` seconds while it works, naming the job (or the batch,
+    ``label``), its scale, its step, its loss and how many of a batch's elements have ended.
+
+    A sweep's jobs have no progress bar (many would share one console); without this a long GPU job
+    would say nothing until it ends.
+    """
+
+    def __init__(self, label: str, every_s: float, size: int):
+        self.label, self.every_s, self.size = label, every_s, size
+        self.last = time.monotonic()
+
+    def on_train_batch_end(self, trainer: Any, module: Any, *args: Any) -> None:
+        now = time.monotonic()
+        if now - self.last < self.every_s:
+            return
+        self.last = now
+        losses = module.last_losses["loss/total"].tolist()
+        live = [loss for loss, active in zip(losses, module.active) if active] or losses
+        count = len(losses)
+        loss = f"loss {live[0]:.4g}" if count == 1 else f"median loss {statistics.median(live):.4g}"
+        ended = f", {count - sum(module.active)}/{count} ended" if count > 1 else ""
+        print(
+            f"styleexp: {self.label}: {self.size} px, step {trainer.global_step}/{trainer.max_steps}, {loss}{ended}",
+            flush=True,
+        )
 
 
 @contextmanager

@@ -97,9 +97,12 @@ def test_a_batched_sweep_writes_a_run_per_job_resumes_and_runs_a_batch_of_one_li
         "network=vgg16",
         "measures.networks=[]",
     ]
-    done = cli(*sweep, "hydra/launcher=batched", f"hydra.sweep.dir={sweep_dir}")
+    done = cli(*sweep, "hydra/launcher=batched", f"hydra.sweep.dir={sweep_dir}", "progress_every_s=1e-9")
     assert done.returncode == 0, done.stderr
     assert "4 jobs, 4 completed" in done.stdout and done.stdout.count(": done: ") == 4
+    # Progress as it goes (here at every step): the batch, of how many, its step, loss and ended elements.
+    assert "styleexp: batch 1 of 1 (4 jobs): 32 px, step 2/4, median loss " in done.stdout
+    assert "/4 ended" in done.stdout
     jobs = job_folders(sweep_dir)
     assert len(jobs) == 4
     runs = {job: wandb_run_record(sweep_dir / job) for job in jobs}
@@ -125,10 +128,13 @@ def test_a_batched_sweep_writes_a_run_per_job_resumes_and_runs_a_batch_of_one_li
         "network=vgg16",
         "measures.networks=[]",
         "logger=none",
+        "progress_every_s=1e-9",
     ]
     split = cli(*sizes, "hydra/launcher=batched", f"hydra.sweep.dir={sweep_dir}-sizes")
     basic = cli(*sizes, f"hydra.sweep.dir={solo_dir}")
     assert split.returncode == 0 and basic.returncode == 0, split.stderr + basic.stderr
+    assert "styleexp: batch 2 of 2 (1 job): 40 px, step 3/4, loss " in split.stdout
+    assert "styleexp: size=40: 40 px, step 3/4, loss " in basic.stdout  # a solo job of a sweep, by its name
     for job in ("size=32", "size=40"):
         assert summary(tmp_path / "batched-sizes" / job)["batch"] is None
         assert (tmp_path / "batched-sizes" / job / "final.png").read_bytes() == (

@@ -56,8 +56,11 @@ class BatchedLauncher(Launcher):
                                    job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir"))  # fmt: skip
         jobs = [ret.return_value for ret in returns]
         stop: SystemExit | None = None
-        for members in batches([job.cfg for job in jobs], self.batch_size):
-            for i, result in zip(members, run_batch([jobs[i] for i in members])):
+        grouped = batches([job.cfg for job in jobs], self.batch_size)
+        for number, members in enumerate(grouped, start=1):
+            label = f"batch {number} of {len(grouped)} ({len(members)} job{'s' if len(members) > 1 else ''})"
+            print(f"styleexp: {label}: {', '.join(jobs[i].run_dir.name for i in members)}", flush=True)
+            for i, result in zip(members, run_batch([jobs[i] for i in members], label)):
                 try:
                     returns[i].return_value = outcome.conclude(result, multirun=True)
                 except SystemExit as ending:  # every job's line first, then the sweep ends
