@@ -105,13 +105,13 @@ def build(
     cfgs: Sequence[DictConfig],
     network: FrozenNetwork | None = None,
     size: int | None = None,
-    starts: Sequence[torch.Tensor] | None = None,
+    starts: Sequence[torch.Tensor | None] | None = None,
 ) -> Built:
     """The module of the batch whose elements ``cfgs`` describe, at ``size`` (default: their size).
 
     The elements share the settings of the batch (network, optimiser, size, precision: the first
-    config's); each has its own images, terms and starting image: ``starts`` (resized) if given,
-    else its init. A solo run is a batch of one config.
+    config's); each has its own images, terms and starting image: its ``starts`` entry (resized) if
+    given and not None, else its init. A solo run is a batch of one config.
     """
     cfg = cfgs[0]
     specs = [spec_of(element, size or cfg.size) for element in cfgs]
@@ -125,12 +125,10 @@ def build(
     started = time.perf_counter()
     terms = build_terms(specs, targets)
     targets_seconds = round(time.perf_counter() - started, 4)
-    if starts is None:
-        first = torch.stack([init_image(spec) for spec in specs])
-    else:
-        first = F.interpolate(
-            torch.stack(list(starts)).float().cpu(), size=specs[0].shape[1:], mode="bilinear", align_corners=False
-        )
+    starts = starts or [None] * len(specs)
+    first = torch.stack(
+        [init_image(spec) if start is None else _resized(start, spec) for spec, start in zip(specs, starts)]
+    )
     optimizer = OPTIMIZERS[cfg.optim.name.value]
     coloured = [spec.chroma is not None for spec in specs]
     chroma = (
@@ -162,6 +160,11 @@ def build(
     return Built(
         module, specs, facts, {"computed": targets.computed, "reused": targets.reused, "seconds": targets_seconds}
     )
+
+
+def _resized(image: torch.Tensor, spec: Spec) -> torch.Tensor:
+    """``image`` (``[3, h, w]``, an earlier scale's result) at ``spec``'s size; unchanged if it has it already."""
+    return F.interpolate(image[None].float().cpu(), size=spec.shape[1:], mode="bilinear", align_corners=False)[0]
 
 
 def spec_of(cfg: DictConfig, size: int) -> Spec:

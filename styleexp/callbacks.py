@@ -75,9 +75,16 @@ class StopRule(pl.Callback):
     the device, which on a GPU costs little next to a step.
     """
 
-    def __init__(self, rtols: list[float | None], windows: list[int | None], caps: list[int]):
+    def __init__(
+        self,
+        rtols: list[float | None],
+        windows: list[int | None],
+        caps: list[int],
+        histories: list[list[float]] | None = None,
+    ):
         self.rtols, self.windows, self.caps = rtols, windows, caps
-        self.history: list[list[float]] = [[] for _ in caps]
+        # Each element's total losses so far (``histories``: where a resumed element's window stood).
+        self.history: list[list[float]] = [list(h) for h in histories] if histories else [[] for _ in caps]
         self.converged = [False] * len(caps)
 
     def on_train_batch_end(self, trainer: pl.Trainer, module: StyleTransfer, *args) -> None:

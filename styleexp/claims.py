@@ -58,6 +58,25 @@ def claim(folder: Path, **facts: Any) -> bool:
     return True
 
 
+def reclaim(folder: Path) -> bool:
+    """Take back a folder whose claimant has ended, to go on with its run there (a requeued or resumed job): True if
+    it is now ours, False if another process still holds it or it was never claimed."""
+    folder = Path(os.path.abspath(folder))
+    if folder in _claims:
+        return True
+    try:
+        descriptor = os.open(folder / CLAIM, os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(descriptor)
+        return False
+    _claims[folder] = descriptor
+    return True
+
+
 def release(folder: Path) -> None:
     """Let go of ``folder``'s claim (its record stays); nothing if this process does not hold it."""
     descriptor = _claims.pop(Path(os.path.abspath(folder)), None)

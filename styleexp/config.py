@@ -131,6 +131,10 @@ class Config:
     log_every: int = 10  # losses to loggers and the progress bar
     verbose: bool = False  # the libraries' own console output (W&B, Lightning, Hydra's launch lines) back on
     progress_every_s: Optional[float] = 30  # a sweep job's progress line at most this often; null: none
+    # A job's state (image, optimiser, step: resume.pt), saved at logging steps at most this often so that a
+    # requeued or resumed job goes on from there; 0: at every logging step; null: only when warned of preemption
+    # (SIGUSR2), which always saves it.
+    checkpoint_every_s: Optional[float] = 300
     image_every: int = 25  # intermediate images to the run folder and W&B
     # What the app returns to a sweeper (Optuna), to minimise: a summary key (measure/style/gram,
     # measure/ssim, loss/total), or {key: weight, ...} for a weighted sum; null: a style measure

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,19 +16,26 @@ from torch.utils.data import DataLoader
 
 from styleexp import devices, speed, tracking
 from styleexp.callbacks import ImageSaver, LossLogger, NaNGuard, StepClock, StopRule
+from styleexp.checkpoints import Checkpointer, Resume
 from styleexp.module import StyleTransfer
 
 
 @dataclass
 class Lane:
     """What a scale needs to know of one element: its folder and loggers, its stop rule, its step cap at this
-    scale, and the steps it took at the scales before (its logged steps go on from there)."""
+    scale, and the steps it took at the scales before (its logged steps go on from there). For its
+    resume points: the scale's index, what the scales before did, its config's identity, and the
+    point it goes on from at this scale, if an earlier job saved one (``checkpoints.py``)."""
 
     run_dir: Path
     loggers: list
     stop: DictConfig
     cap: int
     offset: int
+    scale: int = 0
+    earlier: list[Scale] = field(default_factory=list)
+    identity: str = ""
+    resume: Resume | None = None
 
 
 @dataclass
@@ -66,24 +74,31 @@ def fit(
     element's images and losses so far are in its ``Scale`` either way.
     """
     started = time.perf_counter()
-    offsets = [lane.offset for lane in lanes]
+    done = [lane.resume.step if lane.resume else 0 for lane in lanes]  # a resumed element goes on from there
+    offsets = [lane.offset + steps for lane, steps in zip(lanes, done)]
     logger = LossLogger([lane.loggers for lane in lanes], cfg.log_every, size, offsets)
-    saver = ImageSaver(
-        [lane.run_dir for lane in lanes], [lane.loggers for lane in lanes], cfg.image_every, size, offsets
-    )
+    run_dirs = [lane.run_dir for lane in lanes]
+    saver = ImageSaver(run_dirs, [lane.loggers for lane in lanes], cfg.image_every, size, offsets)
     stop = StopRule(
-        [lane.stop.rtol for lane in lanes], [lane.stop.window for lane in lanes], [lane.cap for lane in lanes]
+        [lane.stop.rtol for lane in lanes],
+        [lane.stop.window for lane in lanes],
+        [lane.cap - steps for lane, steps in zip(lanes, done)],
+        [lane.resume.history if lane.resume else [] for lane in lanes],
     )
+    module.optimizer_states = [lane.resume.optimizer if lane.resume else None for lane in lanes]
+    every_s = math.inf if cfg.checkpoint_every_s is None else cfg.checkpoint_every_s
+    points = [_points(module, i, lane, steps) for i, (lane, steps) in enumerate(zip(lanes, done))]
+    checkpointer = Checkpointer(run_dirs, points, stop.history, cfg.log_every, every_s)
     clock, guard = StepClock(cfg.log_every), NaNGuard(cfg.log_every)
     progress = [tracking.Progress(cfg.log_every, size)] if console else []
     heartbeat = [tracking.Heartbeat(label, cfg.progress_every_s, size)] if not console and cfg.progress_every_s else []
-    cap = max(lane.cap for lane in lanes)
+    cap = max(stop.caps)
     trainer = pl.Trainer(
         **{**OmegaConf.to_container(cfg.trainer, resolve=True), "max_steps": cap},
         precision=speed.set_precision(cfg.speed.precision.value, devices.device_of(cfg)),  # where it will run
         logger=False,  # each element logs to its own loggers (callbacks.py)
         enable_progress_bar=bool(progress),
-        callbacks=[logger, saver, stop, clock, guard, *progress, *heartbeat],
+        callbacks=[logger, saver, stop, clock, guard, checkpointer, *progress, *heartbeat],
     )
     ended = None
     try:
@@ -97,12 +112,12 @@ def fit(
     scales = [
         Scale(
             size=size,
-            steps=module.steps_of(i, trainer.global_step),
+            steps=done[i] + module.steps_of(i, trainer.global_step),
             converged=stop.converged[i],
             seconds_per_step=clock.seconds_per_step,
             wall_time_s=wall_time,
-            evaluations=module.element_evaluations[i],
-            initial_losses={key: float(value[i]) for key, value in module.initial_losses.items()},
+            evaluations=module.element_evaluations[i] + (lane.resume.evaluations if lane.resume else 0),
+            initial_losses=_initial_losses(module, i, lane.resume),
             losses={key: float(value[i]) for key, value in module.last_losses.items()},
             logged_step=logger.last_step[i],
             image=module.image.detach()[i].clone(),
@@ -110,14 +125,44 @@ def fit(
             failure=failures[i],
             units={name: float(unit[i]) for name, unit in units.items()},
         )
-        for i in range(len(lanes))
+        for i, lane in enumerate(lanes)
     ]
     return scales, ended
 
 
-def carried_units(scales: Sequence[Scale]) -> dict[str, torch.Tensor]:
-    """The relative terms' units at the end of the elements' ``scales``, one per element: what the next scale keeps."""
-    return {name: torch.tensor([scale.units[name] for scale in scales]) for name in scales[0].units}
+def _initial_losses(module: StyleTransfer, i: int, resume: Resume | None) -> dict[str, float]:
+    """Element ``i``'s losses at its first evaluation at this scale (before a resumption, if it was resumed)."""
+    return resume.initial_losses if resume else {key: float(value[i]) for key, value in module.initial_losses.items()}
+
+
+def _points(
+    module: StyleTransfer, i: int, lane: Lane, done: int
+) -> Callable[[int, dict[str, Any], list[float]], Resume]:
+    """How element ``i`` (of ``lane``, ``done`` steps into this scale when the fit began) stands once the fit has taken
+    ``step`` steps, given its optimiser's state and its stop rule's window."""
+
+    def point(step: int, optimizer: dict[str, Any], history: list[float]) -> Resume:
+        return Resume(
+            identity=lane.identity,
+            scale=lane.scale,
+            step=done + module.steps_of(i, step),
+            image=module.image.detach()[i].clone(),
+            optimizer=optimizer,
+            history=history,
+            units={name: float(unit[i]) for name, unit in module.units().items()},
+            initial_losses=_initial_losses(module, i, lane.resume),
+            evaluations=module.element_evaluations[i] + (lane.resume.evaluations if lane.resume else 0),
+            earlier=lane.earlier,
+            wandb_id=tracking.wandb_id(lane.loggers),
+        )
+
+    return point
+
+
+def carried_units(units: Sequence[dict[str, float]]) -> dict[str, torch.Tensor]:
+    """The relative terms' units of each element (NaN: not yet set), as the next scale's module takes them."""
+    names = list(dict.fromkeys(name for element in units for name in element))
+    return {name: torch.tensor([element.get(name, math.nan) for element in units]) for name in names}
 
 
 def summary(scales: Sequence[Scale], max_steps: int, targets: dict[str, Any], device: torch.device) -> dict[str, Any]:

@@ -108,13 +108,20 @@ class Lockstep(torch.optim.Optimizer):
     """
 
     def __init__(
-        self, image: torch.Tensor, make: Callable[[Sequence[torch.Tensor]], torch.optim.Optimizer], active: list[bool]
+        self,
+        image: torch.Tensor,
+        make: Callable[[Sequence[torch.Tensor]], torch.optim.Optimizer],
+        active: list[bool],
+        states: Sequence[dict | None] | None = None,
     ):
         super().__init__([image], {})
         self.image, self.active = image, active
         self.requested: list[int] = []
         rows = [image.detach()[i : i + 1].requires_grad_() for i in range(image.shape[0])]
         self.elements = [_Element(i, row, make([row])) for i, row in enumerate(rows)]
+        for element, state in zip(self.elements, states or []):
+            if state is not None:  # a resumed element's optimiser goes on from its saved state
+                element.optimizer.load_state_dict(state)
         weakref.finalize(self, _close, self.elements)
 
     @torch.no_grad()

@@ -70,6 +70,7 @@ class StyleTransfer(pl.LightningModule):
         self.evaluated: list[list[Evaluation]] = [[] for _ in range(count)]
         self.initial_losses: dict[str, torch.Tensor] = {}
         self.last_losses: dict[str, torch.Tensor] = {}
+        self.optimizer_states: list[dict | None] = [None] * count  # where resumed elements' optimisers stood
 
     def losses(self, rows: Sequence[int] | None = None) -> dict[str, torch.Tensor]:
         """Every loss of the current images, keyed as logged, each ``[N]``; ``loss/total`` is the optimised one.
@@ -178,4 +179,6 @@ class StyleTransfer(pl.LightningModule):
             self.log("loss/total", self.last_losses["loss/total"].sum(), prog_bar=True, logger=False)
 
     def configure_optimizers(self) -> Lockstep:
-        return Lockstep(self.image, lambda rows: self.optimizer.build(rows, self.settings), self.active)
+        return Lockstep(
+            self.image, lambda rows: self.optimizer.build(rows, self.settings), self.active, self.optimizer_states
+        )

@@ -8,42 +8,32 @@ that job's outcome (``outcome.py``), so a sweep goes on.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from omegaconf import DictConfig
 
-from styleexp import checks, claims, devices, fitting, memory, outcome, rundir, signals, speed, sweeps, tracking
+from styleexp import (
+    checkpoints,
+    checks,
+    claims,
+    devices,
+    fitting,
+    memory,
+    outcome,
+    rundir,
+    signals,
+    speed,
+    sweeps,
+    tracking,
+)
 from styleexp.build import build, load_images, prepare, scale_plan, spec_of
+from styleexp.element import Element
 from styleexp.errors import UserError
-from styleexp.fitting import Lane, Scale
 from styleexp.images import save_image
 from styleexp.job import Job
 from styleexp.outcome import Outcome
-from styleexp.spec import Spec, mode_of
-
-
-@dataclass
-class Element:
-    """A job admitted to its batch: what its summary holds from the start, its loggers, its spec once its inputs
-    are read, what it did at each scale, and how it ended (set once, by ``end``)."""
-
-    job: Job
-    record: dict[str, Any]
-    loggers: list
-    spec: Spec | None = None
-    scales: list[Scale] = field(default_factory=list)
-    status: str | None = None
-    error: BaseException | None = None
-
-    def end(self, status: str, error: BaseException | None = None) -> None:
-        if self.status is None:
-            self.status, self.error = status, error
-
-    @property
-    def steps(self) -> int:
-        return sum(scale.steps for scale in self.scales)
+from styleexp.spec import mode_of
 
 
 def run(cfg: DictConfig) -> Outcome:
@@ -56,6 +46,11 @@ def run_batch(jobs: list[Job], label: str | None = None) -> list[Outcome]:
 
     ``label`` names the batch in a sweep's progress lines (default: its job's folder, or its number of jobs).
     """
+    with signals.preemption():
+        return _run_batch(jobs, label)
+
+
+def _run_batch(jobs: list[Job], label: str | None) -> list[Outcome]:
     outcomes: dict[int, Outcome] = {}
     admitted: dict[int, Element] = {}
     try:
@@ -109,7 +104,7 @@ def admit(job: Job, batch_size: int) -> Element | Outcome:
         "versions": rundir.versions(),
         "memory_estimate_mb": {"held": needs.held_mb, "need": needs.need_mb, "available": needs.available_mb},
     }  # fmt: skip
-    return Element(job, record, tracking.loggers(cfg, tracking.wandb_run(job, mode)))
+    return Element.admitted(job, record, mode)
 
 
 def optimise(elements: list[Element], label: str) -> list[Outcome]:
@@ -127,28 +122,31 @@ def optimise(elements: list[Element], label: str) -> list[Outcome]:
             for element in live if console else []:
                 outcome.announce(element.record["mode"], element.job.run_dir)
             for scale, (size, _) in enumerate(scale_plan(cfg)):
-                if not live:
-                    break
-                starts = [element.scales[-1].image for element in live] if scale else None
-                built = build([element.job.cfg for element in live], network, size, starts)
-                if scale:  # a weight means the same at every scale
-                    built.module.use_units(fitting.carried_units([element.scales[-1] for element in live]))
-                for element, facts in zip(live, built.facts):
+                taking = [element for element in live if element.takes_part(scale)]
+                if not taking:
+                    continue
+                built = build([e.job.cfg for e in taking], network, size, [e.start(scale) for e in taking])
+                # A weight means the same at every scale: relative terms keep their units.
+                built.module.use_units(fitting.carried_units([element.units(scale) for element in taking]))
+                for element, facts in zip(taking, built.facts):
                     element.record.update(facts)
                 for key in targets:
                     targets[key] = round(targets[key] + built.targets[key], 4)
-                lanes = [_lane(element, scale) for element in live]
+                lanes = [element.lane(scale) for element in taking]
                 scales, ended = fitting.fit(built.module, lanes, size, cfg, console, label)
-                for element, result in zip(live, scales):
+                for element, result in zip(taking, scales):
                     element.scales.append(result)
+                    element.resume = None
                     if result.failure is not None:
                         element.end("nan")
                 if ended is not None:
                     raise ended
                 live = [element for element in live if element.status is None]
+                for element in live if scale + 1 < len(scale_plan(cfg)) else []:
+                    checkpoints.save(element.job.run_dir, element.between_scales(scale + 1))
         for element in elements:
             element.end("completed")
-    except (KeyboardInterrupt, SystemExit):
+    except (KeyboardInterrupt, SystemExit, signals.Preempted):
         for element in elements:
             element.end("interrupted")
     except Exception as caught:  # the batch as a whole failed (out of memory, a bug): recorded, the sweep goes on
@@ -173,11 +171,6 @@ def _read_inputs(elements: list[Element]) -> list[Element]:
     return [element for element in elements if element.status is None]
 
 
-def _lane(element: Element, scale: int) -> Lane:
-    cfg = element.job.cfg
-    return Lane(element.job.run_dir, element.loggers, cfg.stop, scale_plan(cfg)[scale][1], element.steps)
-
-
 def _record(element: Element, device: torch.device, targets: dict[str, Any], optimised: float) -> Outcome:
     """Write how ``element`` ended: its final image, summary, measures and last log lines; then close its loggers.
 
@@ -193,6 +186,8 @@ def _record(element: Element, device: torch.device, targets: dict[str, Any], opt
     if final is not None:
         summary.update(rundir.measure(run_dir, cfg, device))
     summary["wall_time_s"] = round(optimised + time.perf_counter() - started, 3)
+    if checkpoints.kept(run_dir, element.status):
+        summary["message"] = message = f"{message}; its saved state lets styleexp-resume (or a requeue) go on"
     rundir.write_summary(run_dir, summary)
     last = dict(summary.get("losses") or {}) if scales and scales[-1].logged_step != element.steps else {}
     last.update({f"measure/{key}": value for key, value in summary.get("measures", {}).items()})

@@ -49,12 +49,14 @@ NOT_IDENTITY = (
     "report",
     "verbose",
     "progress_every_s",
+    "checkpoint_every_s",
 )
 FINAL = "final.png"
 SUMMARY = "summary.json"
 METRICS = "metrics.csv"
 IMAGES = "images"
 CLAIM = ".claim"
+RESUME = "resume.pt"  # where an unfinished run stands (checkpoints.py); gone once it completes
 CONFIG = ".hydra/config.yaml"
 OVERRIDES = ".hydra/overrides.yaml"
 INPUTS = ("content", "style")  # the input images' roles; a blend's further styles are style_2, style_3, ...

@@ -1,15 +1,52 @@
-"""How a styleexp process answers Ctrl-C and SIGTERM: the same way, as an interruption, never a traceback.
+"""How a styleexp process answers Ctrl-C, SIGTERM and a cluster's warning of preemption.
 
 While a run works, SIGTERM raises ``KeyboardInterrupt`` as Ctrl-C does; once its outcome is being
-recorded both are ignored, so the record is whole and the exit code agrees with it.
+recorded both are ignored, so the record is whole and the exit code agrees with it. The warning
+(SIGUSR2, submitit's ``SUBMITIT_PREEMPT_SIGNAL``) ends the batch at the end of its step, its state
+saved (``checkpoints.py``); then the handler that was there before runs: submitit's, which
+requeues the job.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+_warned: list[int] = []  # the preemption signals received since the batch began
+
+
+class Preempted(Exception):
+    """The batch ended at a step's end because the process was warned of preemption; its state is saved."""
+
+
+def preemption_signal() -> signal.Signals:
+    return signal.Signals[f"SIG{os.environ.get('SUBMITIT_PREEMPT_SIGNAL', 'USR2')}"]
+
+
+def preempted() -> bool:
+    """Whether the process has been warned of preemption while the batch works."""
+    return bool(_warned)
+
+
+@contextmanager
+def preemption() -> Iterator[None]:
+    """Note the preemption signal while a batch works; then, if it came, pass it to the handler there before."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    signum = preemption_signal()
+    _warned.clear()
+    previous = signal.signal(signum, lambda received, frame: _warned.append(received))
+    try:
+        yield
+    finally:
+        signal.signal(signum, previous or signal.SIG_DFL)
+        if _warned and callable(previous):
+            _warned.clear()
+            previous(signum, None)
 
 
 def interrupt(signum: int, frame: object) -> None:

@@ -1,14 +1,16 @@
 """What Hydra multirun adds to a run: readable job folders, resume, names and groups, and the end-of-sweep record.
 
 A job's folder is named by its overrides (``gram=centered,seed=1``). Relaunching a sweep into the same
-folder finds each job's earlier folder: a run that completed with the same config is skipped, any other
-earlier attempt is kept and the job runs again in ``<name>~attempt2`` (``~attempt3``, ...).
+folder finds each job's earlier folder: a run that completed with the same config is skipped, one
+interrupted with its state saved (``checkpoints.py``) goes on from there, any other earlier attempt
+is kept and the job runs again in ``<name>~attempt2`` (``~attempt3``, ...).
 """
 
 from __future__ import annotations
 
 import glob
 import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -26,9 +28,9 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from styleexp import outcome
-from styleexp.claims import claim, live_claim, wait_for
+from styleexp.claims import claim, live_claim, reclaim, wait_for
 from styleexp.errors import UserError
-from styleexp.rundir import SUMMARY, completed_identity, config_identity, read_summary
+from styleexp.rundir import CLAIM, RESUME, SUMMARY, completed_identity, config_identity, read_summary
 
 MAX_NAME = 120  # characters; file systems allow 255 bytes per folder name
 ATTEMPT = "~attempt"
@@ -62,9 +64,10 @@ def job_dir(_root_: DictConfig) -> str:
     """Resolver for ``hydra.sweep.subdir``: the job's folder under the sweep folder, claimed before Hydra writes there.
 
     The first of ``name``, ``name~attempt2``, ... that holds a completed run of this very config (which
-    the job then skips) or that this job can claim (``claims.claim``: new). Earlier attempts are never
-    written into. If another process is running this very config in one of them, the job goes to a
-    scratch folder outside the sweep and skips there (``running_elsewhere``).
+    the job then skips), that this job can claim (``claims.claim``: new), or whose run of this config
+    was interrupted with its state saved (the job takes it back and goes on there). Other earlier
+    attempts are never written into. If another process is running this very config in one of them,
+    the job goes to a scratch folder outside the sweep and skips there (``running_elsewhere``).
     """
     sweep_dir = Path(_root_.hydra.sweep.dir)
     # An Optuna search writes no multirun.yaml: its swept keys are its parameters.
@@ -76,12 +79,23 @@ def job_dir(_root_: DictConfig) -> str:
         folder = sweep_dir / candidate
         if completed_identity(folder) == identity or claim(folder, config_sha256=identity):
             return candidate
+        if _resumable(folder, identity) and reclaim(folder):  # an interrupted run that saved its state goes on
+            return candidate
         rival = live_claim(folder)
         if rival and rival.get("config_sha256") == identity:
             scratch = tempfile.mkdtemp(prefix="styleexp-elsewhere-")
             _elsewhere[os.path.abspath(scratch)] = folder
             return scratch  # absolute: Hydra's join of the sweep folder and it is the scratch folder
     raise AssertionError("unreachable")
+
+
+def _resumable(folder: Path, identity: str) -> bool:
+    """Whether ``folder`` holds the saved state of an unfinished run of the config ``identity``."""
+    try:
+        claimed = json.loads((folder / CLAIM).read_text() or "{}")
+    except (OSError, ValueError):
+        return False
+    return (folder / RESUME).is_file() and claimed.get("config_sha256") == identity
 
 
 def running_elsewhere(run_dir: Path) -> Path | None:

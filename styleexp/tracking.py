@@ -7,6 +7,7 @@ Every logged row carries the optimiser step (``trainer/global_step`` on W&B, ``s
 
 from __future__ import annotations
 
+import csv
 import math
 import os
 import statistics
@@ -22,7 +23,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import Callback, TQDMProgressBar
 from pytorch_lightning.callbacks.progress.tqdm_progress import Tqdm
-from pytorch_lightning.loggers import WandbLogger
+from pytorch_lightning.loggers import CSVLogger, WandbLogger
 
 from styleexp import rundir, sweeps
 from styleexp.job import Job
@@ -58,8 +59,9 @@ def loggers(cfg: DictConfig, wandb_run: Mapping[str, Any]) -> list:
     return made
 
 
-def wandb_run(job: Job, mode: str) -> dict[str, Any]:
-    """What a job's W&B run is: its name, group (the sweep), job type (``mode``), tags (study, preset) and config."""
+def wandb_run(job: Job, mode: str, resumed: str | None = None) -> dict[str, Any]:
+    """What a job's W&B run is: its name, group (the sweep), job type (``mode``), tags (study, preset) and config;
+    for a job that goes on from a saved point, the run it ``resumed`` (its id)."""
     tags = [f"{group}:{job.choices[group]}" for group in ("study", "preset") if job.choices.get(group)]
     config = {
         **rundir.identity_config(job.cfg),
@@ -67,7 +69,33 @@ def wandb_run(job: Job, mode: str) -> dict[str, Any]:
         "overrides": sweeps.overrides_dict(job.overrides),
     }
     name = sweeps.run_name(job.choices, job.overrides, job.run_dir)
-    return {"name": name, "group": sweeps.sweep_id(), "job_type": mode, "tags": tags, "config": config}
+    run = {"name": name, "group": sweeps.sweep_id(), "job_type": mode, "tags": tags, "config": config}
+    return {**run, "id": resumed, "resume": "allow"} if resumed else run
+
+
+def wandb_id(loggers: list) -> str | None:
+    """The id of the W&B run among ``loggers`` (a resumed job logs to it again), or None."""
+    return next((logger.experiment.id for logger in wandb_loggers(loggers)), None)
+
+
+def resume_metrics(loggers: list, run_dir: Path, step: int) -> None:
+    """Go on with ``metrics.csv`` from ``step`` for a resumed run: its rows up to there are kept (Lightning's CSV
+    logger deletes the file when it starts) and later ones, logged after the point it resumes from, dropped."""
+    path = Path(run_dir) / rundir.METRICS
+    if not path.is_file():
+        return
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        header, rows = list(reader.fieldnames or []), [row for row in reader if int(row["step"]) <= step]
+    for logger in loggers:
+        if isinstance(logger, CSVLogger):
+            with warnings.catch_warnings():  # that it deletes the file, which is put back below
+                warnings.simplefilter("ignore")
+                logger.experiment.metrics_keys = list(header)  # the writer starts here
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=header)
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def wandb_loggers(loggers: list) -> list[WandbLogger]:
