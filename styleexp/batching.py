@@ -43,9 +43,9 @@ def batch_key(cfg: DictConfig) -> str:
     return json.dumps([shared, shape], sort_keys=True)
 
 
-def batches(cfgs: Sequence[DictConfig], batch_size: int | None) -> list[list[int]]:
+def batches(cfgs: Sequence[DictConfig], batch_size: int | None, fit_memory: bool = True) -> list[list[int]]:
     """The indices of ``cfgs`` in batches: jobs with one ``batch_key``, in sweep order, at most ``batch_size``
-    (None: all) and as many as the memory estimate allows."""
+    (None: all) and, with ``fit_memory``, as many as this machine's memory estimate allows."""
     from styleexp import memory
 
     groups: dict[str, list[int]] = {}
@@ -53,6 +53,8 @@ def batches(cfgs: Sequence[DictConfig], batch_size: int | None) -> list[list[int
         groups.setdefault(batch_key(cfg), []).append(i)
     made = []
     for members in groups.values():
-        size = memory.batch_that_fits(cfgs[members[0]], min(batch_size or len(members), len(members)))
+        size = min(batch_size or len(members), len(members))
+        if fit_memory:
+            size = memory.batch_that_fits(cfgs[members[0]], size)
         made += [members[start : start + size] for start in range(0, len(members), size)]
     return made

@@ -217,7 +217,7 @@ def cpu_threads(configured: int | None) -> int | None:
     if launcher.get("n_jobs") is not None:  # joblib: -1 is all cores, -2 all but one, ...
         jobs = launcher.n_jobs if launcher.n_jobs > 0 else cores + 1 + launcher.n_jobs
         return max(1, cores // max(1, jobs))
-    return launcher.get("cpus_per_task")  # submitit
+    return launcher.get("cpus_per_task") or (launcher.get("submitit") or {}).get("cpus_per_task")  # submitit
 
 
 class SweepRecord(HydraCallback):

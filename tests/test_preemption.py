@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import csv
+import json
+import os
 import signal
+import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +19,7 @@ from styleexp import checkpoints, signals
 from styleexp.checkpoints import Checkpointer
 from styleexp.reproduce import resume_main
 
-from .conftest import job_folders, require_weights, summary
+from .conftest import BIN, job_folders, require_weights, summary
 
 TINY = ["content=null", "style=checkers", "network=vgg16", "style_layers=gatys", "measures.networks=[]",
         "stop.rtol=null", "log_every=5", "image_every=5", "logger=csv", "checkpoint_every_s=0"]  # fmt: skip
@@ -111,3 +115,39 @@ def test_the_warning_reaches_the_handler_that_was_there_once_the_batch_has_ended
         assert received == [signals.preemption_signal()]  # then submitit's handler would checkpoint and requeue
     finally:
         signal.signal(signals.preemption_signal(), previous)
+
+
+@pytest.mark.slow
+def test_batches_run_as_submitit_jobs_and_a_warned_batch_is_requeued_and_goes_on(tmp_path, weights):
+    sweep_dir = tmp_path / "sweep"
+    cluster = ["hydra/launcher=batched_slurm", "hydra.launcher.submitit.cluster=local", "hydra.launcher.batch_size=2",
+               "hydra.launcher.submitit.gpus_per_node=0", "hydra.launcher.submitit.cpus_per_task=1"]  # fmt: skip
+    args = ["-m", "seed=0,1,2", *TINY, "optim=adam", "size=32", "steps=60", "log_every=10", *cluster]
+    process = subprocess.Popen(
+        [BIN / "styleexp", *args, f"hydra.sweep.dir={sweep_dir}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    point = sweep_dir / "seed=0" / "resume.pt"
+    deadline = time.monotonic() + 120
+    while not point.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    os.kill(json.loads((sweep_dir / "seed=0" / ".claim").read_text())["pid"], signal.SIGUSR2)  # the batch's process
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 0, err
+    assert "batch 1 of 2 is local job" in out and "batch 2 of 2 is local job" in out
+    assert job_folders(sweep_dir) == ["seed=0", "seed=1", "seed=2"]  # one folder per job, the requeued ones too
+    facts = {name: summary(sweep_dir / name) for name in job_folders(sweep_dir)}
+    assert all(fact["status"] == "completed" and fact["steps"] == 60 for fact in facts.values())
+    assert (
+        facts["seed=0"]["batch"] == facts["seed=1"]["batch"] == ["seed=0", "seed=1"]
+        and facts["seed=2"]["batch"] is None
+    )
+    resumed = facts["seed=0"]["resumed_from_step"]
+    assert (
+        0 < resumed < 200
+        and facts["seed=1"]["resumed_from_step"] == resumed
+        and facts["seed=2"]["resumed_from_step"] is None
+    )
+    print(f"the warned batch went on from step {resumed} of 60")

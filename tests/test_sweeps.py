@@ -356,6 +356,21 @@ def test_the_slurm_launcher_config_composes_with_a_partition():
     assert (launcher.partition, launcher.gpus_per_node, launcher.array_parallelism) == ("gpu", 1, 64)
 
 
+def test_the_batched_slurm_launcher_gives_submitit_the_resources_of_its_config():
+    from hydra_plugins.styleexp_batched.batched_launcher import executor_parameters
+
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose(
+            "config",
+            overrides=["hydra/launcher=batched_slurm", "hydra.launcher.submitit.partition=gpu", "hydra.sweep.dir=/s"],
+            return_hydra_config=True,
+        )
+    made, parameters = executor_parameters(OmegaConf.to_container(cfg.hydra.launcher.submitit, resolve=True))
+    assert made == {"cluster": "slurm", "folder": "/s/.submitit/%j", "slurm_max_num_timeout": 3}
+    assert parameters["gpus_per_node"] == 1 and parameters["timeout_min"] == 60  # submitit's own names
+    assert parameters["slurm_partition"] == "gpu" and parameters["slurm_signal_delay_s"] == 90  # SLURM's
+
+
 def test_the_wandb_sweep_file_passes_values_that_compose_as_overrides():
     sweep = yaml.safe_load((Path(EXPERIMENTS_DIR) / "wandb_sweep.yaml").read_text())
     assert "${args_no_hyphens}" in sweep["command"]
