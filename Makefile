@@ -11,7 +11,7 @@ export STYLEEXP_WEIGHTS_DIR := $(abspath ../shared/weights)
 endif
 endif
 
-.PHONY: demo test test-fast lint docs chromium clean
+.PHONY: demo test test-fast lint docs chromium clean gpu-weights gpu-check
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,22 @@ lint: $(BIN)/.installed
 
 docs: $(BIN)/.installed
 	$(BIN)/mkdocs build --strict --quiet
+
+# A lent GPU machine has its own Python with torch and no network to build a virtualenv with: the GPU targets use
+# this checkout's virtualenv where there is one, else $(PYTHON) (with styleexp and its packages installed).
+GPU_PYTHON := $(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON))
+GPU_WEIGHTS := .gpu-weights
+
+# A float16 copy of the VGG-19 Caffe weights (40 MB, git-ignored) to carry to a GPU machine: at most 64 MiB of
+# ignored files travel there.
+gpu-weights:
+	$(GPU_PYTHON) -m styleexp.bench.gpu --write-weights $(GPU_WEIGHTS)
+
+# On a CUDA GPU, within 6 minutes: the tests marked gpu, the benchmark table and a batched sweep against one by one,
+# into outputs/gpu-check/ (ARGS="--out DIR" elsewhere); docs/gpu.md. With the float16 weights when no others are set.
+gpu-check: export STYLEEXP_WEIGHTS_DIR := $(or $(STYLEEXP_WEIGHTS_DIR),$(if $(wildcard $(GPU_WEIGHTS)/*.pth),$(abspath $(GPU_WEIGHTS))))
+gpu-check:
+	$(GPU_PYTHON) -m styleexp.bench.gpu $(ARGS)
 
 # The report test opens its HTML page in headless Chromium (Debian's package); without it, that test is skipped.
 chromium:

@@ -3,7 +3,8 @@
 A weights directory holds ``{network}_imagenet_{source}.pth`` files, each the state dict of the
 network's architecture (for VGG, torchvision's ``features``: keys ``0.weight``, ``0.bias``, ...). The directory is,
 in order: the one passed in (the ``weights_dir`` config value), ``$STYLEEXP_WEIGHTS_DIR``, or
-``~/.cache/styleexp/weights``. A missing file is downloaded there once, on a connected machine.
+``~/.cache/styleexp/weights``. A missing file is downloaded there once, on a connected machine. A file may hold
+float16 values (``make gpu-weights`` writes such a copy to travel light); they are read as float32.
 """
 
 from __future__ import annotations
@@ -168,7 +169,12 @@ def _read_file(path: Path, size: int, mtime_ns: int, network: str) -> dict[str, 
         raise UserError(
             f"{path}: holds a {type(state_dict).__name__}, not a state dict; save model.features.state_dict()"
         )
-    state_dict = NETWORKS[network].features_of(state_dict)
+    # A half-precision copy (what travels to a lent GPU) computes in float32 like the original; the
+    # run records the file's own SHA-256, so its results stay told apart from the float32 file's.
+    state_dict = {
+        key: value.float() if value.is_floating_point() else value
+        for key, value in NETWORKS[network].features_of(state_dict).items()
+    }
     _check_layout(state_dict, network, path)
     return state_dict
 

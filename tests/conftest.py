@@ -2,7 +2,7 @@
 ../shared/weights).
 
 Tests that launch processes or run many optimiser steps are marked ``slow``: ``pytest -m "not slow"``
-is the fast tier.
+is the fast tier. Tests marked ``gpu`` need a CUDA GPU and are skipped without one.
 """
 
 from __future__ import annotations
@@ -34,6 +34,15 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ["OMP_NUM_THREADS"] = "1"
     torch.set_num_threads(1)
 BIN = Path(sys.executable).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``gpu`` are skipped where there is no CUDA GPU (``make gpu-check`` runs them on one)."""
+    if torch.cuda.is_available():
+        return
+    for item in items:
+        if item.get_closest_marker("gpu"):
+            item.add_marker(pytest.mark.skip(reason="needs a CUDA GPU: make gpu-check runs it on one"))
 
 
 @pytest.fixture(autouse=True)

@@ -16,6 +16,9 @@ import torch
 
 WARMUP = 2  # bare loop: steps left out of the median
 PEER_WARMUP, PEER_STEPS = 10, 30  # whole processes: per-step time from the difference of two run lengths
+# The styleexp command, through this interpreter: it runs however styleexp was installed (a wheel unpacked with
+# pip --target, as on a lent GPU machine, puts no console script beside the interpreter).
+STYLEEXP = [sys.executable, "-m", "styleexp"]
 
 
 def pipeline(case: dict) -> dict:
@@ -25,7 +28,7 @@ def pipeline(case: dict) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / "run"
         command = [
-            str(Path(sys.executable).parent / "styleexp"),
+            *STYLEEXP,
             *_overrides(case),
             "log_every=10",
             "image_every=0",
@@ -54,7 +57,7 @@ def end_to_end(case: dict) -> dict:
         for steps in (PEER_WARMUP, PEER_WARMUP + PEER_STEPS):
             run_dir = Path(tmp) / f"steps{steps}"
             command = [
-                str(Path(sys.executable).parent / "styleexp"),
+                *STYLEEXP,
                 *_overrides({**case, "steps": steps}),
                 "stop.rtol=null",
                 "measures.networks=[]",
