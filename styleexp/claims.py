@@ -20,7 +20,7 @@ from typing import Any
 from hydra.experimental.callback import Callback as HydraCallback
 from omegaconf import DictConfig
 
-from styleexp.rundir import CLAIM
+from styleexp.rundir import CLAIM, RESUME, config_identity
 
 _claims: dict[Path, int] = {}  # folders this process has claimed -> their locked claim file
 
@@ -77,6 +77,15 @@ def reclaim(folder: Path) -> bool:
     return True
 
 
+def resumable(folder: Path, identity: str) -> bool:
+    """Whether ``folder`` holds the saved state (``checkpoints.py``) of an unfinished run of the config ``identity``."""
+    try:
+        claimed = json.loads((Path(folder) / CLAIM).read_text() or "{}")
+    except (OSError, ValueError):
+        return False
+    return (Path(folder) / RESUME).is_file() and claimed.get("config_sha256") == identity
+
+
 def release(folder: Path) -> None:
     """Let go of ``folder``'s claim (its record stays); nothing if this process does not hold it."""
     descriptor = _claims.pop(Path(os.path.abspath(folder)), None)
@@ -115,11 +124,13 @@ def wait_for(folder: Path) -> None:
 
 
 class FreshRunDir(HydraCallback):
-    """Claim a single run's folder before Hydra writes into it; refuse one that already holds files."""
+    """Claim a single run's folder before Hydra writes into it; refuse one that already holds files, unless they are
+    an interrupted run of this config with its state saved."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        run_dir = Path(config.hydra.run.dir)
-        if not claim(run_dir):
+        run_dir, identity = Path(config.hydra.run.dir), config_identity(config)
+        # A run interrupted with its state saved is taken back to go on there (styleexp-resume RUN_DIR).
+        if not claim(run_dir, config_sha256=identity) and not (resumable(run_dir, identity) and reclaim(run_dir)):
             print(
                 f"styleexp: error: {run_dir} already holds a run; choose a new hydra.run.dir (or leave it unset)",
                 file=sys.stderr,

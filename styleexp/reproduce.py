@@ -18,7 +18,7 @@ from omegaconf import OmegaConf
 from styleexp import cli, outcome
 from styleexp.errors import UserError
 from styleexp.images import load_image
-from styleexp.rundir import CONFIG, FINAL, NOT_IDENTITY, OVERRIDES, config_identity, read_summary
+from styleexp.rundir import CONFIG, FINAL, NOT_IDENTITY, OVERRIDES, RESUME, config_identity, read_summary
 
 
 def run_arguments(run_dir: Path, extra: list[str], config_dir: str) -> tuple[list[str], str | None]:
@@ -116,14 +116,16 @@ def reproduce_main(argv: list[str] | None = None) -> None:
 
 
 def resume_main(argv: list[str] | None = None) -> None:
-    """``styleexp-resume SWEEP_DIR [overrides]``: launch a saved sweep again into its folder; completed jobs are
-    skipped.
+    """``styleexp-resume SWEEP_OR_RUN_DIR [overrides]``: launch a saved sweep again into its folder (completed jobs are
+    skipped, interrupted ones go on from their saved state), or go on with an interrupted run from its saved state.
 
     Overrides may change how jobs run (``threads``, ``logger``, ``hydra.launcher...``), not what they
     compute: a changed sweep goes into a new folder with ``styleexp-reproduce SWEEP_DIR overrides``.
     """
     parser = argparse.ArgumentParser(prog="styleexp-resume", description=resume_main.__doc__)
-    parser.add_argument("folder", type=Path, help="a sweep folder (with multirun.yaml)")
+    parser.add_argument(
+        "folder", type=Path, help="a sweep folder (with multirun.yaml), or a run folder with saved state (resume.pt)"
+    )
     parser.add_argument(
         "overrides",
         nargs="*",
@@ -133,10 +135,24 @@ def resume_main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         check_resumable(args.folder, args.overrides)
-        arguments = sweep_arguments(args.folder, args.overrides, resume=True)
+        if (args.folder / "multirun.yaml").is_file():
+            arguments = sweep_arguments(args.folder, args.overrides, resume=True)
+        else:
+            arguments = interrupted_run_arguments(args.folder, args.overrides)
     except UserError as error:
         outcome.refuse(error)
     cli.launch(arguments)
+
+
+def interrupted_run_arguments(run_dir: Path, extra: list[str]) -> list[str]:
+    """Command-line arguments that go on with the interrupted run of ``run_dir`` in it, from its saved state."""
+    overrides = list(OmegaConf.load(_existing(run_dir, OVERRIDES, "run or sweep")))
+    if not (run_dir / RESUME).is_file():
+        raise UserError(
+            f"{run_dir} holds no saved state ({RESUME}) to go on from: its run completed, failed, or stopped before "
+            f"saving one (checkpoint_every_s); run it again with styleexp-reproduce {run_dir}"
+        )
+    return [*overrides, *extra, f"hydra.run.dir={run_dir}"]
 
 
 def _check_unchanged(run_dir: Path, overrides: list[str], identity: str, config_dir: str) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import glob
 import hashlib
-import json
 import os
 import shutil
 import tempfile
@@ -28,9 +27,9 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from styleexp import outcome
-from styleexp.claims import claim, live_claim, reclaim, wait_for
+from styleexp.claims import claim, live_claim, reclaim, resumable, wait_for
 from styleexp.errors import UserError
-from styleexp.rundir import CLAIM, RESUME, SUMMARY, completed_identity, config_identity, read_summary
+from styleexp.rundir import SUMMARY, completed_identity, config_identity, read_summary
 
 MAX_NAME = 120  # characters; file systems allow 255 bytes per folder name
 ATTEMPT = "~attempt"
@@ -79,7 +78,7 @@ def job_dir(_root_: DictConfig) -> str:
         folder = sweep_dir / candidate
         if completed_identity(folder) == identity or claim(folder, config_sha256=identity):
             return candidate
-        if _resumable(folder, identity) and reclaim(folder):  # an interrupted run that saved its state goes on
+        if resumable(folder, identity) and reclaim(folder):  # an interrupted run that saved its state goes on
             return candidate
         rival = live_claim(folder)
         if rival and rival.get("config_sha256") == identity:
@@ -87,15 +86,6 @@ def job_dir(_root_: DictConfig) -> str:
             _elsewhere[os.path.abspath(scratch)] = folder
             return scratch  # absolute: Hydra's join of the sweep folder and it is the scratch folder
     raise AssertionError("unreachable")
-
-
-def _resumable(folder: Path, identity: str) -> bool:
-    """Whether ``folder`` holds the saved state of an unfinished run of the config ``identity``."""
-    try:
-        claimed = json.loads((folder / CLAIM).read_text() or "{}")
-    except (OSError, ValueError):
-        return False
-    return (folder / RESUME).is_file() and claimed.get("config_sha256") == identity
 
 
 def running_elsewhere(run_dir: Path) -> Path | None:

@@ -151,3 +151,23 @@ def test_batches_run_as_submitit_jobs_and_a_warned_batch_is_requeued_and_goes_on
         and facts["seed=2"]["resumed_from_step"] is None
     )
     print(f"the warned batch went on from step {resumed} of 60")
+
+
+def test_an_interrupted_run_goes_on_in_its_folder_and_its_wandb_run(tmp_path, weights, cli, monkeypatch):
+    run_dir = tmp_path / "run"
+    single = [*TINY, "logger=wandb", "optim=adam", "size=32", "steps=12", f"hydra.run.dir={run_dir}"]
+    _warn_at(monkeypatch, 6)
+    assert cli(*single).returncode == 130
+    monkeypatch.undo()
+    assert summary(run_dir)["steps"] == 6
+
+    resumed = cli(str(run_dir), main=resume_main)
+    assert resumed.returncode == 0, resumed.stderr
+    done = summary(run_dir)
+    assert done["status"] == "completed" and done["steps"] == 12 and done["resumed_from_step"] == 6
+    first, second = sorted((run_dir / "wandb").glob("offline-run-*"))
+    assert first.name.split("-")[-1] == second.name.split("-")[-1]  # one W&B run id: the run goes on
+    assert _logged_steps(run_dir) == [1, 5, 6, 7, 11, 12]
+
+    refused = cli(str(run_dir), main=resume_main)  # completed: nothing to go on from
+    assert refused.returncode == 2 and "holds no saved state" in refused.stderr
