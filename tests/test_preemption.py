@@ -1,4 +1,7 @@
-"""Preemption: a job warned with SIGUSR2 saves its state as its step ends; its next launch goes on from there."""
+"""Preemption: a job warned with SIGUSR2 saves its state as its step ends; its next launch goes on from there.
+
+Also the batched launcher's submitit path (submitit's local executor), which a warned batch goes through.
+"""
 
 from __future__ import annotations
 

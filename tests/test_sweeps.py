@@ -1,4 +1,4 @@
-"""Sweeps: Hydra multirun through the real CLI (basic, joblib and submitit launchers), resume, reproduce."""
+"""Sweeps: Hydra multirun through the real CLI (basic and joblib launchers), resume, reproduce."""
 
 from __future__ import annotations
 
@@ -206,22 +206,6 @@ def test_a_sweep_whose_weights_cannot_be_had_stops_at_its_first_job_with_one_lin
         "at a directory that holds it"
     ]
     assert job_folders(sweep_dir) == ["seed=0"]
-
-
-@pytest.mark.slow
-def test_submitit_local_executor_runs_a_two_job_sweep(tmp_path, weights):
-    sweep_dir = tmp_path / "sweep"
-    done = styleexp(
-        "-m", "seed=0,1", "logger=none", *FAST, "hydra/launcher=submitit_local", f"hydra.sweep.dir={sweep_dir}"
-    )
-    assert done.returncode == 0, done.stderr
-    assert job_folders(sweep_dir) == ["seed=0", "seed=1"]
-    for name in job_folders(sweep_dir):
-        assert summary(sweep_dir / name)["status"] == "completed"
-    assert not torch.equal(
-        load_image(sweep_dir / "seed=0" / "final.png"), load_image(sweep_dir / "seed=1" / "final.png")
-    )
-    assert list((sweep_dir / ".submitit").rglob("*_result.pkl"))
 
 
 @pytest.mark.slow
