@@ -65,16 +65,33 @@ class Element:
         return self.scales[-1].units if scale else {}
 
     def lane(self, scale: int) -> Lane:
+        """What the fit at ``scale`` needs to know of it; a point saved between scales is only where it starts."""
         cfg, resume = self.job.cfg, self.resume
         return Lane(
-            self.job.run_dir, self.loggers, cfg.stop, scale_plan(cfg)[scale][1], self.steps, scale, list(self.scales),
-            self.record["config_sha256"], resume if resume and resume.step else None,
-        )  # fmt: skip
+            run_dir=self.job.run_dir,
+            loggers=self.loggers,
+            stop=cfg.stop,
+            cap=scale_plan(cfg)[scale][1],
+            offset=self.steps,
+            scale=scale,
+            earlier=list(self.scales),
+            identity=self.record["config_sha256"],
+            resume=resume if resume and resume.step else None,
+        )
 
     def between_scales(self, scale: int) -> Resume:
         """Its point once the scales before ``scale`` are done: the next one starts from their result."""
         done = self.scales[-1]
         return Resume(
-            self.record["config_sha256"], scale, 0, done.image, None, [], done.units, {}, 0, list(self.scales),
-            tracking.wandb_id(self.loggers),
-        )  # fmt: skip
+            identity=self.record["config_sha256"],
+            scale=scale,
+            step=0,
+            image=done.image,
+            optimizer=None,
+            history=[],
+            units=done.units,
+            initial_losses={},
+            evaluations=0,
+            earlier=list(self.scales),
+            wandb_id=tracking.wandb_id(self.loggers),
+        )
