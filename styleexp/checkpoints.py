@@ -11,6 +11,7 @@ was, whatever batch it lands in; it logs on the same step axis to the same W&B r
 from __future__ import annotations
 
 import os
+import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -63,8 +64,14 @@ def load(run_dir: Path, identity: str) -> Resume | None:
     path = Path(run_dir) / RESUME
     if not path.is_file():
         return None
-    point = torch.load(path, map_location="cpu", weights_only=False)  # our own file, of our own classes
-    return point if point.identity == identity else None
+    try:
+        point = torch.load(path, map_location="cpu", weights_only=False)  # our own file, of our own classes
+    except Exception as error:  # cut short or written by another styleexp: the run starts over, said once
+        print(
+            f"styleexp: warning: {path} cannot be read ({type(error).__name__}); the run starts over", file=sys.stderr
+        )
+        return None
+    return point if getattr(point, "identity", None) == identity else None
 
 
 def kept(run_dir: Path, status: str) -> bool:

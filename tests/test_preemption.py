@@ -100,12 +100,15 @@ def test_a_warned_job_saves_its_state_and_its_resumed_sweep_goes_on_from_that_st
     print(f"{setting[0]}: warned at step {at}, resumed to {done['steps']}; largest pixel difference {difference}")
 
 
-def test_a_point_of_another_config_is_not_resumed(tmp_path):
+def test_a_point_of_another_config_or_unreadable_is_not_resumed(tmp_path, capsys):
     point = checkpoints.Resume("abc", 0, 3, torch.zeros(3, 4, 4), None, [], {}, {}, 3)
     checkpoints.save(tmp_path, point)
     assert checkpoints.load(tmp_path, "abc").step == 3 and checkpoints.load(tmp_path, "other") is None
     assert checkpoints.kept(tmp_path, "interrupted") and not checkpoints.kept(tmp_path, "completed")
     assert not (tmp_path / "resume.pt").exists()
+    (tmp_path / "resume.pt").write_bytes(b"cut short")
+    assert checkpoints.load(tmp_path, "abc") is None  # a point that cannot be read: the run starts over
+    assert "cannot be read" in capsys.readouterr().err
 
 
 def test_the_warning_reaches_the_handler_that_was_there_once_the_batch_has_ended(monkeypatch):
