@@ -11,7 +11,7 @@ export STYLEEXP_WEIGHTS_DIR := $(abspath ../shared/weights)
 endif
 endif
 
-.PHONY: demo test test-fast lint docs chromium clean gpu-weights gpu-check
+.PHONY: demo test test-fast lint docs chromium clean gpu-bundle gpu-check
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,19 +43,24 @@ docs: $(BIN)/.installed
 	$(BIN)/mkdocs build --strict --quiet
 
 # A lent GPU machine has its own Python with torch and no network to build a virtualenv with: the GPU targets use
-# this checkout's virtualenv where there is one, else $(PYTHON) (with styleexp and its packages installed).
+# this checkout's virtualenv where there is one, else $(PYTHON), with the bundle's wheels where it lacks Hydra.
 GPU_PYTHON := $(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON))
-GPU_WEIGHTS := .gpu-weights
+GPU_BUNDLE := .gpu-bundle
+GPU_SITE := /tmp/styleexp-site
 
-# A float16 copy of the VGG-19 Caffe weights (40 MB, git-ignored) to carry to a GPU machine: at most 64 MiB of
-# ignored files travel there.
-gpu-weights:
-	$(GPU_PYTHON) -m styleexp.bench.gpu --write-weights $(GPU_WEIGHTS)
+# What travels to a lent GPU machine (git-ignored, within its 64 MiB): the float16 VGG-19 weights and wheels of the
+# packages it lacks (styleexp/bench/bundle.py).
+gpu-bundle:
+	$(GPU_PYTHON) -m styleexp.bench.bundle $(GPU_BUNDLE)
 
 # On a CUDA GPU, within 6 minutes: the tests marked gpu, the benchmark table and a batched sweep against one by one,
-# into outputs/gpu-check/ (ARGS="--out DIR" elsewhere); docs/gpu.md. With the float16 weights when no others are set.
-gpu-check: export STYLEEXP_WEIGHTS_DIR := $(or $(STYLEEXP_WEIGHTS_DIR),$(if $(wildcard $(GPU_WEIGHTS)/*.pth),$(abspath $(GPU_WEIGHTS))))
+# into outputs/gpu-check/ (ARGS="--out DIR" elsewhere); docs/gpu.md. With the bundle's weights when no others are set.
+gpu-check: export STYLEEXP_WEIGHTS_DIR := $(or $(STYLEEXP_WEIGHTS_DIR),$(if $(wildcard $(GPU_BUNDLE)/weights/*.pth),$(abspath $(GPU_BUNDLE)/weights)))
+gpu-check: export PYTHONPATH := $(GPU_SITE)$(if $(PYTHONPATH),:$(PYTHONPATH))
 gpu-check:
+	@if [ -d $(GPU_BUNDLE)/wheels ] && ! $(GPU_PYTHON) -c "import hydra, wandb" 2>/dev/null; then \
+		$(GPU_PYTHON) -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+			--target $(GPU_SITE) $(GPU_BUNDLE)/wheels/*.whl; fi
 	$(GPU_PYTHON) -m styleexp.bench.gpu $(ARGS)
 
 # The report test opens its HTML page in headless Chromium (Debian's package); without it, that test is skipped.

@@ -7,6 +7,7 @@ import os
 import re
 import sys
 from importlib import resources
+from pathlib import Path
 
 import hydra
 from hydra.core.plugins import Plugins
@@ -18,10 +19,19 @@ from styleexp import config
 from styleexp.errors import UserError
 from styleexp.help import experiments_text
 
-# The repository's conf/ and experiments/, installed as these two packages (pyproject.toml): the same
-# folders in an editable install, copies inside site-packages from a wheel.
-CONFIG_DIR = str(resources.files("styleexp.conf"))
-EXPERIMENTS_DIR = str(resources.files("styleexp.experiments"))
+
+def _folder(package: str, folder: str) -> str:
+    """The repository's ``folder``, installed as ``package`` (pyproject.toml): the same folder in an editable
+    install, a copy inside site-packages from a wheel, the checkout's own when it runs uninstalled (a lent GPU
+    machine: ``make gpu-check``)."""
+    try:
+        return str(resources.files(package))
+    except ModuleNotFoundError:
+        return str(Path(__file__).resolve().parents[1] / folder)
+
+
+CONFIG_DIR = _folder("styleexp.conf", "conf")
+EXPERIMENTS_DIR = _folder("styleexp.experiments", "experiments")
 config.register()
 # Hydra finds plugins by listing the hydra_plugins folders; an editable install's is not one of them.
 Plugins.instance().register(BatchedLauncher)

@@ -4,7 +4,7 @@ A weights directory holds ``{network}_imagenet_{source}.pth`` files, each the st
 network's architecture (for VGG, torchvision's ``features``: keys ``0.weight``, ``0.bias``, ...). The directory is,
 in order: the one passed in (the ``weights_dir`` config value), ``$STYLEEXP_WEIGHTS_DIR``, or
 ``~/.cache/styleexp/weights``. A missing file is downloaded there once, on a connected machine. A file may hold
-float16 values (``make gpu-weights`` writes such a copy to travel light); they are read as float32.
+float16 values (``make gpu-bundle`` writes such a copy to travel light); they are read as float32.
 """
 
 from __future__ import annotations

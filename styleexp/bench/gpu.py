@@ -5,8 +5,8 @@ seconds: the tests marked ``gpu`` (pytest); the benchmark (VGG-19, L-BFGS) at 25
 tf32 and bf16; and one 13-job sweep at 256 px run batched and again one job at a time, each timed, each job's
 two ``final.png`` compared. Everything measured goes to ``<out>/<date>_<gpu>.json``, the tables to a Markdown
 file beside it (:mod:`styleexp.bench.gpu_tables`), every command's output to a log. Without CUDA it says so in
-one line and exits 2. ``--write-weights DIR`` writes instead the float16 copy of the VGG-19 weights that
-travels to a lent GPU machine.
+one line and exits 2. ``write_half_weights`` makes the float16 copy of the VGG-19 weights that travels to a
+lent GPU machine (``bundle.py``).
 """
 
 from __future__ import annotations
@@ -67,14 +67,10 @@ def main(argv: list[str] | None = None) -> None:
     # rounding differences between a batch and a lone job (at 10 steps on the CPU, means of up to 12 levels).
     parser.add_argument("--sweep-steps", type=int, default=3, help="optimiser steps per sweep job (%(default)s)")
     parser.add_argument("--bench-mode", default="pipeline", choices=["pipeline", "bare"], help="styleexp-bench --modes")
-    parser.add_argument("--write-weights", type=Path, metavar="DIR", help="write the float16 VGG-19 weights into DIR")
     args = parser.parse_args(argv)
     if min(args.budget, args.steps, args.sweep_steps) <= 0:
         print(f"{PROG}: error: --budget, --steps and --sweep-steps take positive numbers", file=sys.stderr)
         sys.exit(2)
-    if args.write_weights:
-        write_half_weights(args.write_weights)
-        return
     if not torch.cuda.is_available():
         print(f"{PROG}: no CUDA GPU here; run it on a GPU machine (make gpu-check)", file=sys.stderr)
         sys.exit(2)
@@ -123,8 +119,8 @@ def machine() -> dict:
     properties = torch.cuda.get_device_properties(0)
     path = weights_file("vgg19", "caffe")
     if not path.is_file():
-        outcome.refuse(UserError(f"{path}: no VGG-19 weights; run make gpu-weights where they are and carry "
-                                 f".gpu-weights, or point {ENV_VAR} at them"))  # fmt: skip
+        outcome.refuse(UserError(f"{path}: no VGG-19 weights; run make gpu-bundle where they are and carry "
+                                 f".gpu-bundle, or point {ENV_VAR} at them"))  # fmt: skip
     first = next(iter(torch.load(path, map_location="cpu", weights_only=True).values()))
     return {
         "gpu": properties.name,
