@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -158,11 +158,19 @@ def versions() -> dict[str, str | None]:
     return {
         "python": platform.python_version(),
         **{
-            name: version(name)
+            name: _version(name)
             for name in ("styleexp", "torch", "torchvision", "pytorch-lightning", "hydra-core", "wandb")
         },
         "styleexp_commit": commit,
     }
+
+
+def _version(name: str) -> str | None:
+    """An installed package's version; None for styleexp run from its checkout uninstalled (its commit says which)."""
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
 
 
 def weights_facts(weights: Weights) -> dict[str, Any]:
