@@ -235,3 +235,11 @@ def test_a_command_out_of_time_is_ended_with_the_processes_it_started():
     code, seconds = gpu.run_command(["bash", "-c", "echo started; sleep 30 & sleep 30"], 0.5, log)
     assert code is None and seconds < 5
     assert "started" in log[0] and "[exit code None" in log[0]
+
+
+def test_the_bundle_carries_what_a_lent_machine_lacks_and_nothing_it_has():
+    from styleexp.bench import bundle
+
+    carried = bundle.carried()
+    assert {"hydra-core", "omegaconf", "antlr4-python3-runtime", "wandb", "pydantic", "pydantic-core"} <= set(carried)
+    assert not set(carried) & (bundle.THERE | {"torch", "pytorch-lightning", "numpy", "pillow", "styleexp"})
