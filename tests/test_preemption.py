@@ -55,6 +55,7 @@ def _logged_steps(run_dir: Path) -> list[int]:
         return [int(row["step"]) for row in csv.DictReader(f) if row["loss/total"]]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "setting, warned_at",
     [
