@@ -102,14 +102,15 @@ class StopRule(pl.Callback):
 
 
 class NaNGuard(pl.Callback):
-    """Stop each element whose loss is no longer finite, putting back its last image checked finite.
+    """Stop each element whose loss is no longer finite, at the step it stops being finite, putting back its last
+    image checked finite.
 
-    Checks every ``every`` steps (a check waits for the device) and as an element ends; ``failures``
-    holds each element's reason once it fired, None for the others.
+    Checks every step: the stop rule reads the losses each step anyway, so the check adds no wait for
+    the device; an element whose loss turned non-finite during a step already ended that step there
+    (``lockstep.py``). ``failures`` holds each element's reason once it fired, None for the others.
     """
 
-    def __init__(self, every: int = 1) -> None:
-        self.every = max(1, every)
+    def __init__(self) -> None:
         self.last_finite: torch.Tensor | None = None
         self.failures: list[str | None] = []
 
@@ -122,8 +123,7 @@ class NaNGuard(pl.Callback):
 
     def on_train_batch_end(self, trainer: pl.Trainer, module: StyleTransfer, *args) -> None:
         step = trainer.global_step
-        due = step % self.every == 0 or step >= trainer.max_steps or trainer.should_stop
-        rows = [i for i, active in enumerate(module.active) if (active and due) or module.finished_at[i] == step]
+        rows = [i for i, active in enumerate(module.active) if active or module.finished_at[i] == step]
         if rows:
             self.check(trainer, module, rows)
 

@@ -89,7 +89,7 @@ def fit(
     every_s = math.inf if cfg.checkpoint_every_s is None else cfg.checkpoint_every_s
     points = [_points(module, i, lane, steps) for i, (lane, steps) in enumerate(zip(lanes, done))]
     checkpointer = Checkpointer(run_dirs, points, stop.history, cfg.log_every, every_s)
-    clock, guard = StepClock(cfg.log_every), NaNGuard(cfg.log_every)
+    clock, guard = StepClock(cfg.log_every), NaNGuard()
     progress = [tracking.Progress(cfg.log_every, size)] if console else []
     heartbeat = [tracking.Heartbeat(label, cfg.progress_every_s, size)] if not console and cfg.progress_every_s else []
     cap = max(stop.caps)

@@ -102,7 +102,8 @@ class Lockstep(torch.optim.Optimizer):
     ``active`` flag is set, in rounds: every element's optimiser runs until it asks for a value or
     ends its step; then one call of ``closure`` evaluates the rows listed in ``requested``, each at
     its own trial point (held in the image). The closure returns the total losses ``[N]`` and leaves
-    the gradient in ``image.grad``; each waiting optimiser gets its row and goes on. An L-BFGS step
+    the gradient in ``image.grad``; each waiting optimiser gets its row and goes on, unless its loss
+    is not finite: then its step ends there (``callbacks.NaNGuard`` then ends the element). An L-BFGS step
     thus takes as many rounds as its longest line search, and each round evaluates only the
     elements that asked.
     """
@@ -134,9 +135,13 @@ class Lockstep(torch.optim.Optimizer):
                 self.requested = [element.index for element in waiting]
                 with torch.enable_grad():
                     losses = closure()
+                finite = torch.isfinite(losses).tolist()
                 for element in waiting:
                     i = element.index
-                    element.answer(losses[i], self.image.grad[i : i + 1].clone())
+                    if finite[i]:
+                        element.answer(losses[i], self.image.grad[i : i + 1].clone())
+                    else:  # its step ends here, not after a line search's worth of passes on a non-finite loss
+                        element.abort()
         except BaseException:
             for element in running:
                 element.abort()

@@ -43,7 +43,7 @@ def test_the_step_clock_takes_the_median_interval_after_warm_up(monkeypatch):
 
 
 def test_the_nan_guard_stops_only_the_element_that_went_bad_and_puts_back_its_last_finite_image():
-    guard, module = NaNGuard(every=1), _Module(1.0, 1.0)
+    guard, module = NaNGuard(), _Module(1.0, 1.0)
     trainer = SimpleNamespace(global_step=1, max_steps=10, should_stop=False)
     guard.on_train_start(trainer, module)
     guard.on_train_batch_end(trainer, module)
@@ -63,19 +63,13 @@ def test_the_nan_guard_stops_only_the_element_that_went_bad_and_puts_back_its_la
     assert torch.equal(module.image.detach()[0], torch.full((3, 2, 2), 0.75))  # the other element goes on
 
 
-def test_the_nan_guard_checks_only_every_few_steps_and_as_an_element_ends():
-    guard, module = NaNGuard(every=5), _Module(float("nan"), float("nan"))
-    trainer = SimpleNamespace(global_step=3, max_steps=7, should_stop=False)
+def test_the_nan_guard_stops_an_element_at_the_step_its_loss_stops_being_finite():
+    guard, module = NaNGuard(), _Module(float("nan"), 1.0)
+    trainer = SimpleNamespace(global_step=3, max_steps=7, should_stop=False)  # not a logging step
     guard.on_train_start(trainer, module)
     guard.on_train_batch_end(trainer, module)
-    assert guard.failures == [None, None]
-    module.finish(0, 4)
-    trainer.global_step = 4
-    guard.on_train_batch_end(trainer, module)  # element 0 ended at this step: checked
-    assert guard.failures[0] is not None and guard.failures[1] is None
-    trainer.global_step = 7
-    guard.on_train_batch_end(trainer, module)
-    assert guard.failures[1] is not None
+    assert "by step 3" in guard.failures[0] and module.finished_at[0] == 3
+    assert guard.failures[1] is None and module.active[1]
 
 
 def test_the_stop_rule_ends_each_element_at_its_own_cap_or_convergence():

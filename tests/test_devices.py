@@ -53,7 +53,7 @@ def test_terms_and_callbacks_hold_no_tensor_outside_the_module_s_buffers(tmp_pat
     module = build([cfg]).module
     callbacks = [
         LossLogger([[]], 1, 32, [0]), ImageSaver([tmp_path], [[]], 1, 32, [0]), StopRule([None], [None], [3]),
-        StepClock(1), NaNGuard(1),
+        StepClock(1), NaNGuard(),
     ]  # fmt: skip
     trainer = pl.Trainer(max_steps=3, logger=False, enable_progress_bar=False, enable_checkpointing=False,
                          enable_model_summary=False, accelerator="cpu", callbacks=callbacks)  # fmt: skip

@@ -144,6 +144,15 @@ def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_finite_image(tmp_pat
     assert torch.isfinite(load_image(tmp_path / "run" / "final.png")).all()
 
 
+def test_a_non_finite_loss_ends_its_run_at_once_without_a_line_search_of_passes(tmp_path):
+    # Infinite from the first evaluation: the L-BFGS step ends after that one pass, and the run at that step,
+    # not at the next logging step (log_every=10) after 26 passes a step.
+    result = run_in_process(tmp_path / "run", *FAST, "loss.style=1e39", "optim=lbfgs", "steps=20", "log_every=10")
+    facts = summary(tmp_path / "run")
+    assert result.status == "nan" and "by step 1" in result.message
+    assert facts["steps"] == 1 and facts["evaluations"] == 1
+
+
 @pytest.mark.parametrize(
     "overrides, expected",
     [
