@@ -26,6 +26,7 @@ import hashlib
 import itertools
 import json
 import os
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from functools import partial
@@ -239,6 +240,12 @@ def cached(
     cache = cache_home / "styleexp" / "validation" / f"{digest.hexdigest()[:32]}.json"
     if cache.is_file():
         return [Result(**entry) for entry in json.loads(cache.read_text())]
+    print(
+        f"styleexp: validating the measures on {len(images)} images, once for these images and evaluators "
+        f"(about a minute; cached in {cache.parent}; --no-validation skips it)",
+        file=sys.stderr,
+        flush=True,
+    )
     results = validate(images, evaluators(evaluator_names, weights_dir), kinds=kinds)
     cache.parent.mkdir(parents=True, exist_ok=True)
     partial_file = cache.with_name(f".{cache.name}.{os.getpid()}")
