@@ -55,12 +55,17 @@ gpu-bundle:
 
 # On a CUDA GPU, within 6 minutes: the tests marked gpu, the benchmark table and a batched sweep against one by one,
 # into outputs/gpu-check/ (ARGS="--out DIR" elsewhere); docs/gpu.md. With the bundle's weights when no others are set.
+# The wheels go on PYTHONPATH only where they were installed, so that a stale $(GPU_SITE) never shadows a virtualenv;
+# the check's processes (pytest, styleexp-bench, styleexp) inherit it, and find styleexp in the checkout they run in.
 gpu-check: export STYLEEXP_WEIGHTS_DIR := $(or $(STYLEEXP_WEIGHTS_DIR),$(if $(wildcard $(GPU_BUNDLE)/weights/*.pth),$(abspath $(GPU_BUNDLE)/weights)))
-gpu-check: export PYTHONPATH := $(GPU_SITE)$(if $(PYTHONPATH),:$(PYTHONPATH))
 gpu-check:
 	@if [ -d $(GPU_BUNDLE)/wheels ] && ! $(GPU_PYTHON) -c "import hydra, wandb" 2>/dev/null; then \
+		echo "installing $(GPU_BUNDLE)/wheels into $(GPU_SITE)"; \
 		$(GPU_PYTHON) -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-			--target $(GPU_SITE) $(GPU_BUNDLE)/wheels/*.whl; fi
+			--target $(GPU_SITE) $(GPU_BUNDLE)/wheels/*.whl || exit 1; \
+		export PYTHONPATH=$(GPU_SITE)$${PYTHONPATH:+:$$PYTHONPATH}; \
+	fi; \
+	echo "$(GPU_PYTHON) -m styleexp.bench.gpu $(ARGS)"; \
 	$(GPU_PYTHON) -m styleexp.bench.gpu $(ARGS)
 
 # The report test opens its HTML page in headless Chromium (Debian's package); without it, that test is skipped.

@@ -60,11 +60,15 @@ def fetch(versions: dict[str, str], wheels: Path) -> None:
             subprocess.run([*pip, "wheel", "--no-deps", "-w", str(wheels), f"{name}=={version}"], check=True)
 
 
-def travelling_mb(bundle: Path) -> float:
-    """MB that travel: the checkout's tracked files and the bundle."""
-    tracked = subprocess.run(["git", "ls-files", "-z"], capture_output=True, check=True).stdout.split(b"\0")
-    files = [Path(name.decode()) for name in tracked if name] + [p for p in bundle.rglob("*") if p.is_file()]
+def mib(files: list[Path]) -> float:
     return sum(path.stat().st_size for path in files if path.is_file()) / 2**20
+
+
+def checkout_files() -> list[Path]:
+    """The checkout's files that travel with the bundle: tracked ones and untracked ones that git does not ignore."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                            capture_output=True, check=True).stdout.split(b"\0")  # fmt: skip
+    return [Path(name.decode()) for name in listed if name]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -75,12 +79,13 @@ def main(argv: list[str] | None = None) -> None:
     write_half_weights(args.bundle / "weights")
     versions = carried()
     fetch(versions, args.bundle / "wheels")
-    size = travelling_mb(args.bundle)
-    print(
-        f"{PROG}: {len(versions)} wheels in {args.bundle / 'wheels'}; {size:.1f} MiB travel (limit {LIMIT / 2**20:.0f})"
-    )
+    bundled, checkout = mib(list(args.bundle.rglob("*"))), mib(checkout_files())
+    size = bundled + checkout
+    print(f"{PROG}: {len(versions)} wheels in {args.bundle / 'wheels'}; the bundle is {bundled:.1f} MiB, with the "
+          f"checkout {size:.1f} MiB travel (limit {LIMIT / 2**20:.0f} MiB)")  # fmt: skip
     if size * 2**20 > LIMIT:
-        print(f"{PROG}: error: {size:.1f} MiB would not travel; leave out wheels the machine has", file=sys.stderr)
+        print(f"{PROG}: error: {size:.1f} MiB would not travel (limit {LIMIT / 2**20:.0f} MiB); leave out wheels the "
+              "machine has, or untracked files", file=sys.stderr)  # fmt: skip
         sys.exit(1)
 
 
