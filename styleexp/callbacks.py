@@ -9,7 +9,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 
-from styleexp import rundir
+from styleexp import devices, rundir
 from styleexp.images import save_image
 from styleexp.module import StyleTransfer
 from styleexp.tracking import log_image, log_metrics
@@ -146,7 +146,8 @@ class NaNGuard(pl.Callback):
 
 
 class StepClock(pl.Callback):
-    """Seconds per optimiser step: the median over intervals of ``every`` steps, the first interval left out.
+    """Seconds per optimiser step: the median over intervals of ``every`` steps, the first interval left out; and
+    how long the process had been running when the first step ended (its start-up, for a run's command).
 
     Timing waits for the device only at those steps, so the steps between run unsynchronised.
     """
@@ -154,12 +155,15 @@ class StepClock(pl.Callback):
     def __init__(self, every: int = 1) -> None:
         self.every = max(1, every)
         self.marks: list[tuple[int, float]] = []
+        self.first_step_process_s: float | None = None  # the process's age when the first step ended
 
     def on_train_batch_end(self, trainer: pl.Trainer, module: StyleTransfer, *args) -> None:
         if trainer.global_step % self.every == 0 or trainer.global_step in (1, trainer.max_steps):
             if module.image.is_cuda:
                 torch.cuda.synchronize(module.image.device)
             self.marks.append((trainer.global_step, time.perf_counter()))
+            if trainer.global_step == 1:
+                self.first_step_process_s = devices.process_age_s()
 
     @property
     def seconds_per_step(self) -> float | None:

@@ -35,6 +35,16 @@ def device_of(cfg: DictConfig) -> torch.device:
     )
 
 
+def process_age_s() -> float | None:
+    """Seconds since this process started (Linux; None elsewhere): what a command has spent before a moment of it."""
+    try:
+        started_ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return uptime - started_ticks / os.sysconf("SC_CLK_TCK")
+
+
 def reset_peak_memory(device: torch.device) -> None:
     """Start counting a GPU's peak allocation afresh: a sweep's earlier jobs in this process are not this run's."""
     if device.type == "cuda":

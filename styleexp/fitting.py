@@ -46,6 +46,7 @@ class Scale:
     steps: int
     converged: bool
     seconds_per_step: float | None  # the batch's, after warm-up
+    first_step_process_s: float | None  # the process's age when the scale's first step ended
     wall_time_s: float
     evaluations: int  # network passes that evaluated this element
     initial_losses: dict[str, float]
@@ -115,6 +116,7 @@ def fit(
             steps=done[i] + module.steps_of(i, trainer.global_step),
             converged=stop.converged[i],
             seconds_per_step=clock.seconds_per_step,
+            first_step_process_s=clock.first_step_process_s,
             wall_time_s=wall_time,
             evaluations=module.element_evaluations[i] + (lane.resume.evaluations if lane.resume else 0),
             initial_losses=_initial_losses(module, i, lane.resume),
@@ -159,6 +161,10 @@ def _points(
     return point
 
 
+def _rounded(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 2)
+
+
 def carried_units(units: Sequence[dict[str, float]]) -> dict[str, torch.Tensor]:
     """The relative terms' units of each element (NaN: not yet set), as the next scale's module takes them."""
     names = list(dict.fromkeys(name for element in units for name in element))
@@ -177,6 +183,8 @@ def summary(scales: Sequence[Scale], max_steps: int, targets: dict[str, Any], de
         "initial_losses": next((scale.initial_losses for scale in scales if scale.initial_losses), {}),
         "targets": targets,
         "seconds_per_step": scales[-1].seconds_per_step,
+        # From the command to the first step (imports, weights, targets); in a sweep's process, the jobs before too.
+        "process_seconds_at_first_step": _rounded(scales[0].first_step_process_s),
         "peak_memory_mb": round(devices.peak_memory_mb(device), 1),
         "peak_memory_kind": "cuda max allocated" if device.type == "cuda" else "process max resident",
         "device": devices.device_name(device),

@@ -216,6 +216,8 @@ def test_cli_run_leaves_every_file_and_an_offline_wandb_run(tmp_path):
     facts = summary(run_dir)
     assert facts["status"] == "completed" and facts["steps"] == 4 and facts["evaluations"] >= 4
     assert facts["weights"]["sha256"] and facts["versions"]["torch"] and facts["seconds_per_step"] > 0
+    # The command's start-up: a new process imports torch and Lightning, reads the weights and computes targets.
+    assert 1 < facts["process_seconds_at_first_step"] < facts["wall_time_s"] + 60
 
     wandb_run = next((run_dir / "wandb").glob("offline-run-*"))
     record = wandb_summary(run_dir)

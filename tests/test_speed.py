@@ -67,6 +67,7 @@ def test_the_benchmark_runs_a_tiny_case_and_writes_well_formed_results(tmp_path,
     cases = {(r["optimizer"], r["mode"]): r for r in results["results"]}
     assert set(cases) == {("lbfgs", "bare"), ("lbfgs", "end-to-end")}
     assert cases["lbfgs", "end-to-end"]["median_seconds_per_step"] > 0
+    assert cases["lbfgs", "end-to-end"]["seconds_to_first_step"] > 1  # a new process: imports, weights, targets
     for case in cases.values():
         assert case["seconds_per_step"] > 0 and case["peak_memory_mb"] > 0 and case["flops_per_step"] > 0
         assert 0 < case["of_peak"] and case["passes_per_step"] >= 1

@@ -124,23 +124,25 @@ def table(results: list[dict]) -> str:
     """A Markdown table of ``results``."""
     lines = [
         "| network | optimizer | size | precision | switches | mode | ms/step | passes/step | peak MB | GFLOP/step | "
-        "% of conv peak |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "% of conv peak | s to first step |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         switches = "+".join(name for name in ("channels_last", "compile") if r.get(name)) or "-"
         if "error" in r:
             lines.append(
                 f"| {r['network']} | {r['optimizer']} | {r['size']} | {r.get('precision')} | {switches} | {r['mode']} "
-                f"| {r['error']} | | | | |"
+                f"| {r['error']} | | | | | |"
             )
             continue
         peak_mb, flops, share = r.get("peak_memory_mb"), r.get("flops_per_step"), r.get("of_peak")
+        start = r.get("seconds_to_first_step")
         lines.append(
             f"| {r['network']} | {r['optimizer']} | {r['size']} | {r.get('precision', 'fp32')} | {switches} | "
             f"{r['mode']} "
             f"| {_milliseconds(r)} | {r['passes_per_step']:.2f} | {'-' if peak_mb is None else f'{peak_mb:.0f}'} "
-            f"| {'-' if flops is None else f'{flops / 1e9:.1f}'} | {'-' if share is None else f'{share:.0%}'} |"
+            f"| {'-' if flops is None else f'{flops / 1e9:.1f}'} | {'-' if share is None else f'{share:.0%}'} "
+            f"| {'-' if start is None else f'{start:.1f}'} |"
         )
     return "\n".join(lines)
 

@@ -42,6 +42,7 @@ def pipeline(case: dict) -> dict:
         summary = read_summary(run_dir)
     return {
         "seconds_per_step": summary["seconds_per_step"],
+        "seconds_to_first_step": summary.get("process_seconds_at_first_step"),
         "passes_per_step": summary["evaluations"] / summary["steps"],
         "peak_memory_mb": summary["peak_memory_mb"],
         "final_loss": summary["losses"]["loss/total"],
@@ -72,6 +73,7 @@ def end_to_end(case: dict) -> dict:
     return {
         "seconds_per_step": (seconds[PEER_WARMUP + PEER_STEPS] - seconds[PEER_WARMUP]) / PEER_STEPS,
         "median_seconds_per_step": summary["seconds_per_step"],  # the longer run's, between logging steps
+        "seconds_to_first_step": summary.get("process_seconds_at_first_step"),
         "passes_per_step": summary["evaluations"] / summary["steps"],
         "peak_memory_mb": summary["peak_memory_mb"],
     }
