@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -90,7 +91,14 @@ class Checkpointer(pl.Callback):
     scale; ``histories[i]`` is its stop rule's window.
     """
 
-    def __init__(self, run_dirs: list[Path], points: list, histories: list[list[float]], every: int, every_s: float):
+    def __init__(
+        self,
+        run_dirs: list[Path],
+        points: list[Callable[[int, dict[str, Any], list[float]], Resume]],
+        histories: list[list[float]],
+        every: int,
+        every_s: float,
+    ):
         self.run_dirs, self.points, self.histories = run_dirs, points, histories
         self.every, self.every_s = max(1, every), every_s
         self.saved = time.monotonic()

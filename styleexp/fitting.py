@@ -118,7 +118,7 @@ def fit(
             seconds_per_step=clock.seconds_per_step,
             first_step_process_s=clock.first_step_process_s,
             wall_time_s=wall_time,
-            evaluations=module.element_evaluations[i] + (lane.resume.evaluations if lane.resume else 0),
+            evaluations=_evaluations(module, i, lane.resume),
             initial_losses=_initial_losses(module, i, lane.resume),
             losses={key: float(value[i]) for key, value in module.last_losses.items()},
             logged_step=logger.last_step[i],
@@ -130,6 +130,11 @@ def fit(
         for i, lane in enumerate(lanes)
     ]
     return scales, ended
+
+
+def _evaluations(module: StyleTransfer, i: int, resume: Resume | None) -> int:
+    """Element ``i``'s network passes at this scale (those before a resumption too, if it was resumed)."""
+    return module.element_evaluations[i] + (resume.evaluations if resume else 0)
 
 
 def _initial_losses(module: StyleTransfer, i: int, resume: Resume | None) -> dict[str, float]:
@@ -153,7 +158,7 @@ def _points(
             history=history,
             units={name: float(unit[i]) for name, unit in module.units().items()},
             initial_losses=_initial_losses(module, i, lane.resume),
-            evaluations=module.element_evaluations[i] + (lane.resume.evaluations if lane.resume else 0),
+            evaluations=_evaluations(module, i, lane.resume),
             earlier=lane.earlier,
             wandb_id=tracking.wandb_id(lane.loggers),
         )

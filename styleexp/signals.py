@@ -23,6 +23,7 @@ class Preempted(Exception):
 
 
 def preemption_signal() -> signal.Signals:
+    """The signal that warns of preemption: submitit's choice (``SUBMITIT_PREEMPT_SIGNAL``), SIGUSR2 by default."""
     return signal.Signals[f"SIG{os.environ.get('SUBMITIT_PREEMPT_SIGNAL', 'USR2')}"]
 
 
