@@ -68,7 +68,9 @@ class StyleLayersConfig:
 
 @dataclass
 class SpeedConfig:
-    precision: PrecisionName = PrecisionName.fp32  # fp32 | tf32 (NVIDIA GPUs) | bf16 autocast, statistics in fp32
+    # auto: bf16 where the device has it and it is faster, else fp32 | fp32 | tf32 (NVIDIA GPUs) | bf16 autocast,
+    # statistics in fp32
+    precision: PrecisionName = PrecisionName.auto
     channels_last: bool = False  # NHWC memory layout for the network
     compile: bool = False  # torch.compile the network (first steps pay the compilation)
 

@@ -93,10 +93,10 @@ def fit(
     clock, guard = StepClock(cfg.log_every), NaNGuard()
     progress = [tracking.Progress(cfg.log_every, size)] if console else []
     heartbeat = [tracking.Heartbeat(label, cfg.progress_every_s, size)] if not console and cfg.progress_every_s else []
-    cap = max(stop.caps)
+    cap, device = max(stop.caps), devices.device_of(cfg)  # where it will run
     trainer = pl.Trainer(
         **{**OmegaConf.to_container(cfg.trainer, resolve=True), "max_steps": cap},
-        precision=speed.set_precision(cfg.speed.precision.value, devices.device_of(cfg)),  # where it will run
+        precision=speed.set_precision(speed.resolve(cfg.speed.precision.value, device), device),
         logger=False,  # each element logs to its own loggers (callbacks.py)
         enable_progress_bar=bool(progress),
         callbacks=[logger, saver, stop, clock, guard, checkpointer, *progress, *heartbeat],

@@ -82,7 +82,8 @@ def admit(job: Job, batch_size: int) -> Element | Outcome:
     try:
         checks.check(cfg)
         scale_plan(cfg)
-        speed.check_precision(cfg.speed.precision.value, devices.device_of(cfg))
+        precision = speed.resolve(cfg.speed.precision.value, devices.device_of(cfg))
+        speed.check_precision(precision, devices.device_of(cfg))
         needs = memory.check_fits(cfg, batch_size)
     except UserError as error:
         if claims.claim(run_dir):  # not over a completed run that today's checks would refuse
@@ -100,7 +101,8 @@ def admit(job: Job, batch_size: int) -> Element | Outcome:
     mode = mode_of(cfg.content, cfg.style)
     record = {
         "config_sha256": identity, "choices": job.choices, "overrides": job.overrides, "seed": cfg.seed, "mode": mode,
-        "threads": torch.get_num_threads(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "threads": torch.get_num_threads(), "precision": precision,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "versions": rundir.versions(),
         "memory_estimate_mb": {"held": needs.held_mb, "need": needs.need_mb, "available": needs.available_mb},
     }  # fmt: skip

@@ -1,4 +1,5 @@
-"""Speed switches give the fp32 image within stated tolerances; the benchmark writes well-formed results."""
+"""Speed switches give the fp32 image within stated tolerances; automatic precision picks bf16 only where it pays; the
+benchmark writes well-formed results."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import json
 
 import pytest
 
-from styleexp import bench
+import torch
+
+from styleexp import bench, speed
 from styleexp.images import load_image
 
 from .conftest import require_weights, run_in_process, summary
@@ -14,7 +17,7 @@ from .conftest import require_weights, run_in_process, summary
 # Two blocks of VGG-16 are enough to tell a switch that changes the image, and compile in seconds.
 SHALLOW = ["style_layers.layers=[relu1_1,relu2_1]", "content_layer=relu2_1"]
 SMALL = ["logger=none", "network=vgg16", "optim=adam", "size=32", "steps=8", "trainer=cpu", "seed=2",
-         "measures.networks=[]", *SHALLOW]  # fmt: skip
+         "measures.networks=[]", "speed.precision=fp32", *SHALLOW]  # fmt: skip
 # Largest and mean difference from the fp32 image, in [0, 1] pixel units. Another summation order
 # (memory layout, compiled kernels) moves pixels by float32 rounding, less than one 8-bit level;
 # bfloat16 keeps 8 bits of mantissa, so a few pixels move visibly but the image as a whole does not.
@@ -51,6 +54,26 @@ def test_every_speed_switch_gives_the_fp32_image_within_tolerance(tmp_path, fp32
     largest, mean = TOLERANCE[switch]
     assert difference.max() <= largest and difference.mean() <= mean
     assert summary(tmp_path / "run")["losses"]["loss/total"] == pytest.approx(reference_loss, rel=0.05)
+
+
+@pytest.mark.parametrize(
+    ("supported", "speedup", "expected"), [(False, 2.0, "fp32"), (True, 0.8, "fp32"), (True, 1.6, "bf16")]
+)
+def test_automatic_precision_runs_bf16_only_where_supported_and_faster_and_the_summary_says_which(
+    tmp_path, monkeypatch, fp32_image, supported, speedup, expected
+):
+    monkeypatch.setattr(speed, "bf16_supported", lambda device: supported)
+    monkeypatch.setattr(speed, "bf16_speedup", lambda device: speedup)
+    result = run_in_process(tmp_path / "run", *SMALL, "speed.precision=auto")
+    assert result.status == "completed", result.message
+    assert summary(tmp_path / "run")["precision"] == expected
+    image = load_image(tmp_path / "run" / "final.png")
+    assert torch.equal(image, fp32_image[0]) == (expected == "fp32")  # bf16 moves some pixels; fp32 none
+
+
+def test_the_bf16_speedup_is_measured_on_the_device():
+    assert speed.bf16_speedup(torch.device("cpu")) > 0
+    assert speed.resolve("fp32", torch.device("cpu")) == "fp32"
 
 
 @pytest.mark.slow
