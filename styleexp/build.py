@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from styleexp import colors, devices, preprocessing, samples, speed, sweeps
 from styleexp.colors import COLORS
 from styleexp.errors import UserError
-from styleexp.extractors import Extractor, build_extractor, positions_warning, resolve_layer
+from styleexp.extractors import Extractor, build_extractor, positions_warning, resolve_layer, sees_enough
 from styleexp.inits import init_image
 from styleexp.module import StyleTransfer
 from styleexp.optimizers import OPTIMIZERS
@@ -172,6 +172,12 @@ def spec_of(cfg: DictConfig, size: int) -> Spec:
     content, styles = load_images(cfg, size)
     network = cfg.network.name.value
     style_layers = select_style_layers(cfg) if styles else []
+    per_layer = layer_weights(cfg, style_layers)
+    if size < cfg.size and cfg.coarse_layers.value == "enough" and styles:
+        # The kept layers share the whole style weight, so that the style loss keeps its scale.
+        style_layers = coarse_layers(network, style_layers, tuple(styles[0].shape[1:]))
+        kept = sum(per_layer[layer] for layer in style_layers)
+        per_layer = {layer: per_layer[layer] * sum(per_layer.values()) / kept for layer in style_layers}
     chroma = None
     if cfg.colors is not None:
         if content is None or not styles:
@@ -197,7 +203,7 @@ def spec_of(cfg: DictConfig, size: int) -> Spec:
         styles=styles,
         content_layer=resolve_layer(network, cfg.content_layer),
         style_layers=style_layers,
-        layer_weights=layer_weights(cfg, style_layers),
+        layer_weights=per_layer,
         statistic=cfg.gram.name.value,
         weights=OmegaConf.to_container(cfg.loss),
         init=cfg.init.name.value,
@@ -244,6 +250,12 @@ def select_style_layers(cfg: DictConfig) -> list[str]:
     if not layers:
         raise UserError("no style layers; pick a set with style_layers=gatys (or another) or drop style")
     return layers
+
+
+def coarse_layers(network: str, style_layers: list[str], shape: tuple[int, int]) -> list[str]:
+    """The ``style_layers`` that see enough positions in a style image of ``shape`` (``sees_enough``); the first alone
+    if none does."""
+    return [layer for layer in style_layers if sees_enough(network, layer, shape)] or style_layers[:1]
 
 
 def layer_weights(cfg: DictConfig, style_layers: list[str]) -> dict[str, float]:

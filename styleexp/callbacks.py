@@ -69,9 +69,10 @@ class ImageSaver(pl.Callback):
 
 class StopRule(pl.Callback):
     """End each element at its step cap, or converged once its total loss improved by less than its ``rtol``
-    (relative) over its ``window`` steps.
+    (relative) over its ``window`` steps, or once its image moved by less than ``change`` 8-bit levels (mean absolute
+    change of its pixels) over its last ``window`` steps, checked every ``window`` steps.
 
-    ``converged`` says, per element, whether the rule fired. Reading the losses each step waits for
+    ``converged`` says, per element, whether a rule fired. Reading the losses each step waits for
     the device, which on a GPU costs little next to a step.
     """
 
@@ -81,11 +82,21 @@ class StopRule(pl.Callback):
         windows: list[int | None],
         caps: list[int],
         histories: list[list[float]] | None = None,
+        changes: list[float | None] | None = None,
     ):
         self.rtols, self.windows, self.caps = rtols, windows, caps
+        self.changes = changes or [None] * len(caps)
         # Each element's total losses so far (``histories``: where a resumed element's window stood).
         self.history: list[list[float]] = [list(h) for h in histories] if histories else [[] for _ in caps]
         self.converged = [False] * len(caps)
+        # Each element's image when its current window began (one copy, not one per step).
+        self.snapshots: list[torch.Tensor | None] = [None] * len(caps)
+
+    def on_train_start(self, trainer: pl.Trainer, module: StyleTransfer) -> None:
+        self.snapshots = [module.image.detach()[i].clone() if change else None for i, change in enumerate(self.changes)]
+
+    def on_train_end(self, trainer: pl.Trainer, module: StyleTransfer) -> None:
+        self.snapshots = [None] * len(self.caps)  # copies on the fit's device: not kept past it
 
     def on_train_batch_end(self, trainer: pl.Trainer, module: StyleTransfer, *args) -> None:
         step = trainer.global_step
@@ -97,6 +108,11 @@ class StopRule(pl.Callback):
                 history.append(totals[i])
                 if len(history) > window and history[-1 - window] - history[-1] < rtol * abs(history[-1 - window]):
                     self.converged[i] = True
+            if self.changes[i] and window and step % window == 0:
+                image = module.image.detach()[i]
+                moved = float((image - self.snapshots[i]).abs().mean()) * 255
+                self.converged[i] |= moved < self.changes[i]
+                self.snapshots[i] = image.clone()
             if self.converged[i] or step >= self.caps[i]:
                 module.finish(i, step)
 

@@ -46,6 +46,9 @@ def check(cfg: DictConfig) -> None:
         raise UserError("init=image needs an image to start from; set init.path=FILE, a sample name or a run folder")
     if cfg.stop.rtol is not None:
         non_negative("stop.rtol=1e-3 (null: off)").check("stop.rtol", cfg.stop.rtol)
+    if cfg.stop.image_change is not None:
+        non_negative("stop.image_change=0.5 (null: off)").check("stop.image_change", cfg.stop.image_change)
+    if cfg.stop.rtol is not None or cfg.stop.image_change is not None:
         whole(1, "stop.window=20").check("stop.window", cfg.stop.window)
 
 

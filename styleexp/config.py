@@ -36,6 +36,7 @@ OptimizerName = OPTIMIZERS.enum("OptimizerName", __name__)
 PrecisionName = PRECISIONS.enum("PrecisionName", __name__)
 ColorsName = COLORS.enum("ColorsName", __name__)
 BlendMode = Enum("BlendMode", {mode: mode for mode in BLEND_MODES}, module=__name__)
+CoarseLayers = Enum("CoarseLayers", {"all": "all", "enough": "enough"}, module=__name__)
 
 
 @dataclass
@@ -78,9 +79,11 @@ class SpeedConfig:
 @dataclass
 class StopConfig:
     # A scale ends early, converged, when its total loss improved by less than `rtol` (relative) over
-    # the last `window` steps; null turns the rule off.
+    # the last `window` steps, or when its image changed by less than `image_change` 8-bit levels (mean
+    # absolute change of a pixel) over its last `window` steps; null turns a rule off.
     rtol: Optional[float] = 1e-3
     window: Optional[int] = 20
+    image_change: Optional[float] = None
 
 
 @dataclass
@@ -125,6 +128,9 @@ class Config:
     # Coarse to fine: longest sides ending at `size`, each scale starting from the last one's result
     # upsampled; null: `size` alone.
     scales: Optional[List[int]] = None
+    # The style layers of the scales before the last: all of them, or only those that see enough positions there (as
+    # many as they have channels; the others would copy the style image's layout into the result).
+    coarse_layers: CoarseLayers = CoarseLayers.all
     steps: Any = 100  # optimiser steps, the cap of each scale: one number, or one per scale
     stop: StopConfig = field(default_factory=StopConfig)
     seed: int = 0

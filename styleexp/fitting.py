@@ -56,11 +56,13 @@ class Scale:
     output: torch.Tensor  # [1, 3, H, W], as saved (with the content's colours under colors=luminance)
     failure: str | None  # why its loss stopped it (NaN or infinite), if it did
     units: dict[str, float]  # its relative terms' units, which later scales keep
+    style_layers: list[str] = field(default_factory=list)  # those its style loss read at this scale
 
     def record(self) -> dict[str, Any]:
         """What ``summary.json`` keeps of the scale."""
         return {"size": self.size, "steps": self.steps, "converged": self.converged,
-                "seconds_per_step": self.seconds_per_step, "wall_time_s": self.wall_time_s}  # fmt: skip
+                "seconds_per_step": self.seconds_per_step, "wall_time_s": self.wall_time_s,
+                "style_layers": self.style_layers}  # fmt: skip
 
 
 def fit(
@@ -85,6 +87,7 @@ def fit(
         [lane.stop.window for lane in lanes],
         [lane.cap - steps for lane, steps in zip(lanes, done)],
         [lane.resume.history if lane.resume else [] for lane in lanes],
+        [lane.stop.image_change for lane in lanes],
     )
     module.optimizer_states = [lane.resume.optimizer if lane.resume else None for lane in lanes]
     every_s = math.inf if cfg.checkpoint_every_s is None else cfg.checkpoint_every_s
@@ -126,6 +129,9 @@ def fit(
             output=outputs[i : i + 1],
             failure=failures[i],
             units={name: float(unit[i]) for name, unit in units.items()},
+            style_layers=[
+                layer for term in module.terms if term.name == "style" and i in term.elements for layer in term.layers
+            ],  # fmt: skip
         )
         for i, lane in enumerate(lanes)
     ]

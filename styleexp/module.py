@@ -76,12 +76,15 @@ class StyleTransfer(pl.LightningModule):
         """Every loss of the current images, keyed as logged, each ``[N]``; ``loss/total`` is the optimised one.
 
         With ``rows`` (sorted), of those elements only: each loss is ``[len(rows)]``, and the others
-        cost nothing.
+        cost nothing; the network runs only as deep as their terms read.
         """
         if rows is None or len(rows) == self.image.shape[0]:
-            return total(self.terms, self.extractor(self.image), self.image)
-        image = self.image.index_select(0, torch.tensor(list(rows), device=self.image.device))
-        return total(self.terms, self.extractor(image), image, rows)
+            rows, image = None, self.image
+        else:
+            image = self.image.index_select(0, torch.tensor(list(rows), device=self.image.device))
+        # Only as deep as these elements' terms read (the extractor holds every scale's layers).
+        layers = {layer for term in self.terms if rows is None or term.locate(rows) for layer in term.layers}
+        return total(self.terms, self.extractor(image, layers), image, rows)
 
     def output(self) -> torch.Tensor:
         """The images as saved and shown ``[N, 3, H, W]``: the optimised ones, or their luminance with ``chroma``."""

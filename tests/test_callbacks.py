@@ -81,3 +81,15 @@ def test_the_stop_rule_ends_each_element_at_its_own_cap_or_convergence():
         rule.on_train_batch_end(trainer, module)
     # Element 0 improved by under 10 % over the last two steps (0.5 -> 0.47); element 1 reached its cap of 3.
     assert rule.converged == [True, False] and module.finished_at == [4, 3]
+
+
+def test_the_image_rule_ends_an_element_whose_image_stopped_changing_at_the_end_of_its_window():
+    rule, module = StopRule([None, None], [2, 2], caps=[10, 10], changes=[1.0, 1.0]), _Module(1.0, 1.0)
+    trainer = SimpleNamespace(global_step=0, max_steps=10, should_stop=False)
+    rule.on_train_start(trainer, module)
+    for step in range(1, 5):
+        trainer.global_step = step
+        with torch.no_grad():
+            module.image[1] += 0.01  # 2.55 levels a step: 5.1 over a window
+        rule.on_train_batch_end(trainer, module)
+    assert rule.converged == [True, False] and module.finished_at == [2, None]

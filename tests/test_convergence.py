@@ -78,6 +78,16 @@ def test_coarse_to_fine_runs_each_scale_on_one_step_axis(tmp_path, _weights):
     }
 
 
+def test_coarse_scales_read_only_the_style_layers_that_see_enough_positions_there(tmp_path, _weights):
+    run_dir = tmp_path / "run"
+    run_in_process(run_dir, *SYNTHESIS, "style_layers=all_relu", "size=64", "scales=[32,64]", "steps=[2,2]",
+                   "stop.rtol=null", "coarse_layers=enough")  # fmt: skip
+    coarse, fine = summary(run_dir)["scales"]
+    # At 32 px relu3_1 sees 8 x 8 = 64 positions for 256 channels; at 64 px 256, enough (relu4_1: 64 for 512, not).
+    assert coarse["style_layers"] == ["relu1_1", "relu1_2", "relu2_1", "relu2_2"]
+    assert len(fine["style_layers"]) == 13
+
+
 def test_the_tv_unit_of_the_first_scale_carries_to_the_next(_weights):
     cfg = compose_config(*SYNTHESIS, "size=48", "scales=[32,48]")
     network = prepare(cfg)

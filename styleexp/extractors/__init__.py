@@ -16,11 +16,12 @@ from styleexp.extractors.network import (
     layer_names,
     positions_warning,
     resolve_layer,
+    sees_enough,
 )
 from styleexp.registry import discover
 
 __all__ = [
     "NETWORKS", "POOLING", "Extractor", "Network", "build_extractor", "conv_layers", "layer_names",
-    "positions_warning", "resolve_layer",
+    "positions_warning", "resolve_layer", "sees_enough",
 ]  # fmt: skip
 discover(__name__, __path__)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import torch
@@ -17,9 +17,9 @@ class Extractor(nn.Module):
     """A frozen network that returns the activations of the requested layers in one forward pass.
 
     Input: RGB ``[N, 3, H, W]`` in ``[0, 1]``; the extractor applies its weights' preprocessing.
-    Output: ``{layer: [N, C, H', W']}`` for each name in ``layers``. Nothing past the deepest
-    requested layer is computed. Its weights are non-persistent buffers: it has no parameters and
-    an empty state dict.
+    Output: ``{layer: [N, C, H', W']}`` for each name in ``layers``, or in the subset of them that
+    ``forward`` is given. Nothing past the deepest requested layer is computed. Its weights are
+    non-persistent buffers: it has no parameters and an empty state dict.
     """
 
     layers: tuple[str, ...]
@@ -29,7 +29,7 @@ class Extractor(nn.Module):
         """Smallest image side, in pixels, that gives every requested layer a non-empty output."""
         raise NotImplementedError
 
-    def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, image: torch.Tensor, layers: Collection[str] | None = None) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
 
@@ -101,6 +101,14 @@ def build_extractor(
     return NETWORKS[network].extractor(layers, state_dict, preprocess, pooling)
 
 
+def sees_enough(network: str, layer: str, shape: tuple[int, int]) -> bool:
+    """Whether ``layer`` sees at least as many positions as it has channels in an image of ``shape`` (height, width):
+    below that, its Gram matrix (rank at most the positions) nearly pins its feature map down, layout included."""
+    known = NETWORKS[network]
+    step = known.min_input_size(layer)
+    return (shape[0] // step) * (shape[1] // step) >= known.channels(layer)
+
+
 def positions_warning(network: str, layers: list[str], shape: tuple[int, int]) -> str | None:
     """A warning naming the style layers that see fewer positions than they have channels for an image of ``shape``.
 
@@ -115,7 +123,7 @@ def positions_warning(network: str, layers: list[str], shape: tuple[int, int]) -
         return (height // step) * (width // step)
 
     height, width = shape
-    few = [layer for layer in layers if positions(layer, height, width) < known.channels(layer)]
+    few = [layer for layer in layers if not sees_enough(network, layer, shape)]
     if not few:
         return None
     longest = max(height, width)

@@ -9,7 +9,7 @@ conv2_1, conv3_1, conv4_1, conv5_1, and its 10th layer is conv4_2.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 
 import torch
 from torch import nn
@@ -109,11 +109,13 @@ class VGGFeatures(Extractor):
         # Frozen whatever the caller (e.g. Lightning's fit loop) asks for.
         return super().train(False)
 
-    def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, image: torch.Tensor, layers: Collection[str] | None = None) -> dict[str, torch.Tensor]:
         x = self.preprocess(image).contiguous(memory_format=self.memory_format)
-        wanted = set(self.layers)
+        wanted = set(self.layers if layers is None else layers)
         activations = {}
         for name, module in self.features.named_children():
+            if len(activations) == len(wanted):
+                break
             x = module(x)
             if name in wanted:
                 activations[name] = x
