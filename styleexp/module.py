@@ -76,15 +76,14 @@ class StyleTransfer(pl.LightningModule):
         """Every loss of the current images, keyed as logged, each ``[N]``; ``loss/total`` is the optimised one.
 
         With ``rows`` (sorted), of those elements only: each loss is ``[len(rows)]``, and the others
-        cost nothing; the network runs only as deep as their terms read.
+        cost nothing. Each element goes through the network only as deep as its own terms read.
         """
-        if rows is None or len(rows) == self.image.shape[0]:
-            rows, image = None, self.image
-        else:
-            image = self.image.index_select(0, torch.tensor(list(rows), device=self.image.device))
-        # Only as deep as these elements' terms read (the extractor holds every scale's layers).
-        layers = {layer for term in self.terms if rows is None or term.locate(rows) for layer in term.layers}
-        return total(self.terms, self.extractor(image, layers), image, rows)
+        every = rows is None or len(rows) == self.image.shape[0]
+        rows = list(range(self.image.shape[0])) if every else list(rows)
+        image = self.image if every else self.image.index_select(0, torch.tensor(rows, device=self.image.device))
+        # Each element only as deep as its own terms read (the extractor holds every scale's and element's layers).
+        needs = [{layer for term in self.terms if row in term.elements for layer in term.layers} for row in rows]
+        return total(self.terms, self.extractor(image, needs), image, None if every else rows)
 
     def output(self) -> torch.Tensor:
         """The images as saved and shown ``[N, 3, H, W]``: the optimised ones, or their luminance with ``chroma``."""

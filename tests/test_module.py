@@ -166,16 +166,20 @@ def test_the_losses_of_some_elements_are_their_values_in_the_whole_batch():
         assert torch.allclose(some[key], value[[0, 2]], rtol=1e-5), key
 
 
-def test_a_pass_over_some_elements_runs_the_network_only_as_deep_as_their_terms_read():
+def test_each_element_goes_through_the_network_only_as_deep_as_its_terms_read():
     shallow = dataclasses.replace(_spec(0, style_layers=["relu1_1"]), weights={"content": 0.0, "style": 1.0, "tv": 0.1})
-    batch = _module([shallow, _spec(1)])
-    passes = []
-    batch.extractor.features.relu2_1.register_forward_hook(lambda *args: passes.append(1))
-    batch.losses([0])
-    assert passes == []
-    batch.losses([1])
-    batch.losses()
-    assert len(passes) == 2
+    batch = _module([shallow, _spec(1), shallow])
+    rows = []  # how many rows each pass takes through relu2_1, which only element 1 reads
+    batch.extractor.features.relu2_1.register_forward_hook(lambda module, args, out: rows.append(len(out)))
+    batch.losses([0, 2])
+    assert rows == []
+    whole = batch.losses()
+    assert rows == [1]
+    alone = [_module([spec]).losses() for spec in (shallow, _spec(1))]
+    for key in ("loss/total", "loss/style", "loss/content"):
+        assert torch.allclose(
+            whole[key], torch.stack([alone[0][key][0], alone[1][key][0], alone[0][key][0]]), rtol=1e-5
+        )
 
 
 def test_a_finished_element_keeps_its_image_and_costs_no_evaluations_while_the_others_step():

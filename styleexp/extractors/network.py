@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -17,9 +17,10 @@ class Extractor(nn.Module):
     """A frozen network that returns the activations of the requested layers in one forward pass.
 
     Input: RGB ``[N, 3, H, W]`` in ``[0, 1]``; the extractor applies its weights' preprocessing.
-    Output: ``{layer: [N, C, H', W']}`` for each name in ``layers``, or in the subset of them that
-    ``forward`` is given. Nothing past the deepest requested layer is computed. Its weights are
-    non-persistent buffers: it has no parameters and an empty state dict.
+    Output: ``{layer: [N, C, H', W']}`` for each name in ``layers``. ``forward`` may be told which of
+    them each row needs: a row then goes no deeper than its own deepest layer, and reads zeros at a
+    layer it does not need. Its weights are non-persistent buffers: it has no parameters and an
+    empty state dict.
     """
 
     layers: tuple[str, ...]
@@ -29,7 +30,7 @@ class Extractor(nn.Module):
         """Smallest image side, in pixels, that gives every requested layer a non-empty output."""
         raise NotImplementedError
 
-    def forward(self, image: torch.Tensor, layers: Collection[str] | None = None) -> dict[str, torch.Tensor]:
+    def forward(self, image: torch.Tensor, needs: Sequence[Collection[str]] | None = None) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
 

@@ -9,7 +9,7 @@ conv2_1, conv3_1, conv4_1, conv5_1, and its 10th layer is conv4_2.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -109,17 +109,33 @@ class VGGFeatures(Extractor):
         # Frozen whatever the caller (e.g. Lightning's fit loop) asks for.
         return super().train(False)
 
-    def forward(self, image: torch.Tensor, layers: Collection[str] | None = None) -> dict[str, torch.Tensor]:
+    def forward(self, image: torch.Tensor, needs: Sequence[Collection[str]] | None = None) -> dict[str, torch.Tensor]:
         x = self.preprocess(image).contiguous(memory_format=self.memory_format)
-        wanted = set(self.layers if layers is None else layers)
+        names = [name for name, _ in self.features.named_children()]
+        needs = [self.layers] * len(image) if needs is None else needs
+        # Each row goes as deep as its deepest needed layer, and no further: a batch of shallow and deep
+        # elements costs what each element needs, not the deepest one's depth for every element.
+        depths = [max((names.index(layer) for layer in need), default=-1) for need in needs]
+        wanted = set().union(*needs)
+        rows = list(range(len(image)))
         activations = {}
-        for name, module in self.features.named_children():
+        for index, (name, module) in enumerate(self.features.named_children()):
             if len(activations) == len(wanted):
                 break
+            going = [position for position, row in enumerate(rows) if depths[row] >= index]
+            if len(going) < len(rows):
+                x, rows = x[going], [rows[position] for position in going]
             x = module(x)
             if name in wanted:
-                activations[name] = x
+                activations[name] = x if len(rows) == len(image) else _spread(x, rows, len(image))
         return activations
+
+
+def _spread(x: torch.Tensor, rows: list[int], count: int) -> torch.Tensor:
+    """``x`` (``[len(rows), ...]``) as the rows ``rows`` of a batch of ``count``, zeros elsewhere (rows that do not
+    read this layer)."""
+    index = torch.tensor(rows, device=x.device)
+    return x.new_zeros(count, *x.shape[1:]).index_copy(0, index, x)
 
 
 def features_of(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
