@@ -9,11 +9,19 @@ the peer is timed: the difference between a 40-step and a 10-step run, divided b
 happens at logging steps (image saves, syncs, the progress line) counts too; beside it, the median
 between logging steps of the longer run (what ``pipeline`` reports).
 FLOPs are counted by torch's FlopCounterMode on one network pass (forward and backward) times
-passes per step; ``of_peak`` divides the achieved rate by a measured 3x3 convolution's.
+passes per step; ``of_peak`` divides the achieved rate by a measured 3x3 convolution's. A case's
+``precision`` is what ran (``auto`` resolved, from the run's summary), ``requested_precision`` what
+was asked for. ``--peer`` adds neural-style-pt's Adam step and its ratio to styleexp's end to end
+(``peers.py``).
+
+Two other modes: ``--quality`` (``quality.py``) runs the main job and neural-style-pt at equal wall
+time and scores both with an evaluator neither optimises; ``--study`` (``study.py``) times a whole
+study, its sweep and its report.
 """
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import json
 import platform
@@ -22,34 +30,67 @@ from pathlib import Path
 
 import torch
 
+from styleexp.bench import peers, quality, study
 from styleexp.bench.cases import bare, conv_throughput, end_to_end, flops_per_pass, peer, pipeline, run_bare
 
 
-def main(argv: list[str] | None = None) -> None:
-    import argparse
-
-    from styleexp.devices import device_name
-
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line of ``styleexp-bench``."""
     parser = argparse.ArgumentParser(prog="styleexp-bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--networks", nargs="+", default=["vgg16", "vgg19"])
     parser.add_argument("--optimizers", nargs="+", default=["lbfgs", "adam"])
-    parser.add_argument("--sizes", nargs="+", type=int, default=None, help="default: 128 256 512, and 1024 on a GPU")
+    parser.add_argument(
+        "--sizes", nargs="+", type=int, default=None, help="default: 128 256 512, and 1024 on a GPU; --quality: 256 512"
+    )
     parser.add_argument("--modes", nargs="+", default=["pipeline", "bare"], choices=["pipeline", "bare", "end-to-end"])
     parser.add_argument("--steps", type=int, default=30, help="optimiser steps per case, warm-up included")
-    parser.add_argument("--precisions", nargs="+", default=["fp32"], choices=["fp32", "tf32", "bf16"])
+    parser.add_argument("--precisions", nargs="+", default=["fp32"], choices=["auto", "fp32", "tf32", "bf16"])
     parser.add_argument("--channels-last", nargs="+", default=["false"], choices=["false", "true"])
     parser.add_argument("--compile", nargs="+", default=["false"], choices=["false", "true"])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=["cpu", "cuda"])
     parser.add_argument("--peer", type=Path, help="a checkout of neural-style-pt: also time its Adam step")
-    parser.add_argument("--peer-sizes", nargs="+", type=int, default=[128, 256])
-    parser.add_argument("--out", type=Path, help="JSON results (default: outputs/bench/<date>_<device>.json)")
+    parser.add_argument("--peer-sizes", nargs="+", type=int, default=[64, 128, 256])
+    parser.add_argument(
+        "--quality",
+        action="store_true",
+        help="instead: the main job against --peer at equal wall time on --pairs and --sizes, scored by an evaluator "
+        "neither optimises",
+    )
+    parser.add_argument("--pairs", nargs="+", metavar="CONTENT:STYLE", help="--quality: image files or sample names")
+    parser.add_argument("--study", metavar="OVERRIDES", help="instead: a sweep's total time (sweep, then report)")
+    parser.add_argument(
+        "--study-dir", type=Path, help="--study: sweep into this new folder and keep it (default: temp)"
+    )
+    parser.add_argument("--report-args", default="", help="--study: more arguments of styleexp-report, in one string")
+    parser.add_argument("--out", type=Path, help="JSON results (default: outputs/bench/<date>_<device>[_mode].json)")
     parser.add_argument("--case", help=argparse.SUPPRESS)  # internal: one bare case, in its own process
     args = parser.parse_args(argv)
+    if args.quality and not (args.peer and args.pairs):
+        parser.error("--quality needs --peer CHECKOUT and --pairs CONTENT:STYLE ...")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(argv)
     if args.case:
         print(json.dumps(bare(json.loads(args.case))))
         return
-
     device = torch.device(args.device)
+    if args.study:
+        out = args.out or default_out(args.device, "study")
+        write_results(out, device, study.run(args.study, args.study_dir, args.report_args))
+        return
+    if args.quality:
+        out = args.out or default_out(args.device, "quality")
+        write_results(out, device, quality.run(args.peer, args.pairs, args.sizes or [256, 512], device, out))
+        return
+    per_step(args, device)
+
+
+def per_step(args: argparse.Namespace, device: torch.device) -> None:
+    """Seconds per step of every case the arguments name, then of the peer beside styleexp end to end."""
+    from styleexp.devices import device_name
+
     sizes = args.sizes or ([128, 256, 512, 1024] if device.type == "cuda" else [128, 256, 512])
     throughput = conv_throughput(device)
     print(
@@ -71,39 +112,68 @@ def main(argv: list[str] | None = None) -> None:
             "channels_last": channels_last == "true",
             "compile": compiled == "true",
         }
-        measure = {"pipeline": pipeline, "bare": run_bare, "end-to-end": end_to_end}[mode]
-        result = {**case, "mode": mode, **measure(case)}
-        if result.get("seconds_per_step"):
-            result["flops_per_step"] = flops_per_pass(network, size, device) * result["passes_per_step"]
-            result["tflop_per_s"] = result["flops_per_step"] / result["seconds_per_step"] / 1e12
-            result["of_peak"] = result["flops_per_step"] / result["seconds_per_step"] / throughput
-        results.append(result)
+        results.append(timed_case(case, mode, throughput))
+    if args.peer:
+        results += peer_comparison(args.peer, args.peer_sizes, results, device, throughput)
+    ratios = peers.ratios(results)
+    out = args.out or default_out(args.device)
+    write_results(out, device, {"conv_flop_per_s": throughput, "results": results, "peer_ratios": ratios})
+    print(table(results))
+    if ratios:
+        print("\n" + peers.ratio_table(ratios))
+
+
+def timed_case(case: dict, mode: str, throughput: float) -> dict:
+    """One case timed in ``mode``, with its FLOPs; printed as a line. ``precision`` is what ran, ``requested_precision``
+    what was asked for (``auto`` resolves to ``fp32`` or ``bf16``)."""
+    measure = {"pipeline": pipeline, "bare": run_bare, "end-to-end": end_to_end}[mode]
+    result = {**case, "requested_precision": case["precision"], "mode": mode, **measure(case)}
+    if result.get("seconds_per_step"):
+        device = torch.device(case["device"])
+        result["flops_per_step"] = flops_per_pass(case["network"], case["size"], device) * result["passes_per_step"]
+        result["tflop_per_s"] = result["flops_per_step"] / result["seconds_per_step"] / 1e12
+        result["of_peak"] = result["flops_per_step"] / result["seconds_per_step"] / throughput
+    print(row(result), flush=True)
+    return result
+
+
+def peer_comparison(
+    checkout: Path, sizes: list[int], results: list[dict], device: torch.device, throughput: float
+) -> list[dict]:
+    """neural-style-pt's Adam step at each of ``sizes``, and styleexp's end to end at the same settings (VGG-19, Adam,
+    fp32) where ``results`` lack it: like is compared with like."""
+    added = []
+    for size in sizes:
+        case = {**peers.LIKE, "size": size, "steps": peers.LIKE_STEPS, "device": device.type}
+        if peers.like_case(results + added, size) is None:
+            added.append(timed_case({**case, "channels_last": False, "compile": False}, "end-to-end", throughput))
+        result = {**case, "mode": "neural-style-pt", **peer(checkout, size, device)}
+        added.append(result)
         print(row(result), flush=True)
-    for size in args.peer_sizes if args.peer else []:
-        result = {
-            "network": "vgg19",
-            "optimizer": "adam",
-            "size": size,
-            "device": args.device,
-            "precision": "fp32",
-            "mode": "neural-style-pt",
-            **peer(args.peer, size, device),
-        }
-        results.append(result)
-        print(row(result), flush=True)
-    out = args.out or Path("outputs/bench") / f"{datetime.now():%Y-%m-%d_%H-%M-%S}_{args.device}.json"
+    return added
+
+
+def default_out(device: str, mode: str | None = None) -> Path:
+    """``outputs/bench/<date>_<device>[_<mode>].json``."""
+    return Path("outputs/bench") / f"{datetime.now():%Y-%m-%d_%H-%M-%S}_{device}{f'_{mode}' if mode else ''}.json"
+
+
+def write_results(out: Path, device: torch.device, results: dict) -> None:
+    """``results`` with the machine's facts, as JSON into ``out``."""
+    from styleexp.devices import device_name
+
     out.parent.mkdir(parents=True, exist_ok=True)
     machine = {
         "device": device_name(device),
         "threads": torch.get_num_threads(),
-        "conv_flop_per_s": throughput,
         "date": datetime.now().isoformat(timespec="seconds"),
         "torch": torch.__version__,
         "python": platform.python_version(),
     }
-    out.write_text(json.dumps({"machine": machine, "results": results}, indent=2) + "\n")
+    if "conv_flop_per_s" in results:  # where the convolution reference was measured (per-step mode)
+        machine["conv_flop_per_s"] = results.pop("conv_flop_per_s")
+    out.write_text(json.dumps({"machine": machine, **results}, indent=2) + "\n")
     print(f"styleexp-bench: results in {out}\n")
-    print(table(results))
 
 
 def row(result: dict) -> str:

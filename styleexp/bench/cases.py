@@ -46,6 +46,7 @@ def pipeline(case: dict) -> dict:
         "passes_per_step": summary["evaluations"] / summary["steps"],
         "peak_memory_mb": summary["peak_memory_mb"],
         "final_loss": summary["losses"]["loss/total"],
+        "precision": ran_precision(summary, case),
     }
 
 
@@ -76,6 +77,7 @@ def end_to_end(case: dict) -> dict:
         "seconds_to_first_step": summary.get("process_seconds_at_first_step"),
         "passes_per_step": summary["evaluations"] / summary["steps"],
         "peak_memory_mb": summary["peak_memory_mb"],
+        "precision": ran_precision(summary, case),
     }
 
 
@@ -84,9 +86,10 @@ def bare(case: dict) -> dict:
     from styleexp import devices, speed
 
     device = torch.device(case["device"])
-    module = _module(_overrides(case), device)
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=case["precision"] == "bf16")
-    speed.set_precision(case["precision"], device)
+    precision = speed.resolve(case["precision"], device)  # auto: what a run on this device would choose
+    module = _module(_overrides({**case, "precision": precision}), device)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+    speed.set_precision(precision, device)
     optimizer = module.configure_optimizers()
     times = []
     for _ in range(case["steps"]):
@@ -101,6 +104,7 @@ def bare(case: dict) -> dict:
         "passes_per_step": module.evaluations / case["steps"],
         "peak_memory_mb": round(devices.peak_memory_mb(device), 1),
         "final_loss": float(module.last_losses["loss/total"].sum()),
+        "precision": precision,
     }
 
 
@@ -136,57 +140,61 @@ def peer(checkout: Path, size: int, device: torch.device) -> dict:
     relu1_1..relu5_1."""
     from styleexp import samples
     from styleexp.images import save_image
-    from styleexp.weights import load_weights
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        model = tmp / "vgg19.pth"
-        # It loads a whole-model state dict; the features are all a style step uses.
-        torch.save({f"features.{k}": v for k, v in load_weights("vgg19", "caffe").state_dict.items()}, model)
+        model = peer_weights(tmp)
         save_image(samples.load("astronaut", size), tmp / "content.png")
         save_image(samples.load("rainbow_circles", size), tmp / "style.png")
         seconds = {}
         for steps in (PEER_WARMUP, PEER_WARMUP + PEER_STEPS):
-            command = [
-                sys.executable,
-                str(checkout / "neural_style.py"),
-                "-content_image",
-                str(tmp / "content.png"),
-                "-style_image",
-                str(tmp / "style.png"),
-                "-image_size",
-                str(size),
-                "-num_iterations",
-                str(steps),
-                "-optimizer",
-                "adam",
-                "-learning_rate",
-                "5",
-                "-tv_weight",
-                "0",
-                "-print_iter",
-                "0",
-                "-save_iter",
-                "0",
-                "-model_file",
-                str(model),
-                "-disable_check",
-                "-gpu",
-                "0" if device.type == "cuda" else "c",
-                "-output_image",
-                str(tmp / "out.png"),
-                "-seed",
-                "0",
-            ]
-            started = time.perf_counter()
-            done = subprocess.run(command, capture_output=True, text=True, cwd=tmp)
-            seconds[steps] = time.perf_counter() - started
-            if done.returncode != 0:
-                return {"error": (done.stderr.strip().splitlines() or ["failed"])[-1]}
+            command = peer_command(checkout, tmp, size, steps, model, device, tmp / "out.png")
+            command += ["-optimizer", "adam", "-learning_rate", "5", "-tv_weight", "0", "-print_iter", "0"]
+            seconds[steps], error = timed(command, cwd=tmp)
+            if error:
+                return {"error": error}
     return {
         "seconds_per_step": (seconds[PEER_WARMUP + PEER_STEPS] - seconds[PEER_WARMUP]) / PEER_STEPS,
         "passes_per_step": 1.0,
     }
+
+
+def peer_weights(folder: Path) -> Path:
+    """The VGG-19 Caffe weights styleexp uses, written into ``folder`` as the whole-model state dict neural-style-pt
+    loads (the features are all a style step uses); the file's path."""
+    from styleexp.weights import load_weights
+
+    model = Path(folder) / "vgg19.pth"
+    torch.save({f"features.{k}": v for k, v in load_weights("vgg19", "caffe").state_dict.items()}, model)
+    return model
+
+
+def peer_command(
+    checkout: Path, inputs: Path, size: int, iterations: int, model: Path, device: torch.device, output: Path
+) -> list[str]:
+    """neural-style-pt on ``inputs``/content.png and style.png at ``size`` px for ``iterations``, writing ``output``;
+    its own defaults otherwise, but no intermediate images (``-save_iter 0``) and a fixed seed."""
+    return [
+        sys.executable, str(Path(checkout) / "neural_style.py"),
+        "-content_image", str(Path(inputs) / "content.png"), "-style_image", str(Path(inputs) / "style.png"),
+        "-image_size", str(size), "-num_iterations", str(iterations), "-save_iter", "0",
+        "-model_file", str(model), "-disable_check", "-gpu", "0" if device.type == "cuda" else "c",
+        "-output_image", str(output), "-seed", "0",
+    ]  # fmt: skip
+
+
+def timed(command: list[str], cwd: Path | None = None) -> tuple[float, str | None]:
+    """Wall seconds of ``command`` as a process, and its last error line (None if it succeeded)."""
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, cwd=cwd)
+    seconds = time.perf_counter() - started
+    return seconds, None if done.returncode == 0 else (done.stderr.strip().splitlines() or ["failed"])[-1]
+
+
+def ran_precision(summary: dict, case: dict) -> str:
+    """The precision a run computed in, as its summary records it (``auto`` resolved); the requested one where an
+    older summary has no ``precision``."""
+    return summary.get("precision") or case["precision"]
 
 
 def _module(overrides: list[str], device: torch.device) -> torch.nn.Module:
