@@ -11,6 +11,7 @@ import torch
 from styleexp import measures, samples
 from styleexp.build import build, prepare
 from styleexp.errors import UserError
+from styleexp.images import save_image
 from styleexp.measures.colour import ColourEvaluator
 from styleexp.measures.speckle import speckle
 from styleexp.report import CHANGE, changes, compare
@@ -166,8 +167,6 @@ class MeanGrey(measures.Evaluator):
 def _run(tmp_path: Path, name: str, choices: dict[str, str], grey: float) -> Run:
     folder = tmp_path / name
     folder.mkdir()
-    from styleexp.images import save_image
-
     save_image(torch.full((3, 8, 8), grey), folder / "final.png")
     return Run(name, folder, choices, {"status": "completed", "mode": "synthesis"})
 
@@ -176,12 +175,27 @@ def test_the_change_from_the_previous_value_compares_neighbouring_outputs(tmp_pa
     keys = {"style": ["a", "b"], "style_layers.first": ["1", "2", "3"]}
     greys = {("a", "1"): 0.2, ("a", "2"): 0.6, ("a", "3"): 0.65, ("b", "1"): 0.9, ("b", "3"): 0.1}  # b has no k=2
     runs = [_run(tmp_path, f"{s}{k}", {"style": s, "style_layers.first": k}, g) for (s, k), g in greys.items()]
-    changes(runs, keys, MeanGrey())
+    changes(runs, keys, "mean_grey", MeanGrey)
     by_name = {run.name: run.scores.get(CHANGE) for run in runs}
     assert (
         by_name["a1"] is None and by_name["b1"] is None and by_name["b3"] is None
     )  # no previous output to compare with
     assert by_name["a2"] == pytest.approx(0.4, abs=0.01) and by_name["a3"] == pytest.approx(0.05, abs=0.01)
+
+
+def test_a_rerun_finds_the_changes_in_its_cache_and_loads_no_evaluator(tmp_path):
+    keys = {"style_layers.first": ["1", "2"]}
+    runs = [_run(tmp_path, k, {"style_layers.first": k}, grey) for k, grey in (("1", 0.2), ("2", 0.6))]
+    cache = tmp_path / "report" / "changes.json"
+    changes(runs, keys, "mean_grey", MeanGrey, cache)
+    assert cache.is_file()
+    again = [Run(run.name, run.folder, run.choices, run.summary) for run in runs]
+    changes(again, keys, "mean_grey", lambda: pytest.fail("the evaluator was loaded"), cache)
+    assert again[1].scores[CHANGE] == runs[1].scores[CHANGE] == pytest.approx(0.4, abs=0.01)
+    save_image(torch.full((3, 8, 8), 0.9), runs[1].folder / "final.png")  # another image: computed anew
+    changed = [Run(run.name, run.folder, run.choices, run.summary) for run in runs]
+    changes(changed, keys, "mean_grey", MeanGrey, cache)
+    assert changed[1].scores[CHANGE] == pytest.approx(0.7, abs=0.01)
 
 
 def test_a_ranking_puts_the_best_first_whatever_the_measures_direction(tmp_path):

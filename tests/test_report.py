@@ -19,6 +19,7 @@ from PIL import Image
 
 from styleexp import measures, report
 from styleexp.cli import CONFIG_DIR, EXPERIMENTS_DIR
+from styleexp.extractors.vgg import VGGFeatures
 from styleexp.images import load_image
 from styleexp.measures import network as network_measures
 from styleexp.measures import probes
@@ -43,12 +44,26 @@ def gram_sweep(tmp_path_factory, network) -> Path:
              "measures.networks=[vgg19_caffe,portilla_simoncelli]"]  # fmt: skip
     assert launch(*sweep, "logger=none", f"hydra.sweep.dir={sweep_dir}") == 0
     with pytest.MonkeyPatch.context() as patch:
-        # The measures validated on four of the samples, small: the page's table, in seconds (test_validation.py
-        # validates them for real).
-        few = ("astronaut", "coffee", "checkers", "rainbow_circles")
-        patch.setattr(probes, "bundled_images", lambda size=probes.SIZE: {name: load_sample(name, 48) for name in few})
+        _validate_on_few_samples(patch)
         assert launch(str(sweep_dir), main=report_command) == 0
     return sweep_dir
+
+
+def _validate_on_few_samples(patch: pytest.MonkeyPatch) -> None:
+    """The measures validated on four of the samples, small: the page's table, in seconds (test_validation.py
+    validates them for real)."""
+    few = ("astronaut", "coffee", "checkers", "rainbow_circles")
+    patch.setattr(probes, "bundled_images", lambda size=probes.SIZE: {name: load_sample(name, 48) for name in few})
+
+
+@pytest.mark.slow
+def test_a_report_of_a_measured_sweep_runs_no_evaluator_network(gram_sweep, monkeypatch):
+    _validate_on_few_samples(monkeypatch)  # as the first report did: its validation is cached
+    passes = []
+    forward = VGGFeatures.forward
+    monkeypatch.setattr(VGGFeatures, "forward", lambda self, *args: passes.append(1) or forward(self, *args))
+    assert launch(str(gram_sweep), "--wandb", "disabled", main=report_command) == 0
+    assert passes == [] and (gram_sweep / "report" / "index.html").is_file()
 
 
 def chromium_dom(page: Path, fragment: str = "") -> str:
@@ -251,7 +266,7 @@ def test_measures_score_images_the_same_whatever_run_made_them(tmp_path, network
         runs.append(
             report.Run(name, folder, choices, {"status": "completed", "losses": {"loss/total": float(len(name))}})
         )
-    report.score(runs, network)
+    report.score(runs, ["vgg19_caffe"])
     assert runs[0].scores == runs[1].scores
     assert runs[0].scores == measures.measure(network, load_image(tmp_path / "a" / "final.png"), content, style)
 

@@ -29,7 +29,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -223,6 +223,16 @@ def weak(results: list[Result]) -> dict[str, float]:
     }
 
 
+@cache
+def measures_version() -> str:
+    """A digest of the measures' code and data (and of the samples they are validated on): what a cached result was
+    computed with."""
+    digest = hashlib.sha256()
+    for source in [*sorted(Path(__file__).parent.glob("*.py")), Path(samples.__file__), SPREAD_FILE]:
+        digest.update(source.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def cached(
     images: dict[str, torch.Tensor],
     evaluator_names: Sequence[str],
@@ -231,18 +241,16 @@ def cached(
 ) -> list[Result]:
     """``validate`` with a cache in the user's cache folder: the result depends only on the images, evaluators and
     this code."""
-    digest = hashlib.sha256(json.dumps([list(evaluator_names), sorted(kinds)]).encode())
+    digest = hashlib.sha256(json.dumps([list(evaluator_names), sorted(kinds), measures_version()]).encode())
     for name, image in sorted(images.items()):
         digest.update(name.encode() + (image * 255).round().byte().numpy().tobytes())
-    for source in [*sorted(Path(__file__).parent.glob("*.py")), Path(samples.__file__), SPREAD_FILE]:
-        digest.update(source.read_bytes())
     cache_home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     cache = cache_home / "styleexp" / "validation" / f"{digest.hexdigest()[:32]}.json"
     if cache.is_file():
         return [Result(**entry) for entry in json.loads(cache.read_text())]
     print(
         f"styleexp: validating the measures on {len(images)} images, once for these images and evaluators "
-        f"(about a minute; cached in {cache.parent}; --no-validation skips it)",
+        f"(a few minutes on a CPU; cached in {cache.parent}; --no-validation skips it)",
         file=sys.stderr,
         flush=True,
     )

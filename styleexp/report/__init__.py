@@ -10,6 +10,7 @@ and ``page`` the page.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from styleexp import measures, samples
 from styleexp.images import load_image
 from styleexp.measures import probes, validation
 from styleexp.report import compare, plots
+from styleexp.report.changes import CHANGE, ORDERED, changes
 from styleexp.report.grid import CELL, grid, layout, thumbnail
 from styleexp.report.load import Run, load_runs, position, report_settings
 from styleexp.report.page import page
@@ -29,6 +31,8 @@ from styleexp.rundir import CONFIG, FINAL, image_file
 
 __all__ = [
     "CELL",
+    "CHANGE",
+    "ORDERED",
     "Report",
     "Run",
     "changes",
@@ -68,51 +72,17 @@ def validation_images(runs: list[Run]) -> dict[str, torch.Tensor]:
     return images
 
 
-def score(runs: list[Run], judges: Sequence[measures.Evaluator]) -> None:
-    """Fill the ``scores`` of runs saved without measures (before they were taken in every run) with the fixed
-    measures."""
-    for run in runs:
-        output = run.image("final")
-        if output is not None and not run.scores:
-            run.scores = measures.measure(judges, output, run.image("content"), run.image("style"))
-            run.summary["evaluators"] = [judge.name for judge in judges]
-
-
-ORDERED = ("style_layers.first", "style_layers.only", "content_layer", "size")  # keys whose values come in an order
-CHANGE = "change_from_previous"
-
-
-def changes(runs: list[Run], keys: dict[str, list[str]], judge: measures.Evaluator) -> None:
-    """For a sweep over an ordered key: each run's fair distance to the run with the key's previous value (all else
-    equal).
-
-    The first evaluator's ``style/gram`` between the two outputs (the previous one as the
-    reference), or its content distance for reconstruction; stored as ``scores["change_from_previous"]``.
-    """
-    ordered = [key for key in keys if key in ORDERED]
-    if not ordered:
+def score(runs: list[Run], names: Sequence[str], weights_dir: str | None = None) -> None:
+    """Fill the ``scores`` of runs saved without measures (measuring off, or saved before it was on) with the
+    evaluators ``names`` (and those always on), saying so on the console."""
+    unscored = [run for run in runs if not run.scores and run.image("final") is not None]
+    if not unscored:
         return
-    key = ordered[-1]
-    by_position = {position(run, keys): run for run in runs if run.status == "completed"}
-    represented: dict[str, object] = {}
-
-    def represent(run: Run) -> object:
-        if run.name not in represented:
-            represented[run.name] = judge.represent(run.image("final"))
-        return represented[run.name]
-
-    index = list(keys).index(key)
-    for place, run in by_position.items():
-        values = keys[key]
-        if place[index] not in values or values.index(place[index]) == 0:
-            continue
-        before = by_position.get((*place[:index], values[values.index(place[index]) - 1], *place[index + 1 :]))
-        if before is None:
-            continue
-        if run.summary.get("mode") == "reconstruction":
-            run.scores[CHANGE] = judge.content_distances(represent(run), represent(before))[judge.content[0]]
-        else:
-            run.scores[CHANGE] = judge.style_distances(represent(run), represent(before))[judge.style[0]]
+    print(f"styleexp-report: scoring {len(unscored)} runs saved without measures", file=sys.stderr, flush=True)
+    judges = measures.evaluators(names, weights_dir)
+    for run in unscored:
+        run.scores = measures.measure(judges, run.image("final"), run.image("content"), run.image("style"))
+        run.summary["evaluators"] = list(names)  # as a run records them: the always-on ones are implied
 
 
 def write(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from functools import partial
 from pathlib import Path
 
 from styleexp import measures, outcome, report
@@ -51,11 +52,12 @@ def main(argv: list[str] | None = None) -> None:
         if args.evaluators:
             for run in runs:
                 run.scores = {}
-        if any(not run.scores and run.image("final") is not None for run in runs):
-            report.score(runs, measures.evaluators(args.evaluators or measures.DEFAULT_EVALUATORS, args.weights_dir))
+        report.score(runs, args.evaluators or measures.DEFAULT_EVALUATORS, args.weights_dir)
         used = list(dict.fromkeys(name for run in runs for name in run.summary.get("evaluators", [])))
         if used:
-            report.changes(runs, keys, measures.load(used[0], args.weights_dir))
+            # Cached beside the report: a rerun loads no evaluator network for it.
+            load = partial(measures.load, used[0], args.weights_dir)
+            report.changes(runs, keys, used[0], load, out / ".cache" / "changes.json")
         settings = report.report_settings(runs)
         modes = {run.summary.get("mode") for run in runs}
         kinds = [
