@@ -304,6 +304,15 @@ def test_the_classic_studies_sweep_their_keys():
             assert {key: len(values) for key, values in swept.items()} == {**counts, "seed": 1}, study
 
 
+def test_every_study_has_a_credible_variant_at_384_px_with_three_seeds_batched_and_no_coarse_layout():
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        for study in STUDIES:
+            cfg = compose("config", overrides=[f"study={study}", "scale=credible"], return_hydra_config=True)
+            assert sweep_values(cfg)["seed"] == ["0", "1", "2"], study
+            assert cfg.size == 384 and list(cfg.scales) == [96, 192, 384] and cfg.coarse_layers.value == "enough"
+            assert cfg.hydra.launcher._target_.endswith("BatchedLauncher")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("study", STUDIES)
 def test_every_study_composes_every_job_of_its_sweep(study):
