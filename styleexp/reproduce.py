@@ -32,14 +32,12 @@ def run_arguments(run_dir: Path, extra: list[str], config_dir: str) -> tuple[lis
     summary = read_summary(run_dir)
     if not extra and summary.get("config_sha256"):
         _check_unchanged(run_dir, overrides, summary["config_sha256"], config_dir)
-    # The same number of threads: results then match bit for bit, whatever the CPU reductions' order; and the
-    # precision that ran, not `auto`, which could choose otherwise on this machine.
-    pinned = [f"threads={summary['threads']}"] if summary.get("threads") else []
-    pinned += [f"speed.precision={summary['precision']}"] if summary.get("precision") else []
+    # The same number of threads: results then match bit for bit, whatever the CPU reductions' order.
+    threads = [f"threads={summary['threads']}"] if summary.get("threads") else []
     new_dir = Path("outputs/runs") / datetime.now().strftime("%Y-%m-%d_%H-%M-%S-%f")
     run_dir_given = any(override.startswith("hydra.run.dir=") for override in extra)
     until, note = _as_far_as(summary)
-    return [*overrides, *pinned, *until, *extra, *([] if run_dir_given else [f"hydra.run.dir={new_dir}"])], note
+    return [*overrides, *threads, *until, *extra, *([] if run_dir_given else [f"hydra.run.dir={new_dir}"])], note
 
 
 def _as_far_as(summary: dict) -> tuple[list[str], str | None]:
