@@ -155,15 +155,3 @@ def test_the_agreement_of_evaluators_comes_from_their_rankings():
         compare.agreement({"a": rankings["a"], "c": rankings["c"]}, "gram")
         == "Every evaluator ranks gram the same: gram > centered."
     )
-
-
-def test_validation_runs_once_saying_so_and_then_comes_from_its_cache(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    calls = []
-    monkeypatch.setattr(validation, "evaluators", lambda names, weights_dir=None: [])
-    monkeypatch.setattr(validation, "validate", lambda images, judges, **kinds: calls.append(1) or [])
-    images = {"checkers": torch.zeros(3, 8, 8)}
-    assert validation.cached(images, ["vgg19_caffe"], ["style"]) == []
-    assert "validating the measures on 1 images" in capsys.readouterr().err
-    assert validation.cached(images, ["vgg19_caffe"], ["style"]) == []
-    assert calls == [1] and capsys.readouterr().err == ""  # the second report runs no evaluator

@@ -15,30 +15,25 @@ Tests (each a share of correct trials; chance is 0.5 where two answers are possi
   than its style image is.
 
 ``styleexp-validate-measures`` runs them on the bundled samples or on folders of images; the
-report runs them on the bundled samples and a sweep's own inputs and marks the conclusions that
-rest on a measure whose discrimination is below ``THRESHOLD``.
+report runs them (once per evaluator version: ``validation_cache``) on the bundled samples and a
+sweep's own inputs and marks the conclusions that rest on a measure whose discrimination is below
+``THRESHOLD``.
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import itertools
-import json
-import os
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from functools import cache, partial
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from styleexp import samples
 from styleexp.images import load_image
-from styleexp.measures.evaluator import EVALUATORS, Evaluator, evaluators, higher_is_better
-from styleexp.measures.portilla_simoncelli import SPREAD_FILE
+from styleexp.measures.evaluator import EVALUATORS, Evaluator, higher_is_better
 from styleexp.measures.probes import BLUR, NOISE, blurred, halves, noisy, resized, shifted_crops, square
 
 THRESHOLD = 0.75  # discrimination below this: picks the right half in fewer than 3 of 4 comparisons
@@ -221,42 +216,3 @@ def weak(results: list[Result]) -> dict[str, float]:
         for r in results
         if r.test in ("discrimination", "shift") and r.accuracy is not None and r.accuracy < THRESHOLD
     }
-
-
-@cache
-def measures_version() -> str:
-    """A digest of the measures' code and data (and of the samples they are validated on): what a cached result was
-    computed with."""
-    digest = hashlib.sha256()
-    for source in [*sorted(Path(__file__).parent.glob("*.py")), Path(samples.__file__), SPREAD_FILE]:
-        digest.update(source.read_bytes())
-    return digest.hexdigest()[:16]
-
-
-def cached(
-    images: dict[str, torch.Tensor],
-    evaluator_names: Sequence[str],
-    kinds: Sequence[str],
-    weights_dir: str | None = None,
-) -> list[Result]:
-    """``validate`` with a cache in the user's cache folder: the result depends only on the images, evaluators and
-    this code."""
-    digest = hashlib.sha256(json.dumps([list(evaluator_names), sorted(kinds), measures_version()]).encode())
-    for name, image in sorted(images.items()):
-        digest.update(name.encode() + (image * 255).round().byte().numpy().tobytes())
-    cache_home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    cache = cache_home / "styleexp" / "validation" / f"{digest.hexdigest()[:32]}.json"
-    if cache.is_file():
-        return [Result(**entry) for entry in json.loads(cache.read_text())]
-    print(
-        f"styleexp: validating the measures on {len(images)} images, once for these images and evaluators "
-        f"(a few minutes on a CPU; cached in {cache.parent}; --no-validation skips it)",
-        file=sys.stderr,
-        flush=True,
-    )
-    results = validate(images, evaluators(evaluator_names, weights_dir), kinds=kinds)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    partial_file = cache.with_name(f".{cache.name}.{os.getpid()}")
-    partial_file.write_text(json.dumps([asdict(r) for r in results]))
-    os.replace(partial_file, cache)
-    return results

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from functools import partial
 from pathlib import Path
 
 from styleexp import measures, outcome, report
 from styleexp.errors import UserError
-from styleexp.measures import validation
+from styleexp.measures import validation_cache
+from styleexp.report.changes import cache_file
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -55,9 +57,9 @@ def main(argv: list[str] | None = None) -> None:
         report.score(runs, args.evaluators or measures.DEFAULT_EVALUATORS, args.weights_dir)
         used = list(dict.fromkeys(name for run in runs for name in run.summary.get("evaluators", [])))
         if used:
-            # Cached beside the report: a rerun loads no evaluator network for it.
+            # Cached in each sweep folder: a rerun, or a joint report of these sweeps, runs no evaluator network for it.
             load = partial(measures.load, used[0], args.weights_dir)
-            report.changes(runs, keys, used[0], load, out / ".cache" / "changes.json")
+            report.changes(runs, keys, used[0], load, [cache_file(folder) for folder in args.folders])
         settings = report.report_settings(runs)
         modes = {run.summary.get("mode") for run in runs}
         kinds = [
@@ -68,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
         checks = (
             []
             if args.no_validation or not used
-            else validation.cached(report.validation_images(runs), used, kinds, args.weights_dir)
+            else validation_cache.cached(report.validation_images(runs), used, kinds, args.weights_dir)
         )
     except UserError as error:
         outcome.refuse(error)
@@ -83,6 +85,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     if args.wandb != "disabled":
         group = args.folders[0].name if len(args.folders) == 1 else out.name
+        # A few seconds even offline (W&B starts a service): said, so that a pause is not taken for a hang.
+        print(f"styleexp-report: logging the report to W&B ({args.wandb}, group {group})", file=sys.stderr, flush=True)
         report.log_to_wandb(made, runs, group, args.wandb)
     failed = sum(run.status != "completed" for run in runs)
     missing = sum(run.status == "missing" for run in runs)
