@@ -49,8 +49,11 @@ def main(cfg: DictConfig) -> float | None:
     a failed trial (a NaN would end its whole sweep).
     """
     # Deferred: Lightning and the rest of a run load only once Hydra has a config to run.
-    from styleexp import outcome, sweeps
-    from styleexp.run import run
+    from styleexp import signals
+
+    with signals.deferred():
+        from styleexp import outcome, sweeps
+        from styleexp.run import run
 
     try:
         sweeps.check_search()

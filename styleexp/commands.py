@@ -16,7 +16,9 @@ def _command(module: str, function: str) -> Callable[[], None]:
     def command() -> None:
         signal.signal(signal.SIGTERM, signals.interrupt)
         try:
-            getattr(importlib.import_module(module), function)()
+            with signals.deferred():
+                entry = getattr(importlib.import_module(module), function)
+            entry()
         except KeyboardInterrupt:
             print("styleexp: interrupted", file=sys.stderr, flush=True)
             sys.stdout.flush()

@@ -50,6 +50,25 @@ def preemption() -> Iterator[None]:
             previous(signum, None)
 
 
+@contextmanager
+def deferred() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM until the block ends, then raise ``KeyboardInterrupt`` if either came: an interrupt
+    in the middle of an import leaves modules half made (numpy's lazy attributes then recurse without end)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    came: list[int] = []
+    signums = (signal.SIGINT, signal.SIGTERM)
+    previous = {signum: signal.signal(signum, lambda received, frame: came.append(received)) for signum in signums}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if came:
+        raise KeyboardInterrupt
+
+
 def interrupt(signum: int, frame: object) -> None:
     """A signal handler that turns the signal into ``KeyboardInterrupt``."""
     raise KeyboardInterrupt

@@ -11,6 +11,7 @@ import time
 import pytest
 import torch
 
+from styleexp import signals
 from styleexp.errors import UserError
 from styleexp.images import load_image
 
@@ -283,6 +284,18 @@ def test_cli_never_writes_into_an_existing_run_folder(tmp_path, cli):
     assert done.returncode == 2 and "already holds a run" in done.stderr
     assert sorted(p.name for p in run_dir.iterdir()) == ["final.png"]
     assert (run_dir / "final.png").read_bytes() == b"earlier result"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupt_during_imports_waits_for_them_to_finish(signum):
+    # An interrupt inside an import leaves modules half made; it is raised once the deferred block is done.
+    finished = []
+    with pytest.raises(KeyboardInterrupt):
+        with signals.deferred():
+            signal.raise_signal(signum)
+            finished.append(True)
+    assert finished == [True]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 @pytest.mark.slow
