@@ -1,6 +1,8 @@
 """Sample images bundled with styleexp, named without a path (``astronaut``, ``checkers``, ...).
 
-Content photographs come from scikit-image's bundled data (public domain or CC0). The contrived
+Content photographs and texture photographs come from scikit-image's bundled data: the photographs are public
+domain or CC0; ``brick``, ``grass`` and ``gravel`` (greyscale) are CC0 Textures, ``hubble_deep_field`` is NASA's
+(public domain), ``immunohistochemistry`` has no known copyright restrictions. The contrived
 style images of the reference write-up (``shared/seeds/000_*.txt``) are drawn by code at the size
 asked for, so they are sharp at any resolution.
 """
@@ -99,6 +101,10 @@ def lorem_ipsum(size: int) -> Image.Image:
 PHOTOS: dict[str, Callable[[int], Image.Image]] = {
     name: _photo(name) for name in ("astronaut", "coffee", "chelsea", "rocket")
 }
+# Textures: the same statistics everywhere and no objects, for "mostly style" beside the object photographs.
+TEXTURES: dict[str, Callable[[int], Image.Image]] = {
+    name: _photo(name) for name in ("brick", "grass", "gravel", "hubble_deep_field", "immunohistochemistry")
+}
 STYLES: dict[str, Callable[[int], Image.Image]] = {
     "dark_circle": dark_circle,
     "halves": halves,
@@ -106,7 +112,7 @@ STYLES: dict[str, Callable[[int], Image.Image]] = {
     "rainbow_circles": rainbow_circles,
     "lorem_ipsum": lorem_ipsum,
 }
-SAMPLES = {**PHOTOS, **STYLES}
+SAMPLES = {**PHOTOS, **TEXTURES, **STYLES}
 
 
 def load(spec: str | os.PathLike, size: int | None = None) -> torch.Tensor:

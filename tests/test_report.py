@@ -296,7 +296,7 @@ def test_the_classic_studies_sweep_their_keys():
         "style_layers_first": {"style_layers.first": 13},
         "style_layers_only": {"style_layers.only": 13},
         "network_pooling": {"network": 2, "pooling": 2},
-        "mostly_style": {"style": 9},
+        "mostly_style": {"style": 13},
     }
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         for study, counts in expected.items():
