@@ -3,7 +3,7 @@
 Reads the saved run folders only; never reruns anything. Writes into ``<sweep>/report/`` (or the
 folder given): ``grid.png``, ``table.csv``, ``table.md``, ``variants.csv``, the charts and
 ``index.html`` (self-contained: images inlined, opens from disk). ``load`` reads the runs,
-``tables`` makes the tables, ``compare`` the conclusions, ``plots`` the charts, ``grid`` the figure
+``tables`` makes the tables, ``compare`` and ``inference`` the conclusions, ``plots`` the charts, ``grid`` the figure
 and ``page`` the page.
 """
 
@@ -21,7 +21,7 @@ from omegaconf import OmegaConf
 from styleexp import measures, samples
 from styleexp.images import load_image
 from styleexp.measures import probes, validation
-from styleexp.report import compare, plots
+from styleexp.report import compare, inference, plots
 from styleexp.report.changes import CHANGE, ORDERED, changes
 from styleexp.report.grid import CELL, grid, layout, thumbnail
 from styleexp.report.load import Run, load_runs, position, report_settings
@@ -49,7 +49,8 @@ __all__ = [
 
 @dataclass
 class Report:
-    """What ``write`` made: the folder, the run table, the variants over replicates, the conclusions, the charts."""
+    """What ``write`` made: the folder, the run table, the variants over replicates, the conclusions (the method's
+    sentence first, then a verdict per comparison and the evaluators' agreement), the charts."""
 
     folder: Path
     rows: list[dict[str, object]]
@@ -118,21 +119,22 @@ def write(
     first = evaluators[0] if evaluators else "the first evaluator"
     checks = validation.plain_names(list(checks), first)
     weak = validation.weak(checks)
-    sentences = []
-    for name in names:
-        if name == CHANGE:
-            continue
-        sentence = compare.conclusion(compare.paired(runs, keys, replicate, name), name)
-        if sentence and name in weak:
-            sentence += (
-                f" (A weak measure: it told an image's other half from other images in {weak[name]:.0%} of trials, "
-                f"below {validation.THRESHOLD:.0%}, so this verdict is not to be trusted.)"
-            )
-        if sentence:
-            sentences.append(sentence)
+    comparisons = [c for name in names if name != CHANGE for c in compare.paired(runs, keys, replicate, name)]
+    sentences = [
+        line
+        + (
+            f" (A weak measure: it told an image's other half from other images in {weak[c.measure]:.0%} of trials, "
+            f"below {validation.THRESHOLD:.0%}, so this verdict is not to be trusted.)"
+            if c.measure in weak
+            else ""
+        )
+        for c, line in zip(comparisons, inference.verdicts(comparisons))
+    ]
+    asked = compare.question(keys, replicate)
+    method = inference.method(comparisons, asked) if comparisons else ""
     rankings = compare.evaluator_rankings(runs, keys, replicate, names, first)
     factors = compare.factors(keys, replicate)
-    if rankings and (verdict := compare.agreement(rankings, compare.question(keys, replicate))):
+    if rankings and (verdict := compare.agreement(rankings, asked)):
         sentences.append(verdict)
     sentences += compare.disagreements(runs, keys, replicate, names, first)
     charts = (
@@ -168,6 +170,7 @@ def write(
             runs,
             rows,
             variants,
+            method,
             sentences,
             out / "grid.png",
             charts,
@@ -179,7 +182,7 @@ def write(
             rank_by,
         )
     )
-    return Report(out, rows, variants, sentences, charts, rankings)
+    return Report(out, rows, variants, [method, *sentences] if method else sentences, charts, rankings)
 
 
 def log_to_wandb(report: Report, runs: list[Run], group: str, mode: str) -> None:

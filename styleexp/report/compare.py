@@ -1,9 +1,9 @@
-"""Conclusions from a sweep's measures: means and 95 % intervals over replicates, paired wins with sign tests.
+"""Conclusions from a sweep's measures: means over replicates, paired comparisons over units, evaluators' rankings.
 
 Replicate keys (``seed`` by default) are what a study repeats to see whether a difference is real;
 the other swept keys are its factors, and the last factor that is not an input image is the question
-(``gram``). Two values of
-it are compared on runs that agree on every other key, replicates included.
+(``gram``). Two values of it are compared over units: images (the values of the swept input keys), each
+the mean over its seeds; where no input image is swept, seeds. ``inference`` holds the statistics.
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
 
 from styleexp.measures import higher_is_better
+from styleexp.report.inference import Comparison, spread
 from styleexp.report.load import Run
 
 INPUTS = ("content", "style")
@@ -33,15 +33,6 @@ def question(keys: dict[str, list[str]], replicate: Sequence[str]) -> str | None
     return next((key for key in reversed(factors(keys, replicate)) if key not in INPUTS), None)
 
 
-def interval(values: Sequence[float]) -> tuple[float, float | None, float | None]:
-    """Mean and two-sided 95 % t-interval of ``values``; no interval for fewer than two."""
-    mean = float(np.mean(values))
-    if len(values) < 2:
-        return mean, None, None
-    half = stats.t.ppf(0.975, len(values) - 1) * float(np.std(values, ddof=1)) / math.sqrt(len(values))
-    return mean, mean - half, mean + half
-
-
 def completed(runs: Sequence[Run]) -> list[Run]:
     return [run for run in runs if run.status == "completed"]
 
@@ -49,7 +40,8 @@ def completed(runs: Sequence[Run]) -> list[Run]:
 def variants(
     runs: Sequence[Run], keys: dict[str, list[str]], replicate: Sequence[str], names: Sequence[str]
 ) -> list[dict[str, object]]:
-    """One row per combination of the factors (in sweep order): how many runs, each measure's mean and interval."""
+    """One row per combination of the factors (in sweep order): how many runs, each measure's mean over them and
+    its bootstrap interval over them (``inference.spread``), never pooled over another factor."""
     by_variant: dict[tuple[str, ...], list[Run]] = {}
     for run in completed(runs):
         by_variant.setdefault(tuple(run.choices.get(key, "") for key in factors(keys, replicate)), []).append(run)
@@ -61,69 +53,49 @@ def variants(
         row["runs"] = len(group)
         for name in names:
             values = [run.scores[name] for run in group if run.scores.get(name) is not None]
-            mean, low, high = interval(values) if values else (None, None, None)
+            mean, low, high = spread(values) if values else (None, None, None)
             row.update({name: mean, f"{name} low": low, f"{name} high": high})
         rows.append(row)
     return rows
 
 
-@dataclass
-class Pair:
-    """How often ``a`` beat ``b`` under one measure, over runs that agree on every other key."""
+def units(keys: dict[str, list[str]], replicate: Sequence[str]) -> tuple[list[str], str, bool]:
+    """The keys whose combinations are the paired comparison's units, what one unit is called, and whether the
+    sweep is of one image.
 
-    a: str
-    b: str
-    wins: int
-    losses: int
-    ties: int
-
-    @property
-    def pairs(self) -> int:
-        return self.wins + self.losses + self.ties
-
-    @property
-    def p(self) -> float:
-        """Two-sided sign test (ties left out); 1 when nothing was decided."""
-        decided = self.wins + self.losses
-        return float(stats.binomtest(self.wins, decided, 0.5).pvalue) if decided else 1.0
+    A unit is one combination of every swept key but the question and the replicates (an image where only
+    input keys are left); where no input key takes several values, the replicates stay in it, so seeds are units.
+    """
+    asked = question(keys, replicate)
+    one_image = not any(len(keys[key]) > 1 for key in keys if key in INPUTS)
+    cell = [key for key in keys if key != asked and (one_image or key not in replicate)]
+    varied = [key for key in cell if len(keys[key]) > 1]
+    if not one_image and all(key in INPUTS for key in varied):
+        return cell, "image", False
+    if one_image and all(key in replicate for key in varied):
+        return cell, "seed", True
+    return cell, " x ".join(varied) + " cell", one_image
 
 
-def paired(runs: Sequence[Run], keys: dict[str, list[str]], replicate: Sequence[str], name: str) -> list[Pair]:
-    """Every ordered pair of the question's values under measure ``name`` (both orders, for win tables)."""
+def paired(runs: Sequence[Run], keys: dict[str, list[str]], replicate: Sequence[str], name: str) -> list[Comparison]:
+    """Each two values of the question (in sweep order) under measure ``name``, over the units where both have a
+    value: a unit's value is the mean over its completed runs (its seeds, where the unit is an image)."""
     asked = question(keys, replicate)
     if asked is None:
         return []
-    rest = [key for key in keys if key != asked]
-    cells: dict[tuple[str, ...], dict[str, float]] = {}
+    cell_keys, unit, one_image = units(keys, replicate)
+    scores: dict[tuple[str, ...], dict[str, list[float]]] = {}
     for run in completed(runs):
         if run.scores.get(name) is not None:
-            cells.setdefault(tuple(run.choices.get(key, "") for key in rest), {})[run.choices.get(asked, "")] = (
-                run.scores[name]
-            )
-    sign = -1.0 if higher_is_better(name) else 1.0
-    pairs = []
-    for a, b in itertools.permutations(keys[asked], 2):
-        scored = [(cell[a], cell[b]) for cell in cells.values() if a in cell and b in cell]
-        wins = sum(sign * x < sign * y for x, y in scored)
-        losses = sum(sign * x > sign * y for x, y in scored)
-        pairs.append(Pair(a, b, wins, losses, len(scored) - wins - losses))
-    return pairs
-
-
-def conclusion(pairs: Sequence[Pair], name: str) -> str | None:
-    """One sentence for measure ``name``: the value with the most paired wins, against each other value."""
-    if not pairs or not any(pair.pairs for pair in pairs):
-        return None
-    totals: dict[str, int] = {}
-    for pair in pairs:
-        totals[pair.a] = totals.get(pair.a, 0) + pair.wins
-    best = max(totals, key=totals.get)
-    against = [
-        f"{pair.b} on {pair.wins} of {pair.pairs} paired runs (p = {pair.p:.2g})"
-        for pair in pairs
-        if pair.a == best and pair.pairs
-    ]
-    return f"Under {name}, {best} beats " + " and ".join(against) + "."
+            cell = scores.setdefault(tuple(run.choices.get(key, "") for key in cell_keys), {})
+            cell.setdefault(run.choices.get(asked, ""), []).append(run.scores[name])
+    means = [{value: float(np.mean(values)) for value, values in cell.items()} for cell in scores.values()]
+    comparisons = []
+    for a, b in itertools.combinations(keys[asked], 2):
+        differences = [mean[a] - mean[b] for mean in means if a in mean and b in mean]
+        if differences:
+            comparisons.append(Comparison(name, a, b, differences, not higher_is_better(name), unit, one_image))
+    return comparisons
 
 
 def ranking(runs: Sequence[Run], question: str, values: Sequence[str], name: str) -> list[str]:

@@ -23,6 +23,7 @@ def page(
     runs: Sequence[Run],
     rows: list[dict[str, object]],
     variant_rows: list[dict[str, object]],
+    method: str,
     sentences: Sequence[str],
     grid_png: Path,
     measure_charts: Sequence[Path],
@@ -33,8 +34,8 @@ def page(
     ranked: Sequence[Run] = (),
     rank_by: str | None = None,
 ) -> str:
-    """The page: conclusions, the grid, the charts, the variants over replicates, the evaluators compared,
-    the measures' validation, the sortable run table, each run."""
+    """The page: how the verdicts were reached (``method``) and the conclusions, the grid, the charts, the variants
+    over replicates, the evaluators compared, the measures' validation, the sortable run table, each run."""
     by_name = {run.folder.name: run for run in runs}
     header = "".join(f'<th data-col="{i}">{html.escape(str(key))}</th>' for i, key in enumerate(rows[0]))
     body = [
@@ -59,6 +60,7 @@ def page(
     return TEMPLATE.substitute(
         title=html.escape(title),
         overview=html.escape(overview),
+        method=f"<p>{html.escape(method)}</p>" if method else "",
         conclusions=f'<ul class="conclusions">{conclusions}</ul>'
         if sentences
         else "<p>No paired comparison: the sweep varies no key with a partner to compare.</p>",
@@ -148,7 +150,8 @@ def _validation(checks: Sequence[validation.Result]) -> str:
 
 
 def _variants(rows: list[dict[str, object]]) -> str:
-    """Mean [95 % interval] of each measure per variant, shown where some variant has replicates."""
+    """Mean [95 % bootstrap interval over its replicates] of each measure per variant, shown where some variant has
+    replicates."""
     if not rows or max(row["runs"] for row in rows) < 2:
         return ""
     names = [key for key in rows[0] if f"{key} low" in rows[0]]
@@ -162,8 +165,10 @@ def _variants(rows: list[dict[str, object]]) -> str:
             cells.append("" if mean is None else f"{mean:.4g}" + ("" if low is None else f" [{low:.4g}, {high:.4g}]"))
         lines.append("<tr class=completed>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
     return (
-        "<h2>Variants over replicates</h2><p>Mean [95 % interval] over the replicates of each variant "
-        f"(also in variants.csv).</p><table><thead><tr>{header}</tr></thead><tbody>{''.join(lines)}</tbody></table>"
+        "<h2>Variants over replicates</h2><p>Mean [95 % percentile bootstrap interval] over the replicates (seeds) "
+        "of each variant, never pooled over another swept key; the interval lies within the replicates' range, so "
+        "within the measure's bounds (also in variants.csv).</p>"
+        f"<table><thead><tr>{header}</tr></thead><tbody>{''.join(lines)}</tbody></table>"
     )
 
 

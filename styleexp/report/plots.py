@@ -10,34 +10,45 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from styleexp.measures import higher_is_better  # noqa: E402
-from styleexp.report.compare import completed, interval  # noqa: E402
+from styleexp.report.compare import completed  # noqa: E402
+from styleexp.report.inference import spread  # noqa: E402
 from styleexp.report.load import Run  # noqa: E402
 from styleexp.rundir import METRICS  # noqa: E402
 
 
 def measure_figure(runs: Sequence[Run], keys: dict[str, list[str]], factors: Sequence[str], name: str) -> Figure:
-    """``name`` against each factor: a point per completed run, and the mean with its 95 % interval per value."""
+    """``name`` against each factor: a point per completed run and, for each combination of the other factors, a
+    line through the means over its replicates with their 95 % bootstrap interval (``inference.spread``).
+
+    Replicates are the swept keys that are not ``factors``; nothing is pooled over another factor.
+    """
     figure, axes = plt.subplots(1, len(factors), figsize=(2.7 * len(factors) + 0.8, 2.8), squeeze=False, sharey=True)
     better = "higher" if higher_is_better(name) else "lower"
     for ax, key in zip(axes[0], factors):
-        values = keys[key]
-        for x, value in enumerate(values):
-            scores = [
-                run.scores[name]
-                for run in completed(runs)
-                if run.choices.get(key) == value and run.scores.get(name) is not None
+        values, others = keys[key], [other for other in factors if other != key]
+        lines: dict[tuple[str, ...], dict[str, list[float]]] = {}
+        for run in completed(runs):
+            if run.scores.get(name) is not None and run.choices.get(key) in values:
+                line = lines.setdefault(tuple(run.choices.get(other, "") for other in others), {})
+                line.setdefault(run.choices[key], []).append(run.scores[name])
+        in_order = sorted(lines, key=lambda line: [keys[o].index(v) for o, v in zip(others, line) if v in keys[o]])
+        for i, line in enumerate(in_order):
+            by_value = lines[line]
+            shown = [value for value in values if value in by_value]
+            # Lines side by side, so that their bars do not hide each other.
+            xs = [values.index(value) + 0.08 * (i - (len(in_order) - 1) / 2) for value in shown]
+            means, lows, highs = zip(*(spread(by_value[value]) for value in shown))
+            error = [
+                [mean - (mean if low is None else low) for mean, low in zip(means, lows)],
+                [(mean if high is None else high) - mean for mean, high in zip(means, highs)],
             ]
-            if not scores:
-                continue
-            jitter = np.linspace(-0.12, 0.12, len(scores)) if len(scores) > 1 else [0.0]
-            ax.scatter(x + np.asarray(jitter), scores, s=12, color="#9aa9bb", zorder=2)
-            mean, low, high = interval(scores)
-            error = None if low is None else [[mean - low], [high - mean]]
-            ax.errorbar(x, mean, yerr=error, fmt="o", color="#1f4e8c", capsize=4, markersize=6, zorder=3)
+            label = ", ".join(f"{other}={value}" for other, value in zip(others, line)) or None
+            bars = ax.errorbar(xs, means, yerr=error, fmt="o-", capsize=3, markersize=4, linewidth=1, label=label)
+            for x, value in zip(xs, shown):
+                ax.scatter([x] * len(by_value[value]), by_value[value], s=8, color=bars.lines[0].get_color(), alpha=0.4)
         ax.set_xticks(
             range(len(values)),
             values,
@@ -46,8 +57,10 @@ def measure_figure(runs: Sequence[Run], keys: dict[str, list[str]], factors: Seq
         )
         ax.set_xlabel(key)
         ax.grid(axis="y", alpha=0.3)
+        if others and 1 < len(lines) <= 8:
+            ax.legend(fontsize=6)
     axes[0][0].set_ylabel(f"{better} is better")
-    figure.suptitle(name, fontsize=10)
+    figure.suptitle(f"{name}: mean and 95 % bootstrap interval over seeds", fontsize=10)
     figure.tight_layout()
     return figure
 
