@@ -8,10 +8,11 @@ from collections.abc import Sequence
 from omegaconf import DictConfig, OmegaConf
 
 # What the elements of a batch share: one network, one optimiser's settings, one trainer, one scale
-# plan and image shape. Everything else (images, statistic, layers, weights, init, seed, step cap,
-# stop rule) is each element's own.
+# plan and image shape, one way of adding up the loss terms. Everything else (images, statistic, layers,
+# weights and their units, init, seed, step cap, stop rule) is each element's own.
 SHARED = (
     "network",
+    "renormalise",
     "optim",
     "speed",
     "trainer",

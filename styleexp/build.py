@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from styleexp import colors, devices, preprocessing, samples, speed, sweeps
+from styleexp import colors, conventions, devices, normalisation, preprocessing, samples, speed, sweeps
 from styleexp.colors import COLORS
 from styleexp.errors import UserError
 from styleexp.extractors import Extractor, build_extractor, positions_warning, resolve_layer, sees_enough
@@ -75,6 +75,7 @@ def prepare(cfg: DictConfig, specs: Sequence[Spec] | None = None) -> FrozenNetwo
     ``specs``: the batch elements' at their final size, if already made (default: ``cfg``'s alone).
     """
     specs = specs or [spec_of(cfg, cfg.size)]
+    device = devices.device_of(cfg)
     weights = load_weights(
         cfg.network.name.value,
         cfg.network.weights,
@@ -90,15 +91,15 @@ def prepare(cfg: DictConfig, specs: Sequence[Spec] | None = None) -> FrozenNetwo
             if not (sweeps.is_multirun() and warning in _warned):  # once per sweep process, not once per job
                 _warned.add(warning)
                 print(f"styleexp: warning: {warning}", file=sys.stderr)
+    facts, state_dict = weights_facts(weights), weights.state_dict
+    if cfg.network.normalisation.value == "gatys":  # recorded with the weights, so targets are cached apart
+        state_dict, facts["normalisation"] = normalisation.gatys(weights, device)
     extractor = build_extractor(
-        cfg.network.name.value,
-        layers_for(specs),
-        weights.state_dict,
-        preprocessing.get(weights.preprocessing),
+        cfg.network.name.value, layers_for(specs), state_dict, preprocessing.get(weights.preprocessing),
         cfg.network.pooling.value,
-    )
+    )  # fmt: skip
     speed.configure(extractor, cfg.speed.channels_last, cfg.speed.compile)
-    return FrozenNetwork(extractor, weights_facts(weights), weights.source, devices.device_of(cfg))
+    return FrozenNetwork(extractor, facts, weights.source, device)
 
 
 def build(
@@ -146,6 +147,7 @@ def build(
         optimizer.settings_of(OmegaConf.to_container(cfg.optim)),
         chroma,
         coloured,
+        cfg.renormalise.value,
     )
     facts = [
         {
@@ -154,6 +156,8 @@ def build(
             "style_blend": spec.style_blend if spec.styles else None,
             "style_shape": list(spec.style.shape[1:]) if spec.styles else None,
             "weights": network.weights,
+            "loss_weights": spec.weights,  # as the terms take them: in styleexp's units, for this scale's image
+            "layer_weights": spec.layer_weights if spec.styles else None,
         }
         for spec in specs
     ]
@@ -198,7 +202,7 @@ def spec_of(cfg: DictConfig, size: int) -> Spec:
         content is None and cfg.style_scale != 1
     ):  # synthesis: the output keeps `size`, the style is seen smaller or larger
         output_shape = tuple(samples.load(samples.names(cfg.style)[0], size).shape)
-    return Spec(
+    spec = Spec(
         content=content,
         styles=styles,
         content_layer=resolve_layer(network, cfg.content_layer),
@@ -214,6 +218,7 @@ def spec_of(cfg: DictConfig, size: int) -> Spec:
         start=start,
         output_shape=output_shape,
     )
+    return conventions.applied(cfg, spec)
 
 
 def load_images(cfg: DictConfig, size: int) -> tuple[torch.Tensor | None, list[torch.Tensor]]:

@@ -19,13 +19,15 @@ from omegaconf import MISSING, OmegaConf
 
 from styleexp import sweeps
 from styleexp.colors import COLORS
+from styleexp.conventions import UNITS, WEIGHTINGS
 from styleexp.extractors import NETWORKS, POOLING, layer_names
 from styleexp.inits import INITS
 from styleexp.measures import DEFAULT_EVALUATORS
+from styleexp.normalisation import NORMALISATIONS
 from styleexp.optimizers import OPTIMIZERS
 from styleexp.speed import PRECISIONS
 from styleexp.statistics import STATISTICS
-from styleexp.terms import TERMS
+from styleexp.terms import RENORMALISATIONS, TERMS
 from styleexp.terms.style import BLEND_MODES
 
 NetworkName = NETWORKS.enum("NetworkName", __name__)
@@ -37,6 +39,10 @@ PrecisionName = PRECISIONS.enum("PrecisionName", __name__)
 ColorsName = COLORS.enum("ColorsName", __name__)
 BlendMode = Enum("BlendMode", {mode: mode for mode in BLEND_MODES}, module=__name__)
 CoarseLayers = Enum("CoarseLayers", {"all": "all", "enough": "enough"}, module=__name__)
+Normalisation = Enum("Normalisation", {name: name for name in NORMALISATIONS}, module=__name__)
+LayerWeighting = Enum("LayerWeighting", {name: name for name in WEIGHTINGS}, module=__name__)
+LossUnits = Enum("LossUnits", {name: name for name in UNITS}, module=__name__)
+Renormalisation = Enum("Renormalisation", {name: name for name in RENORMALISATIONS}, module=__name__)
 
 
 @dataclass
@@ -46,6 +52,9 @@ class NetworkConfig:
     preprocessing: Optional[str] = None  # needed only for a path: caffe | torchvision
     pooling: PoolingName = MISSING  # the `pooling` group
     download: bool = True
+    # gatys: every filter scaled to mean activation 1 over a stated image set, as Gatys et al. normalised VGG-19
+    # (styleexp/normalisation.py; the means are computed once from the weights and recorded) | none: as trained.
+    normalisation: Normalisation = Normalisation.none
 
 
 @dataclass
@@ -65,6 +74,9 @@ class StyleLayersConfig:
     first: Optional[int] = None  # keep only the first k layers of the set
     only: Optional[int] = None  # keep only the k-th layer of the set
     weights: Optional[Dict[str, float]] = None  # per layer; missing layers get 1 / number of layers
+    # positions_squared: each layer's weight times its positions squared, as write-up 000's unnormalised Gram
+    # matrices in a mean squared error weigh it (styleexp/conventions.py) | equal: the weights alone.
+    weighting: LayerWeighting = LayerWeighting.equal
 
 
 @dataclass
@@ -151,6 +163,12 @@ class Config:
     measures: MeasuresConfig = field(default_factory=MeasuresConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
     loss: LossWeights = field(default_factory=LossWeights)
+    # The units of loss.content and loss.style: styleexp's means | gatys: Gatys et al.'s alpha and beta, converted
+    # for each image's actual size and aspect ratio (styleexp/conventions.py).
+    loss_units: LossUnits = LossUnits.styleexp
+    # running: each term divided by its own value wherever it is evaluated, as the TensorFlow tutorial of write-up
+    # 000 rescales its terms at every step (styleexp/terms/term.py) | none: the weighted sum.
+    renormalise: Renormalisation = Renormalisation.none
     network: NetworkConfig = field(default_factory=NetworkConfig)
     gram: StatisticConfig = field(default_factory=StatisticConfig)
     style_layers: StyleLayersConfig = field(default_factory=StyleLayersConfig)

@@ -38,7 +38,7 @@ class StyleTransfer(pl.LightningModule):
     ``chroma`` (the content's, under ``colors=luminance``; ``coloured`` says for which elements)
     colours the optimised luminance. ``evaluations`` counts network passes and
     ``element_evaluations`` the passes that evaluated each element, which exceed its optimiser
-    steps under L-BFGS's line search.
+    steps under L-BFGS's line search. ``renormalise`` says how the terms add up (``terms.RENORMALISATIONS``).
     """
 
     def __init__(
@@ -50,6 +50,7 @@ class StyleTransfer(pl.LightningModule):
         settings: Any,
         chroma: torch.Tensor | None = None,
         coloured: Sequence[bool] | None = None,
+        renormalise: str = "none",
     ):
         super().__init__()
         self.automatic_optimization = False  # one step helper, `step`, for Lightning and plain loops alike
@@ -58,6 +59,7 @@ class StyleTransfer(pl.LightningModule):
         self.extractor = extractor
         self.terms = nn.ModuleList(terms)
         self.optimizer, self.settings = optimizer, settings
+        self.renormalise = renormalise
         self.register_buffer("chroma", chroma, persistent=False)  # [N, 2, H, W] for colors=luminance
         coloured = [chroma is not None] * count if coloured is None else list(coloured)
         self.register_buffer("coloured", torch.tensor(coloured).view(-1, 1, 1, 1), persistent=False)
@@ -83,7 +85,7 @@ class StyleTransfer(pl.LightningModule):
         image = self.image if every else self.image.index_select(0, torch.tensor(rows, device=self.image.device))
         # Each element only as deep as its own terms read (the extractor holds every scale's and element's layers).
         needs = [{layer for term in self.terms if row in term.elements for layer in term.layers} for row in rows]
-        return total(self.terms, self.extractor(image, needs), image, None if every else rows)
+        return total(self.terms, self.extractor(image, needs), image, None if every else rows, self.renormalise)
 
     def output(self) -> torch.Tensor:
         """The images as saved and shown ``[N, 3, H, W]``: the optimised ones, or their luminance with ``chroma``."""

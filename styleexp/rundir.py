@@ -88,11 +88,28 @@ def input_files(run_dir: Path) -> list[Path]:
     return sorted(Path(run_dir).glob("content.png")) + sorted(Path(run_dir).glob("style*.png"))
 
 
+# Keys added after runs were saved, with the value that computes what those runs computed: left out of the identity
+# at that value, so that a sweep saved before them is still the same configuration (resumed, reproduced, reported).
+LATER_KEYS = {
+    ("loss_units",): "styleexp",
+    ("renormalise",): "none",
+    ("network", "normalisation"): "none",
+    ("style_layers", "weighting"): "equal",
+}
+
+
 def identity_config(cfg: DictConfig) -> dict[str, Any]:
-    """The resolved config without ``NOT_IDENTITY`` keys: what determines the run's image, and nothing
-    machine-specific."""
+    """The resolved config without ``NOT_IDENTITY`` keys, nor ``LATER_KEYS`` at their earlier value: what determines
+    the run's image, and nothing machine-specific."""
     kept = OmegaConf.masked_copy(cfg, [key for key in cfg if key not in NOT_IDENTITY])
-    return OmegaConf.to_container(kept, resolve=True, enum_to_str=True)
+    identity = OmegaConf.to_container(kept, resolve=True, enum_to_str=True)
+    for *parents, key in LATER_KEYS:
+        section = identity
+        for parent in parents:
+            section = section.get(parent) or {}
+        if key in section and section[key] == LATER_KEYS[(*parents, key)]:
+            del section[key]
+    return identity
 
 
 def config_identity(cfg: DictConfig) -> str:

@@ -22,7 +22,7 @@ from styleexp.report import load_runs
 from styleexp.reproduce import check_resumable
 from styleexp.reproduce import reproduce_main as reproduce
 from styleexp.reproduce import resume_main as resume
-from styleexp.rundir import completed_identity, config_identity
+from styleexp.rundir import LATER_KEYS, completed_identity, config_identity
 from styleexp.sweeps import SweepRecord, job_dir, job_name, running_elsewhere
 
 from .conftest import (
@@ -328,6 +328,20 @@ def test_config_identity_follows_what_is_computed_not_where_it_is_logged():
         assert config_identity(compose("config", overrides=["logger=none", "threads=1"])) == base
         assert config_identity(compose("config", overrides=["seed=1"])) != base
         assert config_identity(compose("config", overrides=["style_layers=all_relu"])) != base
+
+
+def test_a_run_saved_before_the_write_up_switches_keeps_its_identity_and_a_switch_changes_it():
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        today = compose("config", overrides=["logger=none"])
+        switched = compose("config", overrides=["logger=none", "renormalise=running", "network.normalisation=gatys"])
+    saved = OmegaConf.to_container(today, resolve=True)  # as a run saved before the keys existed holds it
+    for *parents, key in LATER_KEYS:
+        section = saved
+        for parent in parents:
+            section = section[parent]
+        del section[key]
+    assert config_identity(OmegaConf.create(saved)) == config_identity(today)
+    assert config_identity(switched) != config_identity(today)
 
 
 def test_the_slurm_launcher_config_composes_with_a_partition():

@@ -14,6 +14,7 @@ from styleexp.extractors.network import (
     build_extractor,
     conv_layers,
     layer_names,
+    positions,
     positions_warning,
     resolve_layer,
     sees_enough,
@@ -21,7 +22,7 @@ from styleexp.extractors.network import (
 from styleexp.registry import discover
 
 __all__ = [
-    "NETWORKS", "POOLING", "Extractor", "Network", "build_extractor", "conv_layers", "layer_names",
+    "NETWORKS", "POOLING", "Extractor", "Network", "build_extractor", "conv_layers", "layer_names", "positions",
     "positions_warning", "resolve_layer", "sees_enough",
 ]  # fmt: skip
 discover(__name__, __path__)

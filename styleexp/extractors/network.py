@@ -102,12 +102,17 @@ def build_extractor(
     return NETWORKS[network].extractor(layers, state_dict, preprocess, pooling)
 
 
+def positions(network: str, layer: str, shape: tuple[int, int]) -> int:
+    """``M``, the number of positions of ``layer``'s output for an image of ``shape`` (height, width), whatever its
+    aspect ratio: ``(H // s) * (W // s)``, ``s`` the input pixels one position spans along a side."""
+    step = NETWORKS[network].min_input_size(layer)
+    return (shape[0] // step) * (shape[1] // step)
+
+
 def sees_enough(network: str, layer: str, shape: tuple[int, int]) -> bool:
     """Whether ``layer`` sees at least as many positions as it has channels in an image of ``shape`` (height, width):
     below that, its Gram matrix (rank at most the positions) nearly pins its feature map down, layout included."""
-    known = NETWORKS[network]
-    step = known.min_input_size(layer)
-    return (shape[0] // step) * (shape[1] // step) >= known.channels(layer)
+    return positions(network, layer, shape) >= NETWORKS[network].channels(layer)
 
 
 def positions_warning(network: str, layers: list[str], shape: tuple[int, int]) -> str | None:
@@ -118,11 +123,6 @@ def positions_warning(network: str, layers: list[str], shape: tuple[int, int]) -
     enough positions.
     """
     known = NETWORKS[network]
-
-    def positions(layer: str, height: int, width: int) -> int:
-        step = known.min_input_size(layer)
-        return (height // step) * (width // step)
-
     height, width = shape
     few = [layer for layer in layers if not sees_enough(network, layer, shape)]
     if not few:
@@ -130,13 +130,13 @@ def positions_warning(network: str, layers: list[str], shape: tuple[int, int]) -
     longest = max(height, width)
     size = longest
     while any(
-        positions(layer, round(height * size / longest), round(width * size / longest)) < known.channels(layer)
+        not sees_enough(network, layer, (round(height * size / longest), round(width * size / longest)))
         for layer in few
     ):
         size += 8
-    worst = min(few, key=lambda layer: positions(layer, height, width) / known.channels(layer))
+    worst = min(few, key=lambda layer: positions(network, layer, shape) / known.channels(layer))
     return (
         f"at size={longest} the style layers {', '.join(few)} see fewer positions than channels ({worst}: "
-        f"{positions(worst, height, width)} for {known.channels(worst)}): their statistics can copy the style image's "
-        f"layout, not only its texture; from size={size} they see enough"
+        f"{positions(network, worst, shape)} for {known.channels(worst)}): their statistics can copy the style "
+        f"image's layout, not only its texture; from size={size} they see enough"
     )

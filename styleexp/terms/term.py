@@ -13,6 +13,15 @@ from styleexp.registry import Registry
 from styleexp.spec import Spec
 from styleexp.targets import Targets
 
+# renormalise=: how an element's terms add up. none: their weighted sum. running: each term divided by its own
+# value wherever it is evaluated, as write-up 000's TensorFlow tutorial rescales its terms at every step
+# (adj = 1 / (loss + 1e-10)): the gradient followed is sum_t w_t grad L_t / (L_t + eps), that of
+# sum_t w_t log(L_t + eps). styleexp minimises exp(sum_t w_t log(L_t + eps) / sum_t w_t), the terms' weighted
+# geometric mean: its gradient points the same way (it is that one times mean / sum_t w_t), and it stays a
+# positive loss in the terms' units, as line searches and the stop rule need.
+RENORMALISATIONS = ("none", "running")
+RUNNING_EPS = 1e-10
+
 
 def mse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     # mse_loss runs in float32 under autocast, as a plain difference would not.
@@ -117,9 +126,11 @@ def total(
     features: Mapping[str, torch.Tensor],
     image: torch.Tensor,
     rows: Sequence[int] | None = None,
+    renormalise: str = "none",
 ) -> dict[str, torch.Tensor]:
     """Every logged loss of the batch elements ``rows`` (all if None), each ``[len(rows)]``: ``loss/total`` is the
-    optimised one.
+    optimised one, the terms' weighted sum, or under ``renormalise="running"`` their weighted geometric mean
+    ``exp(sum_t w_t log(L_t + eps) / sum_t w_t)`` (see ``RENORMALISATIONS``; relative weights are then plain ones).
 
     ``features`` and ``image`` hold those elements, in order. Every registered term has its
     ``loss/<name>`` key, 0 for elements it does not apply to.
@@ -127,7 +138,7 @@ def total(
     rows = list(range(image.shape[0])) if rows is None else list(rows)
     zero = image.new_zeros(image.shape[0])
     losses = {f"loss/{name}": zero for name in TERMS}
-    weighted = zero
+    weighted = logs = shares = zero
     take = _Taker()
     # Relative terms last: their unit is the others' weighted sum.
     for term in sorted(terms, key=lambda t: t.relative):
@@ -145,9 +156,17 @@ def total(
             if part:
                 losses[f"{key}/{part}"] = _add(losses.get(f"{key}/{part}", zero), positions, part_value)
         weight = term.pick(term.weight, own)
+        if renormalise == "running":
+            logs = _add(logs, positions, weight * torch.log(value + RUNNING_EPS))
+            shares = _add(shares, positions, weight)
+            continue
         if term.relative:
             weight = weight * _unit(term, own, take(weighted, positions))
         weighted = _add(weighted, positions, weight * value)
+    if renormalise == "running":
+        # An element no term applies to has nothing to optimise: 0, as under the weighted sum.
+        mean = (logs / shares.clamp(min=torch.finfo(shares.dtype).tiny)).exp()
+        weighted = torch.where(shares > 0, mean, zero)
     losses["loss/total"] = weighted
     return losses
 
