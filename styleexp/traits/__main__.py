@@ -1,0 +1,3 @@
+from styleexp.traits.cli import main
+
+main()
