@@ -110,6 +110,9 @@ class ReportConfig:
     # What styleexp-report does with a sweep of this config (a study sets these).
     replicate: List[str] = field(default_factory=lambda: ["seed"])  # keys that repeat a variant
     rank_by: Optional[str] = None  # a measure to order the runs by, best first, on the report page
+    # The measures a study's rule names, stated before its numbers: only their comparisons make verdicts (one Holm
+    # family, so fewer images can reach a verdict); null: every measure the runs hold.
+    verdicts: Optional[List[str]] = None
 
 
 # loss.<term>: one weight per registered loss term, defaulting to the term's own.

@@ -185,3 +185,12 @@ def test_the_unit_is_an_image_a_seed_of_one_image_or_a_named_cell():
     assert compare.units({**seeds, "style": ["x"], "gram": two}, ["seed"]) == (["seed", "style"], "seed", True)
     cells = compare.units({**seeds, "style": two, "network": two, "pooling": two}, ["seed"])
     assert cells == (["style", "network"], "style x network cell", False)
+
+
+def test_a_rule_naming_one_measure_makes_the_verdicts_one_holm_family(tmp_path):
+    everything = report.write(tmp_path / "all", _runs(tmp_path), KEYS)
+    ruled = report.write(tmp_path / "rule", _runs(tmp_path), KEYS, verdicts=["style/gram"])
+    assert any(" on colour:" in sentence for sentence in everything.conclusions)
+    assert not any(" on colour:" in sentence for sentence in ruled.conclusions)
+    # One comparison instead of two: 6 images would do, not 7.
+    assert any("inconclusive: 3 images, at least 6 needed" in sentence for sentence in ruled.conclusions)

@@ -94,12 +94,14 @@ def write(
     title: str | None = None,
     checks: Sequence[validation.Result] = (),
     rank_by: str | None = None,
+    verdicts: Sequence[str] | None = None,
 ) -> Report:
     """Write the grid, the tables, the conclusions, the charts and the page into ``out``.
 
     ``checks`` are the validation results of the measures (``validation.validate``): the page lists
     them, and a conclusion that rests on a measure too weak at telling images apart says so.
-    ``rank_by`` orders the runs by a measure, best first, in a section of its own.
+    ``rank_by`` orders the runs by a measure, best first, in a section of its own. ``verdicts`` names the measures
+    whose comparisons make the verdict lines (a rule stated before the numbers); None: every measure.
     """
     out.mkdir(parents=True, exist_ok=True)
     replicate = [*replicate, *(["sweep"] if "sweep" in keys else [])]
@@ -119,7 +121,8 @@ def write(
     first = evaluators[0] if evaluators else "the first evaluator"
     checks = validation.plain_names(list(checks), first)
     weak = validation.weak(checks)
-    comparisons = [c for name in names if name != CHANGE for c in compare.paired(runs, keys, replicate, name)]
+    judged = [name for name in names if name != CHANGE and (verdicts is None or name in verdicts)]
+    comparisons = [c for name in judged for c in compare.paired(runs, keys, replicate, name)]
     sentences = [
         line
         + (

@@ -12,6 +12,7 @@ from styleexp import measures, outcome, report
 from styleexp.errors import UserError
 from styleexp.measures import validation_cache
 from styleexp.report.changes import cache_file
+from styleexp.report.tables import measure_names
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -43,6 +44,13 @@ def main(argv: list[str] | None = None) -> None:
         "the runs saved, and the default evaluators for runs saved without any)",
     )
     parser.add_argument(
+        "--verdicts",
+        nargs="+",
+        metavar="MEASURE",
+        help="only these measures' comparisons make verdicts, one Holm family (default: the sweep's report.verdicts, "
+        "else every measure)",
+    )
+    parser.add_argument(
         "--no-validation", action="store_true", help="skip validating the measures (about a minute the first time)"
     )
     args = parser.parse_args(argv)
@@ -61,6 +69,10 @@ def main(argv: list[str] | None = None) -> None:
             load = partial(measures.load, used[0], args.weights_dir)
             report.changes(runs, keys, used[0], load, [cache_file(folder) for folder in args.folders])
         settings = report.report_settings(runs)
+        verdicts = args.verdicts or settings["verdicts"]
+        held = measure_names(runs, held_only=True)
+        if unknown := [name for name in verdicts or [] if name not in held]:
+            raise UserError(f"verdicts {', '.join(unknown)}: no run holds such a measure; they hold {', '.join(held)}")
         modes = {run.summary.get("mode") for run in runs}
         kinds = [
             kind
@@ -82,6 +94,7 @@ def main(argv: list[str] | None = None) -> None:
         title=f"styleexp report: {', '.join(f.name for f in args.folders)}",
         checks=checks,
         rank_by=settings["rank_by"],
+        verdicts=verdicts,
     )
     if args.wandb != "disabled":
         group = args.folders[0].name if len(args.folders) == 1 else out.name

@@ -98,9 +98,9 @@ def _load_sweep(sweep_dir: Path) -> tuple[list[Run], dict[str, list[str]]]:
 
 
 def report_settings(runs: list[Run]) -> dict:
-    """The sweep's ``report`` settings (``replicate``, ``rank_by``) as its first run saved them; defaults for older
-    runs."""
-    settings = {"replicate": ["seed"], "rank_by": None}
+    """The sweep's ``report`` settings (``replicate``, ``rank_by``, ``verdicts``) as its first run saved them; defaults
+    for older runs."""
+    settings = {"replicate": ["seed"], "rank_by": None, "verdicts": None}
     for run in runs:
         saved = run.folder / CONFIG
         if saved.is_file():
