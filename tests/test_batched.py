@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from styleexp import memory
 from styleexp.batching import batches
 from styleexp.reproduce import resume_main
 from styleexp.run import run, run_batch
@@ -140,6 +141,23 @@ def test_a_batched_sweep_writes_a_run_per_job_resumes_and_runs_a_batch_of_one_li
         assert (tmp_path / "batched-sizes" / job / "final.png").read_bytes() == (
             solo_dir / job / "final.png"
         ).read_bytes()
+
+
+def test_a_batch_that_no_longer_fits_when_it_starts_is_split_not_failed(tmp_path, weights, cli, monkeypatch):
+    calls = []
+
+    def shrinking(cfg, wanted):  # the plan sees memory for all four; by the batch's start, others took half of it
+        calls.append(wanted)
+        return wanted if len(calls) == 1 else min(wanted, 2)
+
+    monkeypatch.setattr(memory, "batch_that_fits", shrinking)
+    sweep_dir = tmp_path / "sweep"
+    done = cli("-m", "content=null", "style=checkers", "seed=0,1,2,3", "size=32", "steps=2", "network=vgg16",
+               "measures.networks=[]", "logger=none", "hydra/launcher=batched",
+               f"hydra.sweep.dir={sweep_dir}")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "styleexp: batch 1 of 2 (2 jobs)" in done.stdout and "styleexp: batch 2 of 2 (2 jobs)" in done.stdout
+    assert all(summary(sweep_dir / job)["status"] == "completed" for job in job_folders(sweep_dir))
 
 
 @pytest.mark.slow

@@ -69,12 +69,20 @@ class BatchedLauncher(Launcher):
             cfgs = [self.hydra_context.config_loader.load_sweep_config(self.config, o) for o, _ in numbered]
             grouped = batches(cfgs, self.batch_size, fit_memory=False)
             return self._submit([[numbered[i] for i in members] for members in grouped])
+        from styleexp.memory import batch_that_fits
+
         returns, jobs = self._prepare(numbered)
-        grouped = batches([job.cfg for job in jobs], self.batch_size)
-        for number, members in enumerate(
-            grouped, start=1
-        ):  # a batch that ends the sweep raises once all its lines are out
-            self._run([returns[i] for i in members], [jobs[i] for i in members], number, len(grouped))
+        pending, number = batches([job.cfg for job in jobs], self.batch_size), 0
+        while pending:
+            members = pending.pop(0)
+            # Measured again as the batch starts: memory taken since the plan (other processes) splits the batch
+            # into batches that fit, rather than failing every job of it.
+            fits = batch_that_fits(jobs[members[0]].cfg, len(members))
+            pending[:0] = [members[start : start + fits] for start in range(fits, len(members), fits)]
+            number += 1  # a batch that ends the sweep raises once all its lines are out
+            self._run(
+                [returns[i] for i in members[:fits]], [jobs[i] for i in members[:fits]], number, number + len(pending)
+            )
         return returns
 
     def __call__(self, batch: list[tuple[list[str], int]], number: int, total: int, state: dict) -> list[JobReturn]:
