@@ -71,8 +71,12 @@ def main(argv: list[str] | None = None) -> None:
         settings = report.report_settings(runs)
         verdicts = args.verdicts or settings["verdicts"]
         held = measure_names(runs, held_only=True)
-        if unknown := [name for name in verdicts or [] if name not in held]:
-            raise UserError(f"verdicts {', '.join(unknown)}: no run holds such a measure; they hold {', '.join(held)}")
+        unknown = [name for name in verdicts or [] if name not in held]
+        if unknown and args.verdicts:
+            raise UserError(f"--verdicts {', '.join(unknown)}: no run holds it; they hold {', '.join(held)}")
+        if unknown:  # the study's rule names an evaluator this sweep ran without (measures.networks=[])
+            print(f"styleexp-report: no run holds {', '.join(unknown)}, which the study's rule names", file=sys.stderr)
+            verdicts = [name for name in verdicts if name in held] or None
         modes = {run.summary.get("mode") for run in runs}
         kinds = [
             kind
