@@ -139,10 +139,10 @@ def reference_spread(
 
 
 def reference_images() -> list[torch.Tensor]:
-    """The reference set: every bundled sample at ``MAX_SIDE`` px."""
+    """The reference set: the bundled photographs and drawn styles at ``MAX_SIDE`` px (not yet the textures)."""
     from styleexp import samples
 
-    return [samples.load(name, MAX_SIDE) for name in samples.SAMPLES]
+    return [samples.load(name, MAX_SIDE) for name in {**samples.PHOTOS, **samples.STYLES}]
 
 
 @register

@@ -19,7 +19,9 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
 def bundled_images(size: int = SIZE) -> dict[str, torch.Tensor]:
-    return {name: samples.load(name, size) for name in samples.SAMPLES}
+    """The bundled photographs and drawn styles, longest side ``size``: the set the measures' validation and the
+    Portilla-Simoncelli spread were made on (the texture photographs are not yet part of it)."""
+    return {name: samples.load(name, size) for name in {**samples.PHOTOS, **samples.STYLES}}
 
 
 def folder_images(folders: Sequence[Path], size: int = SIZE) -> dict[str, torch.Tensor]:
