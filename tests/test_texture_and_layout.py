@@ -1,4 +1,5 @@
-"""The evaluator with no learned weights (Portilla-Simoncelli statistics) and the layout-leakage measure."""
+"""The evaluator with no learned weights (Portilla-Simoncelli statistics) and the warning about layouts copied (the
+layout-leakage measure: test_measures_layout_leakage.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import torch
 
 from styleexp import measures, samples
 from styleexp.extractors import layer_names, positions_warning
-from styleexp.measures import layout_leakage, portilla_simoncelli
+from styleexp.measures import portilla_simoncelli
 
 from .conftest import require_weights, run_in_process
 
@@ -54,28 +55,6 @@ def test_the_shipped_spread_is_what_the_reference_set_gives():
 def test_the_texture_evaluator_is_named_and_ordered_like_the_others():
     assert measures.names(["vgg19_caffe", "portilla_simoncelli"])[-1] == "portilla_simoncelli/style/ps"
     assert measures.names(["portilla_simoncelli"])[0] == "style/ps"
-
-
-@pytest.fixture
-def _vgg16_torchvision() -> None:
-    require_weights("vgg16", "torchvision")
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", ["coffee", "lorem_ipsum", "halves"])
-def test_layout_leakage_is_0_for_the_style_image_and_about_1_without_its_layout(_vgg16_torchvision, name):
-    style = samples.load(name, 128)
-    noise = torch.rand(style.shape, generator=torch.Generator().manual_seed(0))
-    order = torch.randperm(style[0].numel(), generator=torch.Generator().manual_seed(1))
-    same_palette = style.flatten(1)[:, order].view_as(style)  # its very colours, no layout at all
-    assert layout_leakage.leakage(style, style) == 0
-    assert layout_leakage.leakage(noise, style) == pytest.approx(1, abs=0.1)
-    assert layout_leakage.leakage(same_palette, style) == pytest.approx(1, abs=0.1)
-
-
-def test_layout_leakage_is_undefined_for_a_style_image_without_layout(_vgg16_torchvision):
-    disc = samples.load("dark_circle", 64)  # unchanged by the rotation and both flips
-    assert layout_leakage.leakage(torch.rand(disc.shape), disc) is None
 
 
 def test_too_few_positions_for_a_style_layers_channels_are_warned_about(capsys, tmp_path):

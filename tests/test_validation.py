@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from styleexp import measures
+from styleexp import measures, samples
 from styleexp.measures import probes, validation
 from styleexp.measures.cli import main as validate_measures
 from styleexp.report import compare
@@ -60,9 +60,10 @@ def test_a_measure_that_knows_nothing_scores_chance_and_a_real_one_does_better()
     images = probes.bundled_images(48)
     results = validation.validate(images, [RandomEvaluator(), MeanColourEvaluator()])
     trials = {(r.measure, r.test): r.trials for r in results}
-    assert (
-        trials["random/style/random", "discrimination"] == 9 * 2 * 8 * 2
-    )  # every anchor against every half of every other image
+    count = len(images)
+    assert trials["random/style/random", "discrimination"] == count * 2 * (count - 1) * 2  # every anchor, other half
+    assert trials["random/style/random", "layout"] == count * probes.OTHERS * len(probes.SHIFTS)
+    assert trials["random/style/random", "texture"] == 3 * 12 * 8  # 3 textures: 12 pairs of quarters, 8 negatives
     assert 0.4 < _accuracy(results, "random/style/random", "discrimination") < 0.6
     assert 0.4 < _accuracy(results, "random/content/random", "shift") < 0.6
     assert 0.25 < _accuracy(results, "random/style/random", "noise") < 0.75
@@ -71,11 +72,60 @@ def test_a_measure_that_knows_nothing_scores_chance_and_a_real_one_does_better()
         _accuracy(results, "colour/style/colour", "identity") == 1
         and _accuracy(results, "colour/style/colour", "symmetry") == 1
     )
+    # The mean colour tells images apart but not textures of one mean colour: weak, like the random measure.
     assert _accuracy(results, "colour/style/colour", "discrimination") > 0.7
-    assert validation.weak(results) == {
-        "random/style/random": _accuracy(results, "random/style/random", "discrimination"),
-        "random/content/random": _accuracy(results, "random/content/random", "shift"),
-    }
+    assert _accuracy(results, "colour/style/colour", "layout") < 0.1
+    assert set(validation.weak(results)) == {"random/style/random", "random/content/random", "colour/style/colour"}
+
+
+def test_the_negative_controls_fail_every_style_test_that_separates_textures():
+    results = validation.controls(probes.bundled_images(48))
+    for control in ("control/style/mean_colour", "control/style/pixels"):
+        for test in ("layout", "texture"):
+            assert _accuracy(results, control, test) < validation.THRESHOLD, (control, test)
+    assert _accuracy(results, "control/content/mean_colour", "recolour") < validation.THRESHOLD
+    assert set(validation.weak(results)) == {
+        "control/style/mean_colour", "control/style/pixels", "control/content/mean_colour"
+    }  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_style_measure_passes_the_circular_shift_invariance_and_the_pixel_distance_does_not():
+    require_weights("vgg16", "torchvision")
+    images = probes.bundled_images(64)
+    results = validation.validate(images, [measures.load("vgg16_torchvision")], kinds=["style"])
+    results += validation.controls(images, ["style"])
+    assert _accuracy(results, "vgg16_torchvision/style/gram", "layout") >= validation.THRESHOLD
+    assert _accuracy(results, "control/style/pixels", "layout") < validation.THRESHOLD
+    assert "vgg16_torchvision/style/gram" not in validation.weak(results)
+
+
+def _result(measure: str, **accuracies: float) -> list[validation.Result]:
+    return [validation.Result(measure, test, round(100 * a), 100) for test, a in accuracies.items()]
+
+
+def test_a_measure_is_weak_below_the_threshold_or_where_it_never_beats_the_controls():
+    controls = _result("control/style/mean_colour", discrimination=0.9, layout=0.0) + _result(
+        "control/style/pixels", discrimination=0.6, layout=0.8
+    )
+    strong = _result("a/style/gram", discrimination=0.95, layout=0.85)
+    below = _result("b/style/gram", discrimination=0.95, layout=0.6)
+    copycat = _result("c/style/gram", discrimination=0.9, layout=0.8)  # as good as a control everywhere, no better
+    reasons = validation.reasons(controls + strong + below + copycat)
+    assert "a/style/gram" not in reasons
+    assert reasons["b/style/gram"] == "below 0.75 on layout 0.60"
+    assert reasons["c/style/gram"].startswith("no better than its controls")
+    assert "layout (0.80 against 0.80)" in reasons["c/style/gram"]
+    assert reasons["control/style/mean_colour"] == "below 0.75 on layout 0.00"
+    assert validation.weak(controls + below)["b/style/gram"] == 0.6
+    assert validation.reasons(strong + below) == {"b/style/gram": "below 0.75 on layout 0.60"}  # no controls: no bar
+
+
+def test_the_texture_statistics_spread_is_fitted_on_images_the_validation_never_sees():
+    assert set(probes.REFERENCE) <= set(samples.SAMPLES)
+    assert not set(probes.REFERENCE) & set(probes.bundled_images(16))
+    assert {"brick", "gravel", "immunohistochemistry"} <= set(probes.bundled_images(16))  # textures to validate on
+    assert len(probes.textures(32)) == 3
 
 
 def test_test_images_are_split_and_corrupted_as_described():
@@ -87,6 +137,35 @@ def test_test_images_are_split_and_corrupted_as_described():
     assert (probes.blurred(image, 2.0) - image).abs().mean() > (probes.blurred(image, 0.5) - image).abs().mean()
     a, b = probes.shifted_crops(image)
     assert a.shape == b.shape and torch.equal(a[:, 2:, 4:], b[:, : a.shape[1] - 2, : a.shape[2] - 4])
+    quarters = probes.quadrants(image)
+    assert len(quarters) == 4 and torch.equal(quarters[3], image[:, 20:, 30:])
+    assert probes.others(0, 9) == [1, 2, 3, 4] and probes.others(2, 3) == [0, 1]
+
+
+def test_a_periodic_component_rolls_without_seams_and_keeps_the_picture():
+    photo = probes.square(samples.load("coffee", 64), 64)
+    periodic = probes.periodic(photo)
+    seam = (periodic[:, 0] - periodic[:, -1]).abs().mean()
+    assert seam < 0.1 * (photo[:, 0] - photo[:, -1]).abs().mean()
+    assert seam < 2 * (periodic[:, 1:] - periodic[:, :-1]).abs().mean()  # no larger than any other step down
+    assert (periodic - photo).abs().mean() < 0.1
+    moved = probes.circular_shifts(periodic)
+    assert len(moved) == len(probes.SHIFTS) and torch.equal(moved[0], periodic.roll((32, 32), (1, 2)))
+
+
+def test_recoloured_images_take_the_mean_colour_or_the_palette_asked_for():
+    brick, coffee = (probes.square(samples.load(name, 64), 64) for name in ("brick", "coffee"))
+    recoloured = probes.with_mean_colour(brick, coffee)
+    assert torch.allclose(recoloured.mean(dim=(1, 2)), coffee.mean(dim=(1, 2)), atol=1e-5)
+    assert recoloured.min() >= 0 and recoloured.max() <= 1
+    assert torch.corrcoef(torch.stack([recoloured[0].flatten(), brick[0].flatten()]))[0, 1] > 0.99  # its texture
+    cat = probes.square(samples.load("chelsea", 64), 64)
+    palette = probes.with_palette(cat, coffee)
+    assert palette.shape == cat.shape
+    deciles = torch.linspace(0.1, 0.9, 9)
+    assert torch.allclose(
+        palette.flatten(1).quantile(deciles, dim=1), coffee.flatten(1).quantile(deciles, dim=1), atol=0.03
+    )
 
 
 @pytest.mark.slow
@@ -108,12 +187,17 @@ def test_the_command_validates_every_measure_on_the_bundled_samples(tmp_path, cl
         "ssim/ssim",
         "chroma/chroma",
         "colour/colour",
+        "control/style/mean_colour",
+        "control/style/pixels",
+        "control/content/mean_colour",
     }
+    assert ("chroma/chroma", "recolour") not in tests  # a measure of colour is not asked to ignore colour
     for row in rows:
         assert float(row["accuracy"]) == pytest.approx(int(row["correct"]) / int(row["trials"]), abs=1e-4)
     assert tests["portilla_simoncelli/style/ps", "identity"]["accuracy"] == "1.0000"
     assert float(tests["vgg19_caffe/style/gram", "discrimination"]["accuracy"]) > 0.6
     assert "| portilla_simoncelli/style/ps |" in done.stdout and (tmp_path / "validation.md").is_file()
+    assert "styleexp: weak: control/style/pixels: below 0.75 on" in done.stdout
     missing = cli(str(tmp_path / "nowhere"), main=validate_measures)
     assert missing.returncode == 2 and missing.stderr.startswith(
         f"styleexp: error: {tmp_path / 'nowhere'}: no such folder"

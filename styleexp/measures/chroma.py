@@ -15,6 +15,7 @@ class ChromaEvaluator(Evaluator):
     name = "chroma"
     content = ("chroma",)
     symmetric = frozenset(content)
+    of_colour = frozenset(content)
     always = True
 
     def content_distances(self, output: torch.Tensor, content: torch.Tensor) -> dict[str, float]:

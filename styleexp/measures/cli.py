@@ -16,11 +16,16 @@ def main(argv: list[str] | None = None) -> None:
     """``styleexp-validate-measures [IMAGE_DIR ...]``: every fair measure through tests whose answer is known.
 
     Writes ``validation.csv`` and ``validation.md`` (measure x test -> accuracy, with the number of
-    trials) into a new folder under ``outputs/validation/`` and prints the table.
+    trials; the negative controls last) into a new folder under ``outputs/validation/``, prints the
+    table and says which measures are weak and why.
     """
     parser = argparse.ArgumentParser(prog="styleexp-validate-measures", description=main.__doc__)
     parser.add_argument(
-        "folders", type=Path, nargs="*", metavar="IMAGE_DIR", help="folders of images (default: the bundled samples)"
+        "folders",
+        type=Path,
+        nargs="*",
+        metavar="IMAGE_DIR",
+        help="folders of images (default: the bundled samples not kept for fitting reference statistics)",
     )
     parser.add_argument("--evaluators", nargs="+", default=list(DEFAULT_EVALUATORS), help="evaluators to validate")
     parser.add_argument(
@@ -44,12 +49,10 @@ def main(argv: list[str] | None = None) -> None:
         judges = evaluators(args.evaluators, args.weights_dir)
     except UserError as error:
         outcome.refuse(error)
-    results = validation.validate(images, judges, args.run)
+    results = validation.validate(images, judges, args.run) + validation.controls(images)
     out = args.out or Path("outputs/validation") / datetime.now().strftime("%Y-%m-%d_%H-%M-%S-%f")
     validation.write(results, out)
     print(validation.markdown(results), end="")
-    weak = validation.weak(results)
-    print(
-        f"styleexp: {len(images)} images, {len(judges)} evaluators; table in {out}/validation.csv"
-        + (f"; below {validation.THRESHOLD:.2f} at telling images apart: {', '.join(weak)}" if weak else "")
-    )
+    print(f"styleexp: {len(images)} images, {len(judges)} evaluators and the controls; table in {out}/validation.csv")
+    for measure, reason in validation.reasons(results).items():
+        print(f"styleexp: weak: {measure}: {reason}")

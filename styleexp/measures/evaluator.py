@@ -22,8 +22,10 @@ class Evaluator:
     comparing representations: ``represent`` each image once, then ``style_distances`` (output against
     the style image) or ``content_distances`` (against the content image). These are what the
     validation tests and what the report compares outputs with. ``other`` names measures taken from
-    the images in another way (``measure`` overridden). ``higher_is_better`` and ``symmetric`` (the
-    distance does not depend on which image is the reference) are subsets of its measures.
+    the images in another way (``measure`` overridden). ``higher_is_better``, ``symmetric`` (the
+    distance does not depend on which image is the reference) and ``of_colour`` (content measures of
+    colour itself, which the validation neither asks to ignore a recolouring nor to tell images apart by
+    their structure: two grey images have the same colour) are subsets of its measures.
 
     An evaluator that is ``always`` on is taken in every measured run, whatever ``measures.networks``
     chooses, and its measures keep their plain names; the others are chosen by name.
@@ -35,6 +37,7 @@ class Evaluator:
     other: ClassVar[tuple[str, ...]] = ()
     higher_is_better: ClassVar[frozenset[str]] = frozenset()
     symmetric: ClassVar[frozenset[str]] = frozenset()
+    of_colour: ClassVar[frozenset[str]] = frozenset()
     always: ClassVar[bool] = False
 
     def __init__(self, weights_dir: str | None = None, device: str = "cpu") -> None:

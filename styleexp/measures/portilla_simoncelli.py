@@ -14,9 +14,10 @@ A dither of +-1/2 an 8-bit level (seeded) floors the variances, so flat patterns
 statistics.
 
 The distance is the root mean square of the statistics' differences, each divided by its natural
-spread: its standard deviation over a reference set (the bundled samples and their halves),
-shipped in ``data/portilla_simoncelli_spread.pt`` (``python -m styleexp.measures.portilla_simoncelli``
-makes it again). ``style/ps`` is that distance between the output and the style image.
+spread: its standard deviation over a reference set (the bundled samples in ``probes.REFERENCE``,
+their halves and quarters; the validation tests the measure on the other samples), shipped in
+``data/portilla_simoncelli_spread.pt`` (``python -m styleexp.measures.fit_spread`` makes it again).
+``style/ps`` is that distance between the output and the style image.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from styleexp.measures import probes
 from styleexp.measures.evaluator import Evaluator, register
 
 MAX_SIDE = 256
@@ -118,17 +120,13 @@ def distance(a: Texture, b: Texture) -> float:
 def reference_spread(
     images: list[torch.Tensor], scales_range: range = range(1, MAX_SCALES + 1)
 ) -> dict[int, torch.Tensor]:
-    """Each statistic's standard deviation over ``images`` (and their left and right halves), for each number of scales.
+    """Each statistic's standard deviation over ``images`` and their halves and quarters, for each number of scales.
 
     A statistic that barely varies over the set is floored at a tenth of the median spread of its
     colour channel, so that no statistic weighs without bound.
     """
     spreads = {}
-    pieces = [
-        piece
-        for image in images
-        for piece in (image, image[:, :, : image.shape[2] // 2], image[:, :, image.shape[2] // 2 :])
-    ]
+    pieces = [piece for image in images for piece in (image, *probes.halves(image), *probes.quadrants(image))]
     for scales in scales_range:
         usable = [prepare(piece) for piece in pieces if scales_for(prepare(piece)) >= scales]
         values = torch.stack([statistics(piece, scales) for piece in usable])
@@ -139,10 +137,10 @@ def reference_spread(
 
 
 def reference_images() -> list[torch.Tensor]:
-    """The reference set: the bundled photographs and drawn styles at ``MAX_SIDE`` px (not yet the textures)."""
+    """The reference set: the bundled samples in ``probes.REFERENCE`` at ``MAX_SIDE`` px."""
     from styleexp import samples
 
-    return [samples.load(name, MAX_SIDE) for name in {**samples.PHOTOS, **samples.STYLES}]
+    return [samples.load(name, MAX_SIDE) for name in probes.REFERENCE]
 
 
 @register
@@ -156,14 +154,3 @@ class TextureEvaluator(Evaluator):
 
     def style_distances(self, output: Texture, style: Texture) -> dict[str, float]:
         return {"style/ps": distance(output, style)}
-
-
-def _write_reference() -> None:
-    images = reference_images()
-    SPREAD_FILE.parent.mkdir(exist_ok=True)
-    torch.save(reference_spread(images), SPREAD_FILE)
-    print(f"wrote {SPREAD_FILE} from {len(images)} bundled samples and their halves")
-
-
-if __name__ == "__main__":
-    _write_reference()

@@ -1,30 +1,40 @@
-"""Measures shown to measure: every fair measure through tests whose right answer is known.
+"""Measures shown to measure: every fair measure through tests whose right answer is known, beside negative controls.
 
-Tests (each a share of correct trials; chance is 0.5 where two answers are possible):
+Tests (each a share of correct trials; chance is 0.5 where two answers are possible). The forced
+choices ask whether a ``partner`` is closer to an ``anchor`` (the reference) than a ``negative``; a
+tie counts as wrong:
 
 - ``identity``: an image against itself scores a perfect match (0, or 1 for ``ssim``);
 - ``symmetry``: for the measures that claim it, the distance does not depend on which image is
   the reference;
-- ``discrimination`` (style measures): for every image, its other half is closer than any half of
-  another image (two-alternative forced choice over all such triplets);
-- ``shift`` (content measures): a slightly shifted crop of an image is closer than the same crop
-  of another image;
+- ``discrimination`` (style): an image's half; partner its other half, negative any half of another image;
+- ``layout`` (style): the periodic component of an image (no seams when rolled); partner it circularly
+  shifted (``probes.SHIFTS``), negative another image's periodic component given the anchor's mean
+  colour: the layout moved must barely move a style measure, and textures of one mean colour must be
+  told apart;
+- ``texture`` (style): a quarter of a bundled texture photograph (``probes.textures``); partner another
+  quarter of it, negative a quarter of another texture given the anchor texture's mean colour;
+- ``shift`` (content): a crop; partner the crop moved by 6 % of the side, negative the same crop of another image;
+- ``recolour`` (content): an image; partner it with another image's palette, negative that other image
+  with the anchor's palette (content measures ``of_colour`` take neither content test);
 - ``noise``, ``blur``: Gaussian noise and blur of growing strength give a growing distance (share
   of steps, from the clean image up, that increase);
 - ``transfer`` (content measures, with ``--run``): a run's output is closer to its content image
   than its style image is.
 
-``styleexp-validate-measures`` runs them on the bundled samples or on folders of images; the
-report runs them (once per evaluator version: ``validation_cache``) on the bundled samples and a
-sweep's own inputs and marks the conclusions that rest on a measure whose discrimination is below
-``THRESHOLD``.
+The negative controls (``controls.py``: a mean-colour and a pixel distance) go through the same tests.
+A measure is weak (``weak``) when it picks the right answer of a separating test (``SEPARATING``) in
+fewer than ``THRESHOLD`` of the trials, or when it beats the controls on none of them.
+``styleexp-validate-measures`` runs them on the bundled samples or on folders of images; the report
+runs them (once per evaluator version: ``validation_cache``) on the bundled samples and a sweep's own
+inputs and marks the conclusions that rest on a weak measure.
 """
 
 from __future__ import annotations
 
 import csv
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
@@ -33,11 +43,26 @@ from typing import Any
 import torch
 
 from styleexp.images import load_image
+from styleexp.measures import probes
+from styleexp.measures.controls import Controls
 from styleexp.measures.evaluator import EVALUATORS, Evaluator, higher_is_better
-from styleexp.measures.probes import BLUR, NOISE, blurred, halves, noisy, resized, shifted_crops, square
+from styleexp.measures.trials import Triplet, forced_choices
 
-THRESHOLD = 0.75  # discrimination below this: picks the right half in fewer than 3 of 4 comparisons
-TESTS = ("identity", "symmetry", "discrimination", "shift", "noise", "blur", "transfer")
+THRESHOLD = 0.75  # below this a measure picks the right answer in fewer than 3 of 4 comparisons
+TESTS = (
+    "identity",
+    "symmetry",
+    "discrimination",
+    "layout",
+    "texture",
+    "shift",
+    "recolour",
+    "noise",
+    "blur",
+    "transfer",
+)
+SEPARATING = ("discrimination", "layout", "texture", "shift", "recolour")
+TIE = 1e-6  # distances closer than this (relative to the larger, at least 1) are a tie: no choice made
 
 
 @dataclass
@@ -90,11 +115,17 @@ def validate(
     """Every style and content measure of every evaluator in ``judges`` through the tests, on ``images``.
 
     ``images`` are ``{name: [3, H, W]}``; each is first made square, so that every test compares
-    images of one shape and each representation is computed once. ``kinds`` limits the tests to
-    style or content measures.
+    images of one shape and each representation is computed once. The ``texture`` test takes the
+    bundled texture photographs at twice the largest side, whatever the images. ``kinds`` limits the
+    tests to style or content measures.
     """
-    pictures = [square(image, max(image.shape[1:])) for image in images.values()]
+    pictures = [probes.square(image, max(image.shape[1:])) for image in images.values()]
     return [result for judge in judges for result in _validate(judge, pictures, runs, kinds)]
+
+
+def controls(images: dict[str, torch.Tensor], kinds: Sequence[str] = ("style", "content")) -> list[Result]:
+    """The negative controls through the same tests, on ``images``."""
+    return validate(images, [Controls()], kinds=kinds)
 
 
 def _validate(
@@ -106,12 +137,12 @@ def _validate(
     distances = _Distances(judge)
     rep = distances.represent
     whole = [rep(picture) for picture in pictures]
-    split = [tuple(rep(half) for half in halves(picture)) for picture in pictures]
-    has_content = any(m in judge.content for m in measured)
-    crops = [tuple(rep(crop) for crop in shifted_crops(picture)) for picture in pictures] if has_content else []
+    trials = forced_choices(rep, judge, pictures, whole, measured)
     corrupted = {
-        "noise": [[rep(noisy(picture, sigma, seed)) for sigma in NOISE] for seed, picture in enumerate(pictures)],
-        "blur": [[rep(blurred(picture, sigma)) for sigma in BLUR] for picture in pictures],
+        "noise": [
+            [rep(probes.noisy(picture, sigma, seed)) for sigma in probes.NOISE] for seed, picture in enumerate(pictures)
+        ],
+        "blur": [[rep(probes.blurred(picture, sigma)) for sigma in probes.BLUR] for picture in pictures],
     }
     transfers = [[load_image(Path(run) / f"{what}.png") for what in ("final", "content", "style")] for run in runs]
     results = []
@@ -123,10 +154,9 @@ def _validate(
             pairs = list(itertools.combinations(whole, 2))
             agree = sum(abs(d(a, b) - d(b, a)) <= 1e-6 * max(1.0, abs(d(a, b))) for a, b in pairs)
             results.append(Result(name, "symmetry", agree, len(pairs)))
-        if measure in judge.style:
-            results.append(_discrimination(name, d, split))
-        else:
-            results.append(_shift(name, d, crops))
+        separating = ("discrimination", "layout", "texture") if measure in judge.style else ("shift", "recolour")
+        for test in () if measure in judge.of_colour else separating:
+            results.append(_forced_choice(name, test, d, trials[test]))
         for test, levels in corrupted.items():
             steps = [[perfect] + [d(x, whole[i]) for x in row] for i, row in enumerate(levels)]
             growing = sum(b > a for row in steps for a, b in zip(row, row[1:]))
@@ -135,36 +165,22 @@ def _validate(
             correct = 0
             for final, content, style in transfers:
                 anchor = rep(content)
-                correct += d(rep(resized(final, content)), anchor) < d(rep(resized(style, content)), anchor)
+                correct += _closer(
+                    d(rep(probes.resized(final, content)), anchor), d(rep(probes.resized(style, content)), anchor)
+                )
             results.append(Result(name, "transfer", correct, len(transfers)))
     return results
 
 
-Distance = Callable[[_Represented, _Represented], float]
+def _closer(near: float, far: float) -> bool:
+    """Whether ``near`` is the smaller distance by more than a tie."""
+    return far - near > TIE * max(1.0, abs(far))
 
 
-def _discrimination(name: str, d: Distance, split: list[tuple[_Represented, ...]]) -> Result:
-    """Two-alternative forced choice: the other half of the same image, or a half of another."""
-    choices = [
-        d(anchor, partner) < d(anchor, negative)
-        for i, pair in enumerate(split)
-        for anchor, partner in (pair, pair[::-1])
-        for j, other in enumerate(split)
-        if j != i
-        for negative in other
-    ]
-    return Result(name, "discrimination", sum(choices), len(choices))
-
-
-def _shift(name: str, d: Distance, crops: list[tuple[_Represented, ...]]) -> Result:
-    """The same crop moved a little, or the same crop of another image."""
-    choices = [
-        d(shifted, anchor) < d(crops[j][0], anchor)
-        for i, (anchor, shifted) in enumerate(crops)
-        for j in range(len(crops))
-        if j != i
-    ]
-    return Result(name, "shift", sum(choices), len(choices))
+def _forced_choice(name: str, test: str, d: Callable[[Any, Any], float], trials: Iterable[Triplet]) -> Result:
+    """The share of trials in which the partner is closer to the anchor (the reference) than the negative is."""
+    choices = [_closer(d(partner, anchor), d(negative, anchor)) for anchor, partner, negative in trials]
+    return Result(name, test, sum(choices), len(choices))
 
 
 def plain_names(results: list[Result], first: str) -> list[Result]:
@@ -209,10 +225,35 @@ def write(results: list[Result], out: Path) -> None:
 
 
 def weak(results: list[Result]) -> dict[str, float]:
-    """The measures whose discrimination (style) or shift (content) accuracy is below ``THRESHOLD``, with that
-    accuracy."""
-    return {
-        r.measure: r.accuracy
-        for r in results
-        if r.test in ("discrimination", "shift") and r.accuracy is not None and r.accuracy < THRESHOLD
-    }
+    """The weak measures (``reasons`` says why; the controls among them), each with its lowest accuracy on a separating
+    test."""
+    lowest = {}
+    for r in results:
+        if r.test in SEPARATING and r.accuracy is not None:
+            lowest[r.measure] = min(lowest.get(r.measure, 1.0), r.accuracy)
+    return {measure: lowest[measure] for measure in reasons(results)}
+
+
+def reasons(results: list[Result]) -> dict[str, str]:
+    """Why each weak measure is weak, in a phrase: the separating tests it fails (accuracy below ``THRESHOLD``), or,
+    for a measure that is not itself a control, that it beats the negative controls on none of them."""
+    rows = table(results)[1]
+    bar: dict[str, float] = {}  # the best control's accuracy on each test
+    for r in results:
+        if _control(r.measure) and r.test in SEPARATING and r.accuracy is not None:
+            bar[r.test] = max(bar.get(r.test, 0.0), r.accuracy)
+    found = {}
+    for measure, by_test in rows.items():
+        scored = {t: r.accuracy for t, r in by_test.items() if t in SEPARATING and r.accuracy is not None}
+        failed = [f"{test} {accuracy:.2f}" for test, accuracy in scored.items() if accuracy < THRESHOLD]
+        if failed:
+            found[measure] = f"below {THRESHOLD:.2f} on {', '.join(failed)}"
+        elif scored and not _control(measure) and all(t in bar and a <= bar[t] for t, a in scored.items()):
+            found[measure] = "no better than its controls (a mean-colour or pixel distance) on " + ", ".join(
+                f"{test} ({accuracy:.2f} against {bar[test]:.2f})" for test, accuracy in scored.items()
+            )
+    return found
+
+
+def _control(measure: str) -> bool:
+    return measure.startswith(f"{Controls.name}/")

@@ -19,9 +19,10 @@ from pathlib import Path
 import torch
 
 from styleexp import samples
+from styleexp.measures.controls import Controls
 from styleexp.measures.evaluator import EVALUATORS, always, load
 from styleexp.measures.portilla_simoncelli import SPREAD_FILE
-from styleexp.measures.validation import Result, validate
+from styleexp.measures.validation import Result, controls, validate
 
 # The code a measure's value depends on besides the measures' own (package-relative globs): the statistics, the
 # networks and their preprocessing, colour conversions. A change to any of them makes every cached value stale.
@@ -56,18 +57,20 @@ def cached(
     An entry is keyed by the images' contents (not their names, nor the sweep that used them) and the
     evaluator's name and version (``measures_version``): every report on the same images finds it,
     whichever other evaluators it uses. Only missing entries are computed, saying so on the console.
+    The negative controls' results come last, kept the same way (they cost a few seconds, no network).
     """
     ordered, digest = _in_one_order(images)
     names = list(dict.fromkeys([*evaluator_names, *always()])) if evaluator_names else []
     wanted = [(name, kind) for name in names for kind in KINDS if kind in kinds and getattr(EVALUATORS[name], kind)]
+    checked = [(Controls.name, kind) for kind in KINDS if any(entry[1] == kind for entry in wanted)]
     folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "styleexp" / "validation"
-    files = {entry: folder / f"{_entry_key(*entry, digest)}.json" for entry in wanted}
-    found = {entry: _load(files[entry]) for entry in wanted}
+    files = {entry: folder / f"{_entry_key(*entry, digest)}.json" for entry in [*wanted, *checked]}
+    found = {entry: _load(file) for entry, file in files.items()}
     missing = [entry for entry in wanted if found[entry] is None]
     evaluators = list(dict.fromkeys(name for name, _ in missing))
     if missing:
         _say(
-            f"styleexp: validating the measures on {len(ordered)} images, once per evaluator version (5-10 s an "
+            f"styleexp: validating the measures on {len(ordered)} images, once per evaluator version (about 10 s an "
             f"evaluator on a CPU; cached in {folder}; --no-validation skips it)"
         )
     for i, name in enumerate(evaluators, 1):
@@ -78,7 +81,11 @@ def cached(
             measured = {f"{name}/{measure}" for measure in getattr(EVALUATORS[name], kind)}
             found[name, kind] = [result for result in results if result.measure in measured]
             _save(found[name, kind], files[name, kind])
-    return [result for entry in wanted for result in found[entry]]
+    for entry in checked:
+        if found[entry] is None:
+            found[entry] = controls(ordered, [entry[1]])
+            _save(found[entry], files[entry])
+    return [result for results in found.values() for result in results]
 
 
 def _in_one_order(images: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], str]:
