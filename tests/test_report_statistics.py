@@ -13,6 +13,7 @@ from scipy import stats
 
 from styleexp import report
 from styleexp.report import compare, inference, plots
+from styleexp.measures import validation
 from styleexp.report.load import Run
 
 # style/gram of each (image, statistic, seed): within an image the seeds disagree on which statistic is better,
@@ -194,3 +195,24 @@ def test_a_rule_naming_one_measure_makes_the_verdicts_one_holm_family(tmp_path):
     assert not any(" on colour:" in sentence for sentence in ruled.conclusions)
     # One comparison instead of two: 6 images would do, not 7.
     assert any("inconclusive: 3 images, at least 6 needed" in sentence for sentence in ruled.conclusions)
+
+
+def test_the_report_keeps_the_negative_controls_labelled_and_says_why_a_verdict_is_weak(tmp_path):
+    checks = [
+        validation.Result("vgg19_caffe/style/gram", "discrimination", 95, 100),
+        validation.Result("vgg19_caffe/style/gram", "layout", 60, 100),
+        validation.Result("colour/colour", "discrimination", 90, 100),
+        validation.Result("control/style/pixels", "layout", 20, 100),
+        validation.Result("vgg19_caffe/style/centered", "layout", 90, 100),  # a measure of no run here: left out
+    ]
+    runs = _runs(tmp_path)
+    for run in runs:
+        run.summary["evaluators"] = ["vgg19_caffe"]
+    made = report.write(tmp_path / "report", runs, KEYS, checks=checks)
+    with open(tmp_path / "report" / "validation.csv") as f:
+        roles = {row["measure"]: row["role"] for row in csv.DictReader(f)}
+    assert roles == {"style/gram": "measure", "colour": "measure", "control/style/pixels": "negative control"}
+    assert "| control/style/pixels (negative control) |" in (tmp_path / "report" / "validation.md").read_text()
+    line = next(sentence for sentence in made.conclusions if " on style/gram:" in sentence)
+    assert line.endswith("(A weak measure: below 0.75 on layout 0.60, so this verdict is not to be trusted.)")
+    assert not any("A weak measure" in sentence for sentence in made.conclusions if " on colour:" in sentence)

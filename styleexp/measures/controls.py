@@ -2,7 +2,7 @@
 
 A test that a mean-colour distance or a pixel distance passes does not show that a measure sees
 texture or content, so the validation scores these beside every measure: they must fail the style
-tests, and a measure that does no better than them is marked weak (``validation.weak``). They are
+tests, and a measure that does no better than them is marked weak (``validation.reasons``). They are
 no evaluator a run can choose (not registered).
 """
 

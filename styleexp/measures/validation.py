@@ -211,27 +211,20 @@ def markdown(results: list[Result]) -> str:
             f"{by_test[t].accuracy:.2f} ({by_test[t].trials})" if t in by_test and by_test[t].trials else "-"
             for t in tests
         ]
-        lines.append(f"| {measure} | " + " | ".join(cells) + " |")
+        lines.append(f"| {label(measure)} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
 def write(results: list[Result], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "validation.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=["measure", "test", "correct", "trials", "accuracy"])
+        writer = csv.DictWriter(f, fieldnames=["measure", "role", "test", "correct", "trials", "accuracy"])
         writer.writeheader()
-        writer.writerows({**asdict(r), "accuracy": "" if r.accuracy is None else f"{r.accuracy:.4f}"} for r in results)
+        writer.writerows(
+            {**asdict(r), "role": role(r.measure), "accuracy": "" if r.accuracy is None else f"{r.accuracy:.4f}"}
+            for r in results
+        )
     (out / "validation.md").write_text(markdown(results))
-
-
-def weak(results: list[Result]) -> dict[str, float]:
-    """The weak measures (``reasons`` says why; the controls among them), each with its lowest accuracy on a separating
-    test."""
-    lowest = {}
-    for r in results:
-        if r.test in SEPARATING and r.accuracy is not None:
-            lowest[r.measure] = min(lowest.get(r.measure, 1.0), r.accuracy)
-    return {measure: lowest[measure] for measure in reasons(results)}
 
 
 def reasons(results: list[Result]) -> dict[str, str]:
@@ -240,7 +233,7 @@ def reasons(results: list[Result]) -> dict[str, str]:
     rows = table(results)[1]
     bar: dict[str, float] = {}  # the best control's accuracy on each test
     for r in results:
-        if _control(r.measure) and r.test in SEPARATING and r.accuracy is not None:
+        if is_control(r.measure) and r.test in SEPARATING and r.accuracy is not None:
             bar[r.test] = max(bar.get(r.test, 0.0), r.accuracy)
     found = {}
     for measure, by_test in rows.items():
@@ -248,12 +241,23 @@ def reasons(results: list[Result]) -> dict[str, str]:
         failed = [f"{test} {accuracy:.2f}" for test, accuracy in scored.items() if accuracy < THRESHOLD]
         if failed:
             found[measure] = f"below {THRESHOLD:.2f} on {', '.join(failed)}"
-        elif scored and not _control(measure) and all(t in bar and a <= bar[t] for t, a in scored.items()):
+        elif scored and not is_control(measure) and all(t in bar and a <= bar[t] for t, a in scored.items()):
             found[measure] = "no better than its controls (a mean-colour or pixel distance) on " + ", ".join(
                 f"{test} ({accuracy:.2f} against {bar[test]:.2f})" for test, accuracy in scored.items()
             )
     return found
 
 
-def _control(measure: str) -> bool:
+def is_control(measure: str) -> bool:
+    """Whether ``measure`` is one of the negative controls (``controls.py``), not a measure a run reports."""
     return measure.startswith(f"{Controls.name}/")
+
+
+def role(measure: str) -> str:
+    """``measure``'s row label in ``validation.csv``: ``negative control`` or ``measure``."""
+    return "negative control" if is_control(measure) else "measure"
+
+
+def label(measure: str) -> str:
+    """``measure`` as the validation tables show it: a control says that it is one."""
+    return f"{measure} (negative control)" if is_control(measure) else measure

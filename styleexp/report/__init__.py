@@ -120,14 +120,13 @@ def write(
     evaluators = list(dict.fromkeys(name for run in runs for name in run.summary.get("evaluators", [])))
     first = evaluators[0] if evaluators else "the first evaluator"
     checks = validation.plain_names(list(checks), first)
-    weak = validation.weak(checks)
+    weak = validation.reasons(checks)
     judged = [name for name in names if name != CHANGE and (verdicts is None or name in verdicts)]
     comparisons = [c for name in judged for c in compare.paired(runs, keys, replicate, name)]
     sentences = [
         line
         + (
-            f" (A weak measure: it told an image's other half from other images in {weak[c.measure]:.0%} of trials, "
-            f"below {validation.THRESHOLD:.0%}, so this verdict is not to be trusted.)"
+            f" (A weak measure: {weak[c.measure]}, so this verdict is not to be trusted.)"
             if c.measure in weak
             else ""
         )
@@ -162,7 +161,8 @@ def write(
     overview = f"{len(runs)} runs ({failed} not completed); swept: " + (
         ", ".join(f"{k} ({len(v)})" for k, v in keys.items()) or "nothing"
     )
-    used = [check for check in checks if check.measure in names]
+    # The negative controls stay beside the measures: they are the bar a measure has to clear.
+    used = [check for check in checks if check.measure in names or validation.is_control(check.measure)]
     if used:
         validation.write(used, out)
     ranked = compare.ranked(runs, rank_by) if rank_by in names else []

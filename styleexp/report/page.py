@@ -133,7 +133,7 @@ def _validation(checks: Sequence[validation.Result]) -> str:
     if not checks:
         return "<p>The measures were not validated for this report.</p>"
     tests, rows = validation.table(list(checks))
-    weak = validation.weak(list(checks))
+    weak = validation.reasons(list(checks))
     lines = []
     for measure, by_test in rows.items():
         cells = "".join(
@@ -143,7 +143,7 @@ def _validation(checks: Sequence[validation.Result]) -> str:
             for t in tests
         )
         lines.append(
-            f'<tr class="{"weak" if measure in weak else "completed"}"><td>{html.escape(measure)}</td>{cells}</tr>'
+            f'<tr class="{"weak" if measure in weak else "completed"}"><td>{html.escape(validation.label(measure))}</td>{cells}</tr>'
         )
     header = "<th>measure</th>" + "".join(f"<th>{html.escape(t)}</th>" for t in tests)
     return f"<table><thead><tr>{header}</tr></thead><tbody>{''.join(lines)}</tbody></table>"
