@@ -12,8 +12,8 @@ import pytest
 from scipy import stats
 
 from styleexp import report
-from styleexp.report import compare, inference, plots
 from styleexp.measures import validation
+from styleexp.report import compare, inference, plots
 from styleexp.report.load import Run
 
 # style/gram of each (image, statistic, seed): within an image the seeds disagree on which statistic is better,

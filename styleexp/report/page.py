@@ -142,9 +142,8 @@ def _validation(checks: Sequence[validation.Result]) -> str:
             else "<td>-</td>"
             for t in tests
         )
-        lines.append(
-            f'<tr class="{"weak" if measure in weak else "completed"}"><td>{html.escape(validation.label(measure))}</td>{cells}</tr>'
-        )
+        row_class = "weak" if measure in weak else "completed"
+        lines.append(f'<tr class="{row_class}"><td>{html.escape(validation.label(measure))}</td>{cells}</tr>')
     header = "<th>measure</th>" + "".join(f"<th>{html.escape(t)}</th>" for t in tests)
     return f"<table><thead><tr>{header}</tr></thead><tbody>{''.join(lines)}</tbody></table>"
 
