@@ -125,11 +125,7 @@ def write(
     comparisons = [c for name in judged for c in compare.paired(runs, keys, replicate, name)]
     sentences = [
         line
-        + (
-            f" (A weak measure: {weak[c.measure]}, so this verdict is not to be trusted.)"
-            if c.measure in weak
-            else ""
-        )
+        + (f" (A weak measure: {weak[c.measure]}, so this verdict is not to be trusted.)" if c.measure in weak else "")
         for c, line in zip(comparisons, inference.verdicts(comparisons))
     ]
     asked = compare.question(keys, replicate)
