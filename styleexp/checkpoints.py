@@ -52,6 +52,10 @@ class Resume:
         return sum(scale.steps for scale in self.earlier) + self.step
 
 
+# The classes a saved point holds: Resume, and fitting.Scale, which adds itself (it imports this module).
+HELD: list[type] = [Resume]
+
+
 def save(run_dir: Path, point: Resume) -> None:
     """Write ``point`` atomically: a job that dies while writing leaves the previous point whole."""
     path = Path(run_dir) / RESUME
@@ -61,12 +65,17 @@ def save(run_dir: Path, point: Resume) -> None:
 
 
 def load(run_dir: Path, identity: str) -> Resume | None:
-    """The point saved in ``run_dir`` for the config ``identity``, or None (no point, or another config's)."""
+    """The point saved in ``run_dir`` for the config ``identity``, or None (no point, or another config's).
+
+    Torch's safe loader builds tensors and the classes of ``HELD``, and refuses anything else a planted file would
+    have it run.
+    """
     path = Path(run_dir) / RESUME
     if not path.is_file():
         return None
     try:
-        point = torch.load(path, map_location="cpu", weights_only=False)  # our own file, of our own classes
+        with torch.serialization.safe_globals(HELD):
+            point = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # cut short or written by another styleexp: the run starts over, said once
         print(
             f"styleexp: warning: {path} cannot be read ({type(error).__name__}); the run starts over", file=sys.stderr

@@ -1,12 +1,12 @@
 """Claiming folders: a run or job folder becomes one process's, atomically, and stays locked while it works there.
 
 A claim is a ``.claim`` file (pid, host, start, facts) created with the folder itself, so a folder
-that holds anything is never claimed again; its ``flock`` lock says whether the claimant still lives.
+that holds anything is never claimed again; its lock (``flock``, through the portable ``filelock``) says whether the
+claimant still lives: the system lets go of it when the claimant ends, however.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from filelock import lock_descriptor
 from hydra.experimental.callback import Callback as HydraCallback
 from omegaconf import DictConfig
 
@@ -41,7 +42,7 @@ def claim(folder: Path, **facts: Any) -> bool:
     os.umask(umask)
     building.chmod(0o777 & ~umask)  # a folder like any other, not mkdtemp's private one
     descriptor = os.open(building / CLAIM, os.O_CREAT | os.O_WRONLY, 0o644)
-    fcntl.flock(descriptor, fcntl.LOCK_EX)
+    lock_descriptor(descriptor)
     os.write(
         descriptor,
         json.dumps(
@@ -68,9 +69,7 @@ def reclaim(folder: Path) -> bool:
         descriptor = os.open(folder / CLAIM, os.O_RDWR)
     except OSError:
         return False
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    if not lock_descriptor(descriptor, blocking=False):
         os.close(descriptor)
         return False
     _claims[folder] = descriptor
@@ -103,9 +102,9 @@ def live_claim(folder: Path) -> dict[str, Any] | None:
     except OSError:
         return None
     try:
-        fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        return None  # claimed once, and the claimant has finished or died
-    except BlockingIOError:
+        # A brief exclusive hold, let go at close: another prober at the same instant may take the claim for live.
+        if lock_descriptor(descriptor, blocking=False):
+            return None  # claimed once, and the claimant has finished or died
         return json.loads(path.read_text() or "{}")
     finally:
         os.close(descriptor)
@@ -118,7 +117,7 @@ def wait_for(folder: Path) -> None:
     except OSError:
         return
     try:
-        fcntl.flock(descriptor, fcntl.LOCK_SH)
+        lock_descriptor(descriptor)
     finally:
         os.close(descriptor)
 

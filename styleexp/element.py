@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from styleexp import checkpoints, tracking
+from styleexp import checkpoints, outcome, tracking
 from styleexp.build import scale_plan
 from styleexp.checkpoints import Resume
 from styleexp.fitting import Lane, Scale
@@ -36,6 +36,7 @@ class Element:
         resume = checkpoints.load(job.run_dir, record["config_sha256"])
         record["resumed_from_step"] = resume.total_step if resume else None
         loggers = tracking.loggers(job.cfg, tracking.wandb_run(job, mode, resume.wandb_id if resume else None))
+        record["wandb"] = tracking.wandb_identity(loggers)
         if resume:
             tracking.resume_metrics(loggers, job.run_dir, resume.total_step)
         return cls(job, record, loggers, resume, scales=list(resume.earlier) if resume else [])
@@ -43,6 +44,7 @@ class Element:
     def end(self, status: str, error: BaseException | None = None) -> None:
         if self.status is None:
             self.status, self.error = status, error
+            self.record["exit_code"] = outcome.exit_code(status, error)
 
     @property
     def steps(self) -> int:

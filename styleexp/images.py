@@ -6,6 +6,7 @@ Convention: an image tensor is float32, shape ``[3, H, W]`` (RGB), values in ``[
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,7 @@ def load_image(path: str | os.PathLike, size: int | None = None) -> torch.Tensor
     if path.stat().st_size == 0:
         raise UserError(f"{path}: the file is empty; replace it with a real image")
     try:
-        with Image.open(path) as image:
+        with open_image(path) as image:
             image.load()
             return to_tensor(image, size)
     except UnidentifiedImageError:
@@ -40,6 +41,34 @@ def load_image(path: str | os.PathLike, size: int | None = None) -> torch.Tensor
     except (OSError, SyntaxError, ValueError) as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise UserError(f"{path}: the image is truncated or corrupt ({reason}); re-export or re-download it") from None
+
+
+def open_image(path: str | os.PathLike) -> Image.Image:
+    """``path`` opened with its header read and no pixel decoded; a ``UserError`` for more pixels than Pillow's limit.
+
+    Pillow's ``Image.MAX_IMAGE_PIXELS`` guards against decompression bombs, a few bytes that declare an image too
+    large to decode; Pillow itself only warns past it, and raises a traceback's worth past twice it.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            return Image.open(path)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            width, height = _declared_size(path)
+            raise UserError(
+                f"{path}: {width} x {height} pixels, more than Pillow's limit of {Image.MAX_IMAGE_PIXELS:,} pixels "
+                "against decompression bombs; scale it down first (a run resizes it to size= pixels anyway)"
+            ) from None
+
+
+def _declared_size(path: str | os.PathLike) -> tuple[int, int]:
+    """The width and height a file's header declares, with Pillow's pixel limit lifted for the header alone."""
+    limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+    try:
+        with Image.open(path) as image:
+            return image.size
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
 
 
 def to_tensor(image: Image.Image, size: int | None = None) -> torch.Tensor:

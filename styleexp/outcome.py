@@ -35,9 +35,14 @@ class Outcome:
 
     @property
     def exit_code(self) -> int:
-        if isinstance(self.error, UserError):
-            return EXIT_USAGE
-        return {"completed": 0, "skipped": 0, "interrupted": EXIT_INTERRUPTED}.get(self.status, EXIT_FAILED)
+        return exit_code(self.status, self.error)
+
+
+def exit_code(status: str, error: BaseException | None) -> int:
+    """The exit code of a run that ended with ``status``: 2 for a user's mistake (``error``), whatever the status."""
+    if isinstance(error, UserError):
+        return EXIT_USAGE
+    return {"completed": 0, "skipped": 0, "interrupted": EXIT_INTERRUPTED}.get(status, EXIT_FAILED)
 
 
 def message(status: str, error: Exception | None, steps: int, final: Path | None, nan: str | None, size: int) -> str:
@@ -109,19 +114,22 @@ def waiting(jobs: list[str]) -> None:
 
 
 def sweep_record(sweep_dir: Path, summaries: Mapping[str, dict[str, Any] | None], skipped: int) -> None:
-    """The end of a sweep: a line counting its jobs, then a line for each that did not complete; exit 1 if any.
+    """The end of a sweep: a line counting its jobs, then a line for each that did not complete; exit 1 if any, or 2
+    if each of them failed for a user's mistake (its ``summary.json``'s ``exit_code``).
 
     ``summaries`` maps each job the sweep defines to what its folder's ``summary.json`` holds ({} if
     it has none: the process died), or None if it has no folder.
     """
-    problems, missing = [], 0
+    problems, missing, codes = [], 0, set()
     for name, summary in summaries.items():
         if summary is None:
             missing += 1
             problems.append(f"  {name}: missing: no job folder (deleted?); styleexp-resume {sweep_dir} runs it again")
+            codes.add(EXIT_FAILED)
         elif summary.get("status") != "completed":
             reason = summary.get("message", "no summary.json; the process died")
             problems.append(f"  {name}: {summary.get('status', 'killed')}: {reason}")
+            codes.add(summary.get("exit_code", EXIT_FAILED))
     failed = len(problems) - missing
     print(
         f"styleexp: sweep {sweep_dir}: {len(summaries)} jobs, {len(summaries) - len(problems)} completed "
@@ -130,4 +138,4 @@ def sweep_record(sweep_dir: Path, summaries: Mapping[str, dict[str, Any] | None]
     )
     if problems:
         print("\n".join(problems), file=sys.stderr)
-        sys.exit(EXIT_FAILED)
+        sys.exit(EXIT_USAGE if codes == {EXIT_USAGE} else EXIT_FAILED)

@@ -8,14 +8,13 @@ skipping the jobs that completed (resume).
 from __future__ import annotations
 
 import argparse
-import re
 from datetime import datetime
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from styleexp import cli, outcome
+from styleexp import cli, outcome, sweeps
 from styleexp.errors import UserError
 from styleexp.images import load_image
 from styleexp.rundir import CONFIG, FINAL, NOT_IDENTITY, OVERRIDES, RESUME, config_identity, read_summary
@@ -24,14 +23,23 @@ from styleexp.rundir import CONFIG, FINAL, NOT_IDENTITY, OVERRIDES, RESUME, conf
 def run_arguments(run_dir: Path, extra: list[str], config_dir: str) -> tuple[list[str], str | None]:
     """Command-line arguments that run ``run_dir`` again, changed by the ``extra`` overrides, into a new folder.
 
-    Without ``extra`` the config composed today must be the one the run used, or a ``UserError`` says
-    which keys changed. An interrupted run is run again up to the step it reached, so that the two
-    images compare; the second value says so (and names any other way the original did not complete).
+    The saved overrides must be those the run recorded in its summary; without ``extra``, the config they
+    compose today must be the one the run used and the one saved beside them, or a ``UserError`` says
+    which file differs in which keys. An interrupted run is run again up to the step it reached, so that
+    the two images compare; the second value says so (and names any other way the original did not complete).
     """
     overrides = list(OmegaConf.load(_existing(run_dir, OVERRIDES, "run")))
     summary = read_summary(run_dir)
-    if not extra and summary.get("config_sha256"):
-        _check_unchanged(run_dir, overrides, summary["config_sha256"], config_dir)
+    recorded = summary.get("overrides", overrides)
+    if recorded != overrides:
+        edited, before = [o for o in overrides if o not in recorded], [o for o in recorded if o not in overrides]
+        raise UserError(
+            f"{run_dir / OVERRIDES} differs from the overrides its summary.json records ({' '.join(edited) or 'none'} "
+            f"where the run had {' '.join(before) or 'none'}): it was edited after the run; restore it, or give a "
+            f"change as overrides: styleexp-reproduce {run_dir} KEY=VALUE"
+        )
+    if not extra:
+        _check_unchanged(run_dir, overrides, summary.get("config_sha256"), config_dir)
     # The same number of threads: results then match bit for bit, whatever the CPU reductions' order.
     threads = [f"threads={summary['threads']}"] if summary.get("threads") else []
     new_dir = Path("outputs/runs") / datetime.now().strftime("%Y-%m-%d_%H-%M-%S-%f")
@@ -71,10 +79,9 @@ def sweep_arguments(sweep_dir: Path, extra: list[str], resume: bool) -> list[str
 
 def check_resumable(sweep_dir: Path, extra: list[str]) -> None:
     """Refuse overrides that would change what the jobs of ``sweep_dir`` compute: one folder, one configuration."""
-    changing = [override for override in extra if re.split(r"[./=]", override.lstrip("+~"))[0] not in NOT_IDENTITY]
-    if changing:
+    if changed := sweeps.changing(extra):
         raise UserError(
-            f"{' '.join(changing)} would change the jobs of {sweep_dir}, and its report would mix two configurations; "
+            f"{' '.join(changed)} would change the jobs of {sweep_dir}, and its report would mix two configurations; "
             f"run the changed sweep into a new folder with: styleexp-reproduce {sweep_dir} {' '.join(extra)}"
         )
 
@@ -155,22 +162,30 @@ def interrupted_run_arguments(run_dir: Path, extra: list[str]) -> list[str]:
     return [*overrides, *extra, f"hydra.run.dir={run_dir}"]
 
 
-def _check_unchanged(run_dir: Path, overrides: list[str], identity: str, config_dir: str) -> None:
+def _check_unchanged(run_dir: Path, overrides: list[str], identity: str | None, config_dir: str) -> None:
+    """Refuse a run whose saved config is not what its saved ``overrides`` compose today: conf/ has changed (the
+    composed config is not the one the run recorded as ``identity``), or ``.hydra/config.yaml`` was edited."""
     with initialize_config_dir(config_dir=config_dir, version_base="1.3"):
         cfg = compose("config", overrides=overrides)
-    if config_identity(cfg) == identity:
-        return
-    saved = _leaves(OmegaConf.to_container(OmegaConf.load(run_dir / CONFIG)))
+    saved = _leaves(OmegaConf.to_container(OmegaConf.load(_existing(run_dir, CONFIG, "run"))))
     now = _leaves(OmegaConf.to_container(cfg, enum_to_str=True))
     changed = sorted(
         key
         for key in saved.keys() | now.keys()
         if saved.get(key) != now.get(key) and key.split(".")[0] not in NOT_IDENTITY
     )
-    raise UserError(
-        f"the config under conf/ has changed since {run_dir} was made ({', '.join(changed) or 'resolved values'}); "
-        "check out the commit in its summary.json (versions.styleexp_commit), or add overrides to run it changed"
-    )
+    if identity is not None and config_identity(cfg) != identity:
+        raise UserError(
+            f"the config under conf/ has changed since {run_dir} was made ({', '.join(changed) or 'resolved values'}); "
+            "check out the commit in its summary.json (versions.styleexp_commit), or add overrides to run it changed"
+        )
+    if changed:
+        values = ", ".join(f"{key}={saved.get(key)} saved, {now.get(key)} composed" for key in changed)
+        cause = "it was edited after the run" if identity else "it was edited after the run, or conf/ has changed"
+        raise UserError(
+            f"{run_dir / CONFIG} differs from what its {OVERRIDES} compose ({values}): {cause}; restore it, or give "
+            f"a change as overrides: styleexp-reproduce {run_dir} KEY=VALUE"
+        )
 
 
 def _leaves(tree: object, prefix: str = "") -> dict[str, object]:
@@ -180,6 +195,9 @@ def _leaves(tree: object, prefix: str = "") -> dict[str, object]:
 
 
 def _existing(folder: Path, name: str, kind: str) -> Path:
+    if not folder.is_dir():
+        what = "a file, not a folder" if folder.exists() else "no such folder"
+        raise UserError(f"{folder}: {what}; give the folder of a finished {kind}")
     if not (folder / name).is_file():
         raise UserError(f"{folder} is not a {kind} folder: it has no {name}; give the folder of a finished {kind}")
     return folder / name

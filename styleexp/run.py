@@ -57,10 +57,7 @@ def _run_batch(jobs: list[Job], label: str | None) -> list[Outcome]:
         for k, job in enumerate(jobs):
             with job.as_current():
                 entry = admit(job, len(jobs))
-            if isinstance(entry, Outcome):
-                outcomes[k] = entry
-            else:
-                admitted[k] = entry
+            (outcomes if isinstance(entry, Outcome) else admitted)[k] = entry
         batch = [element.job.run_dir.name for element in admitted.values()] if len(admitted) > 1 else None
         for element in admitted.values():
             element.record["batch"] = batch
@@ -87,7 +84,8 @@ def admit(job: Job, batch_size: int) -> Element | Outcome:
         needs = memory.check_fits(cfg, batch_size)
     except UserError as error:
         if claims.claim(run_dir):  # not over a completed run that today's checks would refuse
-            rundir.write_summary(run_dir, {"status": "failed", "message": str(error), "overrides": job.overrides})
+            failed = {"status": "failed", "message": str(error), "exit_code": outcome.EXIT_USAGE}
+            rundir.write_summary(run_dir, {**failed, "overrides": job.overrides})
         return Outcome(run_dir, "failed", str(error), error)
     identity = rundir.config_identity(cfg)
     if sweeps.is_multirun() and rundir.completed_identity(run_dir) == identity:

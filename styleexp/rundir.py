@@ -37,11 +37,13 @@ from styleexp.errors import UserError
 from styleexp.images import load_image, save_image
 from styleexp.weights import Weights, file_sha256
 
-# Keys that do not change the image a run computes: where it logs, how many CPU threads it uses,
-# where this machine keeps the weights (their SHA-256 is recorded), how the result is scored and reported.
+# Keys that do not change the image a run computes: where it logs and what watches it (its configurable
+# callbacks), how many CPU threads it uses, where this machine keeps the weights (their SHA-256 is recorded), how
+# the result is scored and reported.
 NOT_IDENTITY = (
     "hydra",
     "logger",
+    "callbacks",
     "threads",
     "weights_dir",
     "measures",

@@ -18,7 +18,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from styleexp.errors import UserError
-from styleexp.images import load_image, to_tensor
+from styleexp.images import load_image, open_image, to_tensor
 
 DEFAULT_SIZE = 512
 _SUPERSAMPLE = 4  # draw shapes larger, then downsample: anti-aliased curved edges
@@ -156,7 +156,7 @@ def aspect(spec: str | os.PathLike) -> float:
     if name in STYLES:
         return 1.0
     try:
-        image = SAMPLES[name](DEFAULT_SIZE) if name in SAMPLES else Image.open(name)
+        image = SAMPLES[name](DEFAULT_SIZE) if name in SAMPLES else open_image(name)
         with image:
             width, height = image.size
     except (OSError, ValueError):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -29,7 +30,7 @@ from omegaconf import DictConfig, OmegaConf
 from styleexp import outcome
 from styleexp.claims import claim, live_claim, reclaim, resumable, wait_for
 from styleexp.errors import UserError
-from styleexp.rundir import SUMMARY, completed_identity, config_identity, read_summary
+from styleexp.rundir import NOT_IDENTITY, SUMMARY, completed_identity, config_identity, read_summary
 
 MAX_NAME = 120  # characters; file systems allow 255 bytes per folder name
 ATTEMPT = "~attempt"
@@ -98,16 +99,27 @@ def running_elsewhere(run_dir: Path) -> Path | None:
 
 
 def _definition(sweep_dir: Path) -> list[Override] | None:
-    """The sweep's overrides as its sweeper took them (its ``params``, then the command line), from ``multirun.yaml``;
-    None without one."""
+    """The sweep's overrides as its sweeper took them (``_overrides``), from ``multirun.yaml``; None without one."""
+    written = _written(sweep_dir)
+    return None if written is None else OverridesParser.create().parse_overrides(written)
+
+
+def _written(sweep_dir: Path) -> list[str] | None:
     try:
-        hydra_cfg = OmegaConf.load(sweep_dir / "multirun.yaml").hydra
-        params = hydra_cfg.sweeper.get("params") or {}
+        return _overrides(OmegaConf.load(sweep_dir / "multirun.yaml").hydra)
     except (OSError, AttributeError):
         return None
-    return OverridesParser.create().parse_overrides(
-        [f"{key}={value}" for key, value in params.items()] + list(hydra_cfg.overrides.task)
-    )
+
+
+def _overrides(hydra_cfg: DictConfig) -> list[str]:
+    """A sweep's overrides as its sweeper takes them: its ``params``, then the command line's."""
+    params = hydra_cfg.sweeper.get("params") or {}
+    return [f"{key}={value}" for key, value in params.items()] + list(hydra_cfg.overrides.task)
+
+
+def changing(overrides: list[str]) -> list[str]:
+    """Those of ``overrides`` that change what a job computes: not where it logs, how many threads it takes, ..."""
+    return [override for override in overrides if re.split(r"[./=]", override.lstrip("+~"))[0] not in NOT_IDENTITY]
 
 
 def swept_values(sweep_dir: Path) -> dict[str, list[str] | None] | None:
@@ -221,7 +233,22 @@ class SweepRecord(HydraCallback):
         self.started = 0.0
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        """Before the launcher writes its ``multirun.yaml`` over the one there: refuse another sweep than the folder's
+        (one folder, one configuration). The same sweep again goes on there, as ``styleexp-resume`` does."""
         self.started = time.time()
+        sweep_dir, launched = Path(config.hydra.sweep.dir), _overrides(config.hydra)
+        written = _written(sweep_dir)  # None in a new folder, or an Optuna search's (which writes no multirun.yaml)
+        added = changing([override for override in launched if override not in (written or launched)])
+        dropped = changing([override for override in written or [] if override not in launched])
+        if added or dropped:
+            outcome.refuse(
+                UserError(
+                    f"{sweep_dir} holds another sweep: {' '.join(added) or 'its defaults'} would change its jobs "
+                    f"(it ran {' '.join(dropped) or 'the defaults'}), and its report would mix two configurations; "
+                    f"launch into a fresh folder (hydra.sweep.dir=NEW), or go on with that sweep with: "
+                    f"styleexp-resume {sweep_dir}"
+                )
+            )
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)

@@ -6,7 +6,6 @@ image, network, weights, pooling, layer and statistic, so a job reuses what an e
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import io
 import os
@@ -16,9 +15,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import torch
+from filelock import FileLock, Timeout
 
+from styleexp.errors import UserError
 from styleexp.extractors import Extractor
 from styleexp.statistics import STATISTICS
+
+LOCK_TIMEOUT_S = 600  # far longer than any job takes to compute its targets
 
 
 class TargetCache:
@@ -40,11 +43,32 @@ class TargetCache:
 
     @contextmanager
     def locked(self) -> Iterator[None]:
-        """Hold the cache's lock: parallel jobs wait rather than compute the same targets twice."""
+        """Hold the cache's lock: parallel jobs wait rather than compute the same targets twice.
+
+        The lock file is never followed if it is a symbolic link (filelock opens it with ``O_NOFOLLOW``), nor
+        truncated: a link planted there is refused, and the file it points at is left as it was.
+        """
         self.folder.mkdir(parents=True, exist_ok=True)
-        with open(self.folder / "lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        path = self.folder / "lock"
+        lock = FileLock(path, timeout=LOCK_TIMEOUT_S)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise UserError(
+                f"{path}: another process has held the target cache's lock for {LOCK_TIMEOUT_S} s; let it finish "
+                "or end it, then go on with styleexp-resume SWEEP_DIR"
+            ) from None
+        except OSError:
+            if not path.is_symlink():
+                raise
+            raise UserError(
+                f"{path} is a symbolic link, which the target cache never follows; delete the link (the cache makes "
+                "its own lock file)"
+            ) from None
+        try:
             yield
+        finally:
+            lock.release()
 
     def load(self, path: Path, device: torch.device) -> torch.Tensor | None:
         """The tensor stored at ``path``; None if there is none, or if it is damaged (then said on stderr)."""
@@ -56,9 +80,10 @@ class TargetCache:
             reason = "its checksum does not match"
         else:
             try:
-                return torch.load(io.BytesIO(payload), map_location=device)
+                return torch.load(io.BytesIO(payload), map_location=device, weights_only=True)
             except Exception as error:  # a file torch cannot read is recomputed, whatever torch raised
-                reason = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+                # Torch's own account runs to paragraphs: its first line names the problem.
+                reason = f"{type(error).__name__}: {str(error).splitlines()[0]}" if str(error) else type(error).__name__
         print(f"styleexp: warning: the cached target {path} is damaged ({reason}); computing it again", file=sys.stderr)
         return None
 

@@ -118,6 +118,7 @@ def test_the_peer_comparison_times_styleexp_end_to_end_where_asked_for_nothing_l
         return {"seconds_per_step": 0.05 * case["size"] / 64, "passes_per_step": 1.0, "precision": "fp32"}
 
     monkeypatch.setattr(bench, "end_to_end", end_to_end)
+    monkeypatch.setattr(bench, "check_weights", lambda needed: None)  # no case reads them
     monkeypatch.setattr(bench, "conv_throughput", lambda device: 1e11)
     monkeypatch.setattr(bench, "flops_per_pass", lambda network, size, device: 1e9)
     monkeypatch.setattr(bench, "peer", lambda checkout, size, device: {"seconds_per_step": 0.04, "passes_per_step": 1})

@@ -15,6 +15,7 @@ import yaml
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf, read_write
 
+from styleexp import outcome
 from styleexp.claims import release
 from styleexp.cli import CONFIG_DIR, EXPERIMENTS_DIR
 from styleexp.images import load_image
@@ -83,7 +84,7 @@ def test_a_three_job_sweep_on_two_cores_gives_three_grouped_wandb_runs_and_share
 def test_a_failed_job_is_listed_the_sweep_goes_on_and_a_relaunch_reruns_only_it(tmp_path, weights, cli):
     sweep_dir = tmp_path / "sweep"
     first = cli("-m", "content=missing.jpg,astronaut", "logger=none", *FAST, f"hydra.sweep.dir={sweep_dir}")
-    assert first.returncode == 1
+    assert first.returncode == 2  # its one failure is a user's mistake
     assert (
         "2 jobs, 1 completed" in first.stderr
         and "content=missing.jpg: failed: missing.jpg: no such file" in first.stderr
@@ -94,7 +95,7 @@ def test_a_failed_job_is_listed_the_sweep_goes_on_and_a_relaunch_reruns_only_it(
     final_before = (completed / "final.png").read_bytes()
 
     again = cli(str(sweep_dir), main=resume)
-    assert again.returncode == 1
+    assert again.returncode == 2
     assert f"skipped: {completed} holds a completed run" in again.stdout
     assert "(1 skipped as done before), 1 failed" in again.stderr
     assert job_folders(sweep_dir) == ["content=astronaut", "content=missing.jpg", "content=missing.jpg~attempt2"]
@@ -134,14 +135,30 @@ def test_two_identical_sweeps_launched_together_run_each_job_once_with_its_measu
         run = next(r["run"] for r in wandb_records(sweep_dir / job) if r["type"] == "run")
         assert (
             run["display_name"] == f"twin/{job}"
-            and run["job_type"] == "synthesis"
-            and run["tags"] == ["study:gram_variants"]
+            and run["job_type"] == "sweep-job"
+            and run["tags"][0] == "study:gram_variants"
+            and "mode:synthesis" in run["tags"]
         )
         final = wandb_summary(sweep_dir / job)["summary"]
         assert (final["steps"], final["converged"]) == (saved["steps"], saved["converged"])
         assert saved["measures"]
         for key, value in saved["measures"].items():
             assert final[f"measure/{key}"] == pytest.approx(value), key
+
+
+def test_a_sweep_exits_2_only_when_each_job_that_did_not_complete_was_a_users_mistake(tmp_path, capsys):
+    done, mistake = {"status": "completed"}, {"status": "failed", "message": "x.jpg: no such file", "exit_code": 2}
+    crashed = {"status": "failed", "message": "RuntimeError: boom", "exit_code": 1}
+    for summaries, code in [
+        ({"a": done, "b": mistake, "c": mistake}, 2),
+        ({"a": mistake, "b": crashed}, 1),
+        ({"a": mistake, "b": {"status": "failed", "message": "written before exit codes"}}, 1),
+        ({"a": mistake, "b": None}, 1),  # a missing job is no mistake of the command line's
+    ]:
+        with pytest.raises(SystemExit) as exit_:
+            outcome.sweep_record(tmp_path, summaries, skipped=0)
+        assert exit_.value.code == code, summaries
+    assert "b: failed: RuntimeError: boom" in capsys.readouterr().err
 
 
 def test_a_job_without_folder_is_missing_in_the_sweep_record_and_the_report(tmp_path, capsys):

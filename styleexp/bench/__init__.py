@@ -31,8 +31,11 @@ from pathlib import Path
 
 import torch
 
+from styleexp import outcome
 from styleexp.bench import peers, quality, study
 from styleexp.bench.cases import bare, conv_throughput, end_to_end, flops_per_pass, peer, pipeline, run_bare
+from styleexp.errors import UserError
+from styleexp.weights import load_weights, weights_file
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -72,11 +75,24 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """``styleexp-bench``: a mistake (weights that can be neither found nor downloaded, ...) is one line, exit 2."""
     args = parse(argv)
+    try:
+        bench(args)
+    except UserError as error:
+        outcome.refuse(error)
+
+
+def bench(args: argparse.Namespace) -> None:
+    """What the command line ``args`` asks for: one bare case, a study, the quality comparison or the per-step table."""
     if args.case:
         print(json.dumps(bare(json.loads(args.case))))
         return
     device = torch.device(args.device)
+    if args.quality:
+        check_weights([("vgg19", "caffe"), ("vgg16", "torchvision")])  # the main job and peer's, the evaluator's
+    elif not args.study:  # a study's sweep says what it lacks itself, in its table
+        check_weights([(network, "caffe") for network in args.networks] + [("vgg19", "caffe")] * bool(args.peer))
     if args.study:
         out = args.out or default_out(args.device, "study")
         write_results(out, device, study.run(args.study, args.study_dir, args.report_args))
@@ -86,6 +102,14 @@ def main(argv: list[str] | None = None) -> None:
         write_results(out, device, quality.run(args.peer, args.pairs, args.sizes or [256, 512], device, out))
         return
     per_step(args, device)
+
+
+def check_weights(needed: list[tuple[str, str]]) -> None:
+    """Refuse before timing anything where ``(network, source)`` weights can be neither found nor downloaded: every
+    case would fail alike, each with its own line."""
+    for network, source in needed:
+        if not weights_file(network, source).is_file():
+            load_weights(network, source)  # downloads them, or says in one line why it cannot
 
 
 def per_step(args: argparse.Namespace, device: torch.device) -> None:

@@ -40,7 +40,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         for folder in [*args.folders, *args.run]:
             if not folder.is_dir():
-                raise UserError(f"{folder}: no such folder; give folders of images (or run folders with --run)")
+                what = "a file, not a folder" if folder.exists() else "no such folder"
+                raise UserError(f"{folder}: {what}; give folders of images (or run folders with --run)")
         images = probes.folder_images(args.folders, args.size) if args.folders else probes.bundled_images(args.size)
         if len(images) < 2:
             raise UserError(

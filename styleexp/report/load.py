@@ -58,11 +58,10 @@ def load_runs(*sweep_dirs: Path) -> tuple[list[Run], dict[str, list[str]]]:
 
 
 def _load_sweep(sweep_dir: Path) -> tuple[list[Run], dict[str, list[str]]]:
-    if (
-        not sweep_dir.is_dir()
-        or not any(sweep_dir.glob(f"*/{OVERRIDES}"))
-        and not (sweep_dir / "multirun.yaml").is_file()
-    ):
+    if not sweep_dir.is_dir():
+        what = "a file, not a folder" if sweep_dir.exists() else "no such folder"
+        raise UserError(f"{sweep_dir}: {what}; give a sweep folder, e.g. one under outputs/sweeps/")
+    if not any(sweep_dir.glob(f"*/{OVERRIDES}")) and not (sweep_dir / "multirun.yaml").is_file():
         raise UserError(
             f"{sweep_dir} is not a sweep folder: it has no multirun.yaml and no job folders; give a folder under "
             "outputs/sweeps/"
