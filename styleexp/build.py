@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import sys
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from styleexp import colors, conventions, devices, normalisation, preprocessing, samples, speed, sweeps
+from styleexp import colors, conventions, devices, logs, normalisation, preprocessing, samples, speed, sweeps
 from styleexp.colors import COLORS
 from styleexp.errors import UserError
 from styleexp.extractors import Extractor, build_extractor, positions_warning, resolve_layer, sees_enough
@@ -28,7 +28,7 @@ from styleexp.targets import TargetCache, Targets
 from styleexp.terms import build_terms, layers_for
 from styleexp.weights import load_weights
 
-_warned: set[str] = set()
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -84,13 +84,12 @@ def prepare(cfg: DictConfig, specs: Sequence[Spec] | None = None) -> FrozenNetwo
         seed=cfg.seed,
         download=cfg.network.download,
     )
+    sweep_dir = Path(HydraConfig.get().sweep.dir) if sweeps.is_multirun() else None
     for spec in specs:
         if spec.style is not None and (
             warning := positions_warning(cfg.network.name.value, spec.style_layers, tuple(spec.style.shape[1:]))
         ):
-            if not (sweeps.is_multirun() and warning in _warned):  # once per sweep process, not once per job
-                _warned.add(warning)
-                print(f"styleexp: warning: {warning}", file=sys.stderr)
+            logs.warn_once(warning, sweep_dir)
     facts, state_dict = weights_facts(weights), weights.state_dict
     if cfg.network.normalisation.value == "gatys":  # recorded with the weights, so targets are cached apart
         state_dict, facts["normalisation"] = normalisation.gatys(weights, device)
@@ -99,6 +98,7 @@ def prepare(cfg: DictConfig, specs: Sequence[Spec] | None = None) -> FrozenNetwo
         cfg.network.pooling.value,
     )  # fmt: skip
     speed.configure(extractor, cfg.speed.channels_last, cfg.speed.compile)
+    log.debug("network: %s on %s, weights %s, layers %s", cfg.network.name.value, device, facts, extractor.layers)
     return FrozenNetwork(extractor, facts, weights.source, device)
 
 

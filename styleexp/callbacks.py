@@ -1,18 +1,54 @@
-"""Lightning callbacks that watch the optimisation: losses to the loggers, images, a NaN guard, a step clock."""
+"""Lightning callbacks that watch the optimisation: losses to the loggers, images, a NaN guard, a step clock; and
+the configurable ones, ``callbacks.<name>``.
+
+Configurable (``conf/callbacks/default.yaml``): ``images`` (``ImageSaver``), ``progress`` (the progress bar) and
+``heartbeat`` (a sweep job's progress line), and any a user adds. Kept out of the config, because they are the
+run's contract (its ``summary.json``, ``metrics.csv``, status and resume point): the loss logger, the stop rule,
+the NaN guard, the step clock and the checkpointer (``fitting.py``).
+"""
 
 from __future__ import annotations
 
+import inspect
 import statistics
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from hydra.utils import get_object, instantiate
+from omegaconf import DictConfig
+from pytorch_lightning.callbacks import ProgressBar
 
 from styleexp import devices, rundir
 from styleexp.images import save_image
 from styleexp.module import StyleTransfer
-from styleexp.tracking import log_image, log_metrics
+from styleexp.tracking import Heartbeat, log_image, log_metrics
+
+
+def configured(nodes: DictConfig | Mapping[str, Any], console: bool, **runtime: Any) -> list[pl.Callback]:
+    """The callbacks of ``callbacks.<name>`` (a null one left out), each given those of the scale's ``runtime``
+    objects (``run_dirs``, ``loggers``, ``size``, ``offsets``, ``label``) that its constructor names and its node does
+    not set.
+
+    A progress bar shows on a single run's ``console`` only (a sweep's jobs would share one console);
+    a heartbeat only where there is no bar, and only with ``every_s`` set.
+    """
+    made = []
+    for node in nodes.values():
+        if node is None:
+            continue
+        takes = inspect.signature(get_object(node["_target_"])).parameters
+        given = {key: value for key, value in runtime.items() if key in takes and key not in node}
+        callback = instantiate(node, **given)
+        if isinstance(callback, ProgressBar) and not console:
+            continue
+        if isinstance(callback, Heartbeat) and (console or callback.every_s is None):
+            continue
+        made.append(callback)
+    return made
 
 
 def logged_losses(module: StyleTransfer, index: int) -> dict[str, float]:
@@ -48,9 +84,9 @@ class ImageSaver(pl.Callback):
     ``images/scale_<size>.png``. Element i's files go into ``run_dirs[i]``, its images to ``loggers[i]``.
     """
 
-    def __init__(self, run_dirs: list[Path], loggers: list[list], every: int, scale: int, offsets: list[int]):
+    def __init__(self, run_dirs: list[Path], loggers: list[list], every: int, size: int, offsets: list[int]):
         self.run_dirs = list(run_dirs)
-        self.loggers, self.every, self.scale, self.offsets = loggers, every, scale, offsets
+        self.loggers, self.every, self.size, self.offsets = loggers, every, size, offsets
 
     def on_train_batch_end(self, trainer: pl.Trainer, module: StyleTransfer, *args) -> None:
         if self.every > 0 and trainer.global_step % self.every == 0:
@@ -64,7 +100,7 @@ class ImageSaver(pl.Callback):
     def on_train_end(self, trainer: pl.Trainer, module: StyleTransfer) -> None:
         output = module.output()
         for i, run_dir in enumerate(self.run_dirs):
-            save_image(output[i : i + 1], rundir.scale_image(run_dir, self.scale))
+            save_image(output[i : i + 1], rundir.scale_image(run_dir, self.size))
 
 
 class StopRule(pl.Callback):

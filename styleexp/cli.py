@@ -1,8 +1,13 @@
-"""``styleexp``: the Hydra app, with a mistake in the overrides or the config as one line and exit 2."""
+"""``styleexp``: the Hydra app, with a mistake in the overrides or the config as one line and exit 2.
+
+The habits of lightning-hydra-template's users hold: ``experiment=NAME`` is ``study=NAME``, and
+``--version`` names styleexp's version (and Hydra's).
+"""
 
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 import re
 import sys
@@ -10,14 +15,19 @@ from importlib import resources
 from pathlib import Path
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
 from hydra.core.plugins import Plugins
 from hydra.errors import ConfigCompositionException, OverrideParseException, SearchPathException
 from omegaconf import DictConfig, OmegaConf
 
 from hydra_plugins.styleexp_batched.batched_launcher import BatchedLauncher
-from styleexp import config
+from styleexp import __version__, config, logs
 from styleexp.errors import UserError
 from styleexp.help import experiments_text
+
+log = logging.getLogger(__name__)
+# Other names for a group, as other projects' users type them: lightning-hydra-template's `experiment`.
+ALIASES = {"experiment": "study"}
 
 
 def _folder(package: str, folder: str) -> str:
@@ -52,21 +62,28 @@ def main(cfg: DictConfig) -> float | None:
     from styleexp import signals
 
     with signals.deferred():
-        from styleexp import outcome, sweeps
+        from styleexp import checks, outcome, sweeps
         from styleexp.run import run
 
     try:
         sweeps.check_search()
+        checks.objective(cfg)  # every job of a sweep would return its sweeper nothing: the launch stops at once
     except UserError as error:
         outcome.refuse(error)
-    return outcome.conclude(run(cfg), sweeps.is_multirun())
+    with logs.recorded():
+        log.debug("overrides: %s", " ".join(HydraConfig.get().overrides.task))
+        return outcome.conclude(run(cfg), sweeps.is_multirun())
 
 
 def app() -> None:
     """``styleexp``: the Hydra app, with a mistake in the overrides or the config as one line and exit 2."""
-    users = os.environ.get("HYDRA_FULL_ERROR")
+    if "--version" in sys.argv[1:]:  # before Hydra, whose own --version names only itself
+        print(f"styleexp {__version__} (hydra-core {hydra.__version__})")
+        return
+    users, typed = os.environ.get("HYDRA_FULL_ERROR"), sys.argv
     # Hydra then raises what went wrong in composing the config, instead of printing it and exiting 1.
     os.environ["HYDRA_FULL_ERROR"] = "1"
+    sys.argv = [typed[0], *map(aliased, typed[1:])]
     try:
         main()
     except (ConfigCompositionException, OverrideParseException, SearchPathException) as error:
@@ -75,10 +92,18 @@ def app() -> None:
         print(f"styleexp: error: {composition_message(error)}", file=sys.stderr)
         sys.exit(2)
     finally:
+        sys.argv = typed
         if users is None:
             os.environ.pop("HYDRA_FULL_ERROR", None)
         else:
             os.environ["HYDRA_FULL_ERROR"] = users
+
+
+def aliased(argument: str) -> str:
+    """A command-line ``argument`` with an alias of a group (``experiment=gram_variants``, ``+experiment=...``,
+    ``~experiment``) turned into the group's own name (``study=gram_variants``); any other argument as it is."""
+    prefix, key, rest = re.match(r"([+~]*)([\w.\-/]*)(.*)", argument, re.DOTALL).groups()
+    return f"{prefix}{ALIASES.get(key, key)}{rest}"
 
 
 def launch(arguments: list[str]) -> None:
@@ -97,6 +122,11 @@ def composition_message(error: Exception) -> str:
     cause = str(error.__cause__).splitlines()[0] if error.__cause__ is not None else ""
     full_key = getattr(error.__cause__, "full_key", None)
     if full_key and " not in " in cause:
+        if full_key.startswith("trainer."):
+            from styleexp.trainer_args import refusal  # here only: it loads Lightning
+
+            key = full_key.removeprefix("trainer.")
+            return refusal(key) or f"{full_key} is not in the config; add it with +{full_key}=VALUE"
         close = difflib.get_close_matches(full_key, _setting_names(), n=1)
         hint = f"; did you mean {close[0]}?" if close else ""
         return f"{full_key} is not a setting{hint} (styleexp --cfg job lists them all)"
@@ -108,6 +138,8 @@ def composition_message(error: Exception) -> str:
         close = difflib.get_close_matches(option, options, n=1)
         hint = f"; did you mean {group}={close[0]}?" if close else ""
         return f"{group}={option} is not an option of {group}{hint} (options: {', '.join(options)})"
+    if already := re.search(r"An item is already at '([^']+)'", lines[0]):  # a `+key=value` for a key that is there
+        return f"{already[1]} is already in the config; set it without the +: {already[1]}=VALUE"
     if isinstance(error, OverrideParseException):
         return f"{lines[0]}; overrides look like key=value (https://hydra.cc/docs/advanced/override_grammar/basic)"
     return f"{lines[0]}: {cause}" if cause else lines[0]

@@ -180,6 +180,7 @@ class Config:
     speed: SpeedConfig = field(default_factory=SpeedConfig)
     trainer: Dict[str, Any] = field(default_factory=dict)
     logger: Dict[str, Any] = field(default_factory=dict)
+    callbacks: Dict[str, Any] = field(default_factory=dict)  # the `callbacks` group: Lightning callbacks by name
 
 
 def _optim_schema(name: str) -> type:
@@ -209,8 +210,7 @@ def register() -> None:
     """Register the schema as ``config_schema``, the registry-backed group options and the resolvers.
 
     ``${layers:network,kind}`` lists a network's layers of a kind (``relu``, ``conv``);
-    ``${network_default:network,key}`` is a network's own ``content_layer`` or ``style_layers``;
-    ``${styleexp_log_level:verbose}`` is the level of the libraries' console loggers.
+    ``${network_default:network,key}`` is a network's own ``content_layer`` or ``style_layers``.
     """
     store = ConfigStore.instance()
     store.store(name="config_schema", node=Config)
@@ -228,4 +228,3 @@ def register() -> None:
     if not OmegaConf.has_resolver("layers"):
         OmegaConf.register_new_resolver("layers", _layers_of_kind)
         OmegaConf.register_new_resolver("network_default", _network_default)
-        OmegaConf.register_new_resolver("styleexp_log_level", lambda verbose: "INFO" if verbose else "WARNING")

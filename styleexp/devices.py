@@ -16,8 +16,17 @@ from styleexp.errors import UserError
 
 def device_of(cfg: DictConfig) -> torch.device:
     """Where the run works: the GPU ``trainer.devices`` picks (as Lightning reads it: a count takes the first GPU,
-    a list of one index that GPU) if there is one and the trainer is not told to use the CPU; else the CPU."""
-    if not torch.cuda.is_available() or cfg.trainer.get("accelerator") == "cpu":
+    a list of one index that GPU) if there is one and the trainer is not told to use the CPU; else the CPU.
+
+    A trainer told to use the GPU (``trainer=gpu``) where there is none is refused.
+    """
+    accelerator = cfg.trainer.get("accelerator")
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise UserError(
+            f"there is no GPU here for trainer=gpu (trainer.accelerator={accelerator}: torch finds no CUDA device); "
+            "use trainer=cpu, or trainer=default (a GPU when there is one, else the CPU)"
+        )
+    if not torch.cuda.is_available() or accelerator == "cpu":
         return torch.device("cpu")
     chosen = cfg.trainer.get("devices", 1)
     if isinstance(chosen, str) and "," in chosen:  # Lightning reads "1," as GPU 1, "1" as one GPU

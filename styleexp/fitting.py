@@ -9,14 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytorch_lightning as pl
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from torch.utils.data import DataLoader
 
-from styleexp import devices, speed, tracking
-from styleexp.callbacks import ImageSaver, LossLogger, NaNGuard, StepClock, StopRule
-from styleexp.checkpoints import Checkpointer, Resume
+from styleexp import devices, tracking, trainer_args
+from styleexp.callbacks import LossLogger, NaNGuard, StepClock, StopRule, configured
+from styleexp.checkpoints import HELD, Checkpointer, Resume
 from styleexp.module import StyleTransfer
 
 
@@ -65,6 +64,9 @@ class Scale:
                 "style_layers": self.style_layers}  # fmt: skip
 
 
+HELD.append(Scale)  # a saved point holds its earlier scales, which torch's safe loader must be told of
+
+
 def fit(
     module: StyleTransfer, lanes: Sequence[Lane], size: int, cfg: DictConfig, console: bool, label: str
 ) -> tuple[list[Scale], BaseException | None]:
@@ -81,7 +83,10 @@ def fit(
     offsets = [lane.offset + steps for lane, steps in zip(lanes, done)]
     logger = LossLogger([lane.loggers for lane in lanes], cfg.log_every, size, offsets)
     run_dirs = [lane.run_dir for lane in lanes]
-    saver = ImageSaver(run_dirs, [lane.loggers for lane in lanes], cfg.image_every, size, offsets)
+    chosen = configured(
+        cfg.callbacks, console, run_dirs=run_dirs, loggers=[lane.loggers for lane in lanes], size=size,
+        offsets=offsets, label=label,
+    )  # fmt: skip
     stop = StopRule(
         [lane.stop.rtol for lane in lanes],
         [lane.stop.window for lane in lanes],
@@ -94,22 +99,14 @@ def fit(
     points = [_points(module, i, lane, steps) for i, (lane, steps) in enumerate(zip(lanes, done))]
     checkpointer = Checkpointer(run_dirs, points, stop.history, cfg.log_every, every_s)
     clock, guard = StepClock(cfg.log_every), NaNGuard()
-    progress = [tracking.Progress(cfg.log_every, size)] if console else []
-    heartbeat = [tracking.Heartbeat(label, cfg.progress_every_s, size)] if not console and cfg.progress_every_s else []
     cap, device = max(stop.caps), devices.device_of(cfg)  # where it will run
-    trainer = pl.Trainer(
-        **{**OmegaConf.to_container(cfg.trainer, resolve=True), "max_steps": cap},
-        precision=speed.set_precision(speed.resolve(cfg.speed.precision.value, device), device),
-        logger=False,  # each element logs to its own loggers (callbacks.py)
-        enable_progress_bar=bool(progress),
-        callbacks=[logger, saver, stop, clock, guard, checkpointer, *progress, *heartbeat],
-    )
+    trainer = trainer_args.make(cfg, cap, device, [logger, *chosen, stop, clock, guard, checkpointer])
     ended = None
     try:
         with tracking.quiet_fit():
             trainer.fit(module, DataLoader(range(cap), batch_size=None))
     except (KeyboardInterrupt, SystemExit, Exception) as caught:  # Lightning answers Ctrl-C with sys.exit(1)
-        ended = caught
+        ended = trainer_args.explained(caught)
     outputs, wall_time = module.output(), round(time.perf_counter() - started, 3)
     failures = guard.failures or [None] * len(lanes)
     units = module.units()

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 KINDS = {
-    "study": "a ready ablation study; runs as a sweep: styleexp study=NAME",
+    "study": "a ready ablation study; runs as a sweep: styleexp study=NAME (or experiment=NAME)",
     "preset": "a published configuration: styleexp preset=NAME content=... style=...",
     "search": "an Optuna search of the loss weights: styleexp search=NAME",
 }

@@ -238,7 +238,7 @@ def test_cli_run_leaves_every_file_and_an_offline_wandb_run(tmp_path):
 
     records = wandb_records(run_dir)
     run = next(r["run"] for r in records if r["type"] == "run")
-    assert run["job_type"] == "transfer"
+    assert run["job_type"] == "run" and "mode:transfer" in run["tags"]
     history = [r["history"]["item"] for r in records if r["type"] == "history"]
     assert not any("epoch" in row for row in history)
     # Losses and images of one step share its step value.
@@ -246,8 +246,11 @@ def test_cli_run_leaves_every_file_and_an_offline_wandb_run(tmp_path):
     image_steps = {row["trainer/global_step"] for row in history if "images/output._type" in row}
     assert image_steps == {2, 4} and image_steps <= loss_steps
     artifact = next(r["artifact"] for r in records if r["type"] == "artifact")
-    assert artifact["type"] == "image"
-    assert {item["path"] for item in artifact["manifest"]["contents"]} == {"final.png", "content.png", "style.png"}
+    assert artifact["type"] == "run-folder"
+    assert {item["path"] for item in artifact["manifest"]["contents"]} == {
+        "final.png", "content.png", "style.png", ".hydra/config.yaml", ".hydra/overrides.yaml", "summary.json",
+        "metrics.csv",
+    }  # fmt: skip
     # Staged inside the run folder, where `wandb sync` finds it later.
     assert all(item["local_path"].startswith(str(run_dir)) for item in artifact["manifest"]["contents"])
 

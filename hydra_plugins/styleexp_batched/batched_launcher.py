@@ -72,7 +72,10 @@ class BatchedLauncher(Launcher):
         from styleexp.memory import batch_that_fits
 
         returns, jobs = self._prepare(numbered)
-        pending, number = batches([job.cfg for job in jobs], self.batch_size), 0
+        try:  # the memory estimate asks where the jobs run: a GPU asked for where there is none is one line
+            pending, number = batches([job.cfg for job in jobs], self.batch_size), 0
+        except UserError as error:
+            outcome.refuse(error)
         while pending:
             members = pending.pop(0)
             # Measured again as the batch starts: memory taken since the plan (other processes) splits the batch
@@ -120,17 +123,18 @@ class BatchedLauncher(Launcher):
 
     def _run(self, returns: list[JobReturn], jobs: list[Any], number: int, total: int) -> None:
         """Optimise ``jobs`` as batch ``number`` of ``total``; each job's line, its objective in its return."""
-        from styleexp import outcome
+        from styleexp import logs, outcome
         from styleexp.run import run_batch
 
         label = f"batch {number} of {total} ({len(jobs)} job{'s' if len(jobs) > 1 else ''})"
-        print(f"styleexp: {label}: {', '.join(job.run_dir.name for job in jobs)}", flush=True)
         stop: SystemExit | None = None
-        for ret, result in zip(returns, run_batch(jobs, label)):
-            try:
-                ret.return_value = outcome.conclude(result, multirun=True)
-            except SystemExit as ending:
-                stop = stop or ending
+        with logs.recorded([job.run_dir for job in jobs]):  # the batch's lines in each of its jobs' styleexp.log
+            print(f"styleexp: {label}: {', '.join(job.run_dir.name for job in jobs)}", flush=True)
+            for ret, result in zip(returns, run_batch(jobs, label)):
+                try:
+                    ret.return_value = outcome.conclude(result, multirun=True)
+                except SystemExit as ending:
+                    stop = stop or ending
         if stop is not None:
             raise stop
 
