@@ -25,7 +25,7 @@ from pytorch_lightning.callbacks import Callback, TQDMProgressBar
 from pytorch_lightning.callbacks.progress.tqdm_progress import Tqdm
 from pytorch_lightning.loggers import CSVLogger, WandbLogger
 
-from styleexp import rundir, sweeps
+from styleexp import rundir, sweeps, wandb_record
 from styleexp.job import Job
 
 
@@ -60,22 +60,35 @@ def loggers(cfg: DictConfig, wandb_run: Mapping[str, Any]) -> list:
 
 
 def wandb_run(job: Job, mode: str, resumed: str | None = None) -> dict[str, Any]:
-    """What a job's W&B run is: its name, group (the sweep), job type (``mode``), tags (study, preset) and config;
-    for a job that goes on from a saved point, the run it ``resumed`` (its id)."""
-    tags = [f"{group}:{job.choices[group]}" for group in ("study", "preset") if job.choices.get(group)]
-    config = {
-        **rundir.identity_config(job.cfg),
-        "choices": job.choices,
-        "overrides": sweeps.overrides_dict(job.overrides),
-    }
+    """What a job's W&B run is (``wandb_record.py``): its name, group (the sweep), job type (``run``, ``sweep-job``),
+    tags (study, preset, statistic, network, ``mode``) and config; for a job that goes on from a saved point, the run
+    it ``resumed`` (its id)."""
     name = sweeps.run_name(job.choices, job.overrides, job.run_dir)
-    run = {"name": name, "group": sweeps.sweep_id(), "job_type": mode, "tags": tags, "config": config}
+    run = {
+        "name": name,
+        "group": sweeps.sweep_id(),
+        "job_type": wandb_record.job_type(),
+        "tags": wandb_record.tags(job, mode),
+        "config": wandb_record.config(job),
+    }
     return {**run, "id": resumed, "resume": "allow"} if resumed else run
 
 
 def wandb_id(loggers: list) -> str | None:
     """The id of the W&B run among ``loggers`` (a resumed job logs to it again), or None."""
     return next((logger.experiment.id for logger in wandb_loggers(loggers)), None)
+
+
+def wandb_identity(loggers: list) -> dict[str, str] | None:
+    """The id, name and project of the W&B run among ``loggers``, for ``summary.json`` (a report joins its rows to the
+    runs on the dashboard by them), or None where there is none."""
+    return next(
+        (
+            {"id": run.id, "name": run.name, "project": run.project}
+            for run in (logger.experiment for logger in wandb_loggers(loggers))
+        ),
+        None,
+    )
 
 
 def resume_metrics(loggers: list, run_dir: Path, step: int) -> None:
@@ -124,57 +137,27 @@ def finish(loggers: list, step: int, last: Mapping[str, float], run_dir: Path, s
     """Log the run's end however it ended, then close the loggers and the W&B run.
 
     ``last`` (the final losses, unless already logged at ``step``, and the measures) becomes the
-    last row of ``metrics.csv``; W&B also gets the final image, as an image and as an ``image``
-    artifact holding the inputs beside it, and the status, message and measures in its summary.
+    last row of ``metrics.csv``; W&B also gets the final image, the ``summary.json`` just written
+    (``summary``) as its summary, and the run folder as an artifact (``wandb_record.py``).
     """
     try:
         with quiet_fit():  # a run that failed before its first step makes its CSV logger's first write here
             if last:
                 log_metrics(loggers, last, step)
             for logger in loggers:
-                logger.save()
+                logger.save()  # metrics.csv complete before the artifact copies it
         final = run_dir / rundir.FINAL
         if final.is_file():
             log_image(loggers, "images/final", final, step)
         for logger in wandb_loggers(loggers):
             run = logger.experiment
-            if final.is_file():
-                artifact = _final_artifact(run, run_dir, summary)
-                run.log_artifact(artifact)
-            run.summary.update(
-                {
-                    "status": summary["status"],
-                    "message": summary["message"],
-                    "evaluations": summary.get("evaluations", 0),
-                    "steps": summary.get("steps", 0),
-                    "converged": summary.get("converged", False),
-                    "batch": summary.get("batch"),
-                    **{f"measure/{key}": value for key, value in summary.get("measures", {}).items()},
-                }
-            )
+            # Staged in this run's folder, not the folder of the batch's last job to start its logger.
+            os.environ["WANDB_DATA_DIR"] = str(run_dir / "wandb")
+            run.log_artifact(wandb_record.artifact(run.id, run_dir, summary))
+            run.summary.update(wandb_record.summary(summary))
     finally:
         for logger in wandb_loggers(loggers):
             logger.experiment.finish(exit_code=0 if summary["status"] == "completed" else 1)
-
-
-def _final_artifact(run: Any, run_dir: Path, summary: Mapping[str, Any]) -> Any:
-    import wandb
-
-    artifact = wandb.Artifact(
-        f"final-{run.id}",
-        type="image",
-        metadata={
-            "status": summary["status"],
-            "steps": summary.get("steps"),
-            "mode": summary.get("mode"),
-            "inputs": {role: rundir.image_file(run_dir, role).is_file() for role in rundir.INPUTS},
-            "overrides": summary.get("overrides", []),
-        },
-    )
-    for path in [run_dir / rundir.FINAL, *rundir.input_files(run_dir)]:
-        if path.is_file():
-            artifact.add_file(str(path), name=path.name)
-    return artifact
 
 
 class Progress(TQDMProgressBar):

@@ -3,12 +3,13 @@
 Reads the saved run folders only; never reruns anything. Writes into ``<sweep>/report/`` (or the
 folder given): ``grid.png``, ``table.csv``, ``table.md``, ``variants.csv``, the charts and
 ``index.html`` (self-contained: images inlined, opens from disk). ``load`` reads the runs,
-``tables`` makes the tables, ``compare`` and ``inference`` the conclusions, ``plots`` the charts, ``grid`` the figure
-and ``page`` the page.
+``tables`` makes the tables, ``compare`` and ``inference`` the conclusions, ``plots`` the charts, ``grid`` the figure,
+``page`` the page and ``wandb_charts`` the native charts of its W&B run.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -21,7 +22,7 @@ from omegaconf import OmegaConf
 from styleexp import measures, samples
 from styleexp.images import load_image
 from styleexp.measures import probes, validation
-from styleexp.report import compare, inference, plots
+from styleexp.report import compare, inference, plots, wandb_charts
 from styleexp.report.changes import CHANGE, ORDERED, changes
 from styleexp.report.grid import CELL, grid, layout, thumbnail
 from styleexp.report.load import Run, load_runs, position, report_settings
@@ -50,7 +51,9 @@ __all__ = [
 @dataclass
 class Report:
     """What ``write`` made: the folder, the run table, the variants over replicates, the conclusions (the method's
-    sentence first, then a verdict per comparison and the evaluators' agreement), the charts."""
+    sentence first, then a verdict per comparison and the evaluators' agreement), the charts; and what the charts
+    show, for W&B's own: the swept keys, the factors, the measures and the loss curves' rows (a title and its
+    labelled runs)."""
 
     folder: Path
     rows: list[dict[str, object]]
@@ -58,6 +61,10 @@ class Report:
     conclusions: list[str]
     charts: list[Path]
     rankings: dict[str, list[str]]
+    keys: dict[str, list[str]]
+    factors: list[str]
+    measures: list[str]
+    loss_rows: list[tuple[str, list[tuple[Run, str]]]]
 
 
 def validation_images(runs: list[Run]) -> dict[str, torch.Tensor]:
@@ -143,15 +150,18 @@ def write(
         if factors
         else []
     )
-    loss_charts = []
-    for i, row in enumerate(layout(keys)[0]):
+    loss_rows = []
+    for row in layout(keys)[0]:
         row_runs = [run for run in runs if position(run, keys)[: len(row)] == row] if keys else runs
-        row_title = ", ".join(f"{key}={value}" for key, value in zip(keys, row)) or "all runs"
         labelled = [
             (run, ", ".join(f"{key}={run.choices.get(key, '')}" for key in list(keys)[len(row) :]) or run.folder.name)
             for run in row_runs
         ]
-        loss_charts.append(plots.save(plots.loss_figure(labelled, row_title), out / f"losses_{i:02d}.png"))
+        loss_rows.append((", ".join(f"{key}={value}" for key, value in zip(keys, row)) or "all runs", labelled))
+    loss_charts = [
+        plots.save(plots.loss_figure(labelled, title), out / f"losses_{i:02d}.png")
+        for i, (title, labelled) in enumerate(loss_rows)
+    ]
     grid(runs, keys)[0].save(out / "grid.png")
     failed = sum(run.status != "completed" for run in runs)
     overview = f"{len(runs)} runs ({failed} not completed); swept: " + (
@@ -181,39 +191,53 @@ def write(
             rank_by,
         )
     )
-    return Report(out, rows, variants, [method, *sentences] if method else sentences, charts, rankings)
+    conclusions = [method, *sentences] if method else sentences
+    return Report(out, rows, variants, conclusions, charts, rankings, keys, factors, names, loss_rows)
 
 
 def log_to_wandb(report: Report, runs: list[Run], group: str, mode: str) -> None:
-    """Log the table (numbers as numbers, each run's final image), the grid and the charts as a ``report`` run in
-    ``group``."""
+    """Log the report as a ``report`` run in ``group``: the table (numbers as numbers, each run's W&B id and name, its
+    final image), the grid, and native W&B charts of each measure against each factor and of the loss curves."""
     import wandb
 
     saved = OmegaConf.load(runs[0].folder / CONFIG)
     project = OmegaConf.select(saved, "logger.wandb.project", default="styleexp")
+    chosen = (run.summary.get("choices") or {} for run in runs)
+    studies = sorted({f"{key}:{c[key]}" for c in chosen for key in ("study", "preset") if c.get(key)})
+    os.environ["WANDB_DATA_DIR"] = str(report.folder / "wandb")  # its tables' images staged beside it for `wandb sync`
     run = wandb.init(
         project=project,
         group=group,
         name=f"report-{group}",
         job_type="report",
+        tags=["report", *studies],
         dir=report.folder,
         mode=mode,
-        config={"runs": len(runs)},
+        config={"runs": len(runs), "swept": report.keys, "factors": report.factors},
         settings=wandb.Settings(silent=True),
     )
     try:
         by_name = {r.folder.name: r for r in runs}
-        columns = [*report.rows[0], "final"]
+        columns = ["wandb_id", "wandb_name", *report.rows[0], "final"]
         data = []
         for row in report.rows:
-            final = by_name[row["run"]].folder / FINAL
-            data.append([*row.values(), wandb.Image(str(final)) if final.is_file() else None])
+            reported = by_name[row["run"]]
+            final = reported.folder / FINAL
+            image = wandb.Image(str(final)) if final.is_file() else None
+            identity = reported.summary.get("wandb") or {}
+            data.append([identity.get("id"), identity.get("name"), *row.values(), image])
         logged = {
             "report/table": wandb.Table(columns=columns, data=data),
             "report/grid": wandb.Image(str(report.folder / "grid.png")),
         }
-        logged.update({f"report/{chart.stem}": wandb.Image(str(chart)) for chart in report.charts})
-        run.log(logged)
+        for name in report.measures:
+            for key in report.factors:
+                logged[f"measures/{name} by {key}"] = wandb_charts.measure_chart(
+                    runs, report.keys, report.factors, name, key
+                )
+        for title, labelled in report.loss_rows:
+            logged[f"losses/{title}"] = wandb_charts.loss_chart(labelled, title)
+        run.log({key: value for key, value in logged.items() if value is not None})
         run.summary.update({"conclusions": "\n".join(report.conclusions)})
     finally:
         run.finish()

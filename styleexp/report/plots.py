@@ -28,24 +28,16 @@ def measure_figure(runs: Sequence[Run], keys: dict[str, list[str]], factors: Seq
     figure, axes = plt.subplots(1, len(factors), figsize=(2.7 * len(factors) + 0.8, 2.8), squeeze=False, sharey=True)
     better = "higher" if higher_is_better(name) else "lower"
     for ax, key in zip(axes[0], factors):
-        values, others = keys[key], [other for other in factors if other != key]
-        lines: dict[tuple[str, ...], dict[str, list[float]]] = {}
-        for run in completed(runs):
-            if run.scores.get(name) is not None and run.choices.get(key) in values:
-                line = lines.setdefault(tuple(run.choices.get(other, "") for other in others), {})
-                line.setdefault(run.choices[key], []).append(run.scores[name])
-        in_order = sorted(lines, key=lambda line: [keys[o].index(v) for o, v in zip(others, line) if v in keys[o]])
-        for i, line in enumerate(in_order):
-            by_value = lines[line]
-            shown = [value for value in values if value in by_value]
+        values, lines = keys[key], measure_lines(runs, keys, factors, name, key)
+        for i, (label, by_value) in enumerate(lines):
+            shown = list(by_value)
             # Lines side by side, so that their bars do not hide each other.
-            xs = [values.index(value) + 0.08 * (i - (len(in_order) - 1) / 2) for value in shown]
+            xs = [values.index(value) + 0.08 * (i - (len(lines) - 1) / 2) for value in shown]
             means, lows, highs = zip(*(spread(by_value[value]) for value in shown))
             error = [
                 [mean - (mean if low is None else low) for mean, low in zip(means, lows)],
                 [(mean if high is None else high) - mean for mean, high in zip(means, highs)],
             ]
-            label = ", ".join(f"{other}={value}" for other, value in zip(others, line)) or None
             bars = ax.errorbar(xs, means, yerr=error, fmt="o-", capsize=3, markersize=4, linewidth=1, label=label)
             for x, value in zip(xs, shown):
                 ax.scatter([x] * len(by_value[value]), by_value[value], s=8, color=bars.lines[0].get_color(), alpha=0.4)
@@ -57,12 +49,34 @@ def measure_figure(runs: Sequence[Run], keys: dict[str, list[str]], factors: Seq
         )
         ax.set_xlabel(key)
         ax.grid(axis="y", alpha=0.3)
-        if others and 1 < len(lines) <= 8:
+        if len(factors) > 1 and 1 < len(lines) <= 8:
             ax.legend(fontsize=6)
     axes[0][0].set_ylabel(f"{better} is better")
     figure.suptitle(f"{name}: mean and 95 % bootstrap interval over seeds", fontsize=10)
     figure.tight_layout()
     return figure
+
+
+def measure_lines(
+    runs: Sequence[Run], keys: dict[str, list[str]], factors: Sequence[str], name: str, key: str
+) -> list[tuple[str | None, dict[str, list[float]]]]:
+    """The completed runs' values of ``name`` against the factor ``key``: one line per combination of the other
+    factors (labelled ``style=checkers``, None where there is none), each ``{value of key: [the runs' values]}`` in
+    the sweep's order. The report's chart and its W&B chart both draw these."""
+    values, others = keys[key], [other for other in factors if other != key]
+    lines: dict[tuple[str, ...], dict[str, list[float]]] = {}
+    for run in completed(runs):
+        if run.scores.get(name) is not None and run.choices.get(key) in values:
+            line = lines.setdefault(tuple(run.choices.get(other, "") for other in others), {})
+            line.setdefault(run.choices[key], []).append(run.scores[name])
+    in_order = sorted(lines, key=lambda line: [keys[o].index(v) for o, v in zip(others, line) if v in keys[o]])
+    return [
+        (
+            ", ".join(f"{other}={value}" for other, value in zip(others, line)) or None,
+            {value: lines[line][value] for value in values if value in lines[line]},
+        )
+        for line in in_order
+    ]
 
 
 def loss_figure(runs: Sequence[tuple[Run, str]], title: str) -> Figure:
