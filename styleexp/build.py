@@ -24,6 +24,7 @@ from styleexp.module import StyleTransfer
 from styleexp.optimizers import OPTIMIZERS
 from styleexp.rundir import weights_facts
 from styleexp.spec import Spec
+from styleexp.style_losses import from_config
 from styleexp.targets import TargetCache, Targets
 from styleexp.terms import build_terms, layers_for
 from styleexp.weights import load_weights
@@ -208,7 +209,7 @@ def spec_of(cfg: DictConfig, size: int) -> Spec:
         content_layer=resolve_layer(network, cfg.content_layer),
         style_layers=style_layers,
         layer_weights=per_layer,
-        statistic=cfg.gram.name.value,
+        style_loss=from_config(cfg.gram),
         weights=OmegaConf.to_container(cfg.loss),
         init=cfg.init.name.value,
         seed=cfg.seed,

@@ -19,6 +19,7 @@ from styleexp.errors import UserError
 from styleexp.extractors import layer_names
 from styleexp.optimizers import OPTIMIZERS
 from styleexp.rules import finite, non_negative, positive, whole
+from styleexp.style_losses import STYLE_LOSSES
 from styleexp.terms import TERMS
 
 SEEDS = (-(2**63), 2**64 - 1)  # what torch's generators take
@@ -82,6 +83,13 @@ def _styles(cfg: DictConfig) -> None:
             f"style={list(styles)} must name one or more images; e.g. style=[starry_night.jpg,the_scream.jpg]"
         )
     positive("style_scale=0.5").check("style_scale", cfg.style_scale)
+    name = cfg.gram.name.value
+    if styles is not None and len(styles) > 1 and cfg.style_blend_mode.value == "statistics":
+        if not STYLE_LOSSES[name].averaged:
+            raise UserError(
+                f"style_blend_mode=statistics averages the style images' targets, which gram={name} cannot (its "
+                "targets are not statistics); use style_blend_mode=loss"
+            )
     if cfg.style_blend is None:
         return
     count = len(styles) if styles is not None else int(cfg.style is not None)

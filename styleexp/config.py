@@ -1,8 +1,8 @@
 """Structured-config schemas, registered in Hydra's ConfigStore: a typo or a wrong type fails before any work.
 
 Allowed values come from the registries, and so do the options of the groups that pick one:
-``network``, ``pooling``, ``gram`` (the style statistic), ``init`` and ``optim`` are stored here
-from ``NETWORKS``, ``POOLING``, ``STATISTICS``, ``INITS`` and ``OPTIMIZERS``, and the ``loss.*``
+``network``, ``pooling``, ``gram`` (the style loss), ``init`` and ``optim`` are stored here
+from ``NETWORKS``, ``POOLING``, ``STYLE_LOSSES``, ``INITS`` and ``OPTIMIZERS``, and the ``loss.*``
 weights from ``TERMS``. Every default of a plain key lives in these dataclasses; ``conf/config.yaml``
 picks the main job's group options.
 """
@@ -10,6 +10,7 @@ picks the main job's group options.
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass, field, make_dataclass
 from enum import Enum
 from typing import Any, Dict, List, Optional
@@ -26,13 +27,13 @@ from styleexp.measures import DEFAULT_EVALUATORS
 from styleexp.normalisation import NORMALISATIONS
 from styleexp.optimizers import OPTIMIZERS
 from styleexp.speed import PRECISIONS
-from styleexp.statistics import STATISTICS
+from styleexp.style_losses import STYLE_LOSSES
 from styleexp.terms import RENORMALISATIONS, TERMS
 from styleexp.terms.style import BLEND_MODES
 
 NetworkName = NETWORKS.enum("NetworkName", __name__)
 PoolingName = POOLING.enum("PoolingName", __name__)
-StatisticName = STATISTICS.enum("StatisticName", __name__)
+StyleLossName = STYLE_LOSSES.enum("StyleLossName", __name__)
 InitName = INITS.enum("InitName", __name__)
 OptimizerName = OPTIMIZERS.enum("OptimizerName", __name__)
 PrecisionName = PRECISIONS.enum("PrecisionName", __name__)
@@ -55,11 +56,6 @@ class NetworkConfig:
     # gatys: every filter scaled to mean activation 1 over a stated image set, as Gatys et al. normalised VGG-19
     # (styleexp/normalisation.py; the means are computed once from the weights and recorded) | none: as trained.
     normalisation: Normalisation = Normalisation.none
-
-
-@dataclass
-class StatisticConfig:
-    name: StatisticName = MISSING  # the `gram` group
 
 
 @dataclass
@@ -113,6 +109,9 @@ class ReportConfig:
     # The measures a study's rule names, stated before its numbers: only their comparisons make verdicts (one Holm
     # family, so fewer images can reach a verdict); null: every measure the runs hold.
     verdicts: Optional[List[str]] = None
+    # A value of the compared key (gram) that each other value is compared with, instead of every pair: fewer
+    # comparisons, so fewer images can reach a verdict; null: every pair.
+    baseline: Optional[str] = None
 
 
 # loss.<term>: one weight per registered loss term, defaulting to the term's own.
@@ -173,7 +172,7 @@ class Config:
     # 000 rescales its terms at every step (styleexp/terms/term.py) | none: the weighted sum.
     renormalise: Renormalisation = Renormalisation.none
     network: NetworkConfig = field(default_factory=NetworkConfig)
-    gram: StatisticConfig = field(default_factory=StatisticConfig)
+    gram: Any = MISSING  # the `gram` group: the style loss's name and its settings (styleexp/style_losses/)
     style_layers: StyleLayersConfig = field(default_factory=StyleLayersConfig)
     optim: Any = MISSING  # the `optim` group: its option's settings (optimizers.py)
     init: InitConfig = field(default_factory=InitConfig)
@@ -197,6 +196,18 @@ def _optim_schema(name: str) -> type:
 OPTIM_SCHEMAS = {name: _optim_schema(name) for name in OPTIMIZERS}
 
 
+def _style_loss_schema(name: str) -> type:
+    """The ``gram`` node of option ``name``: the loss's name, then its settings."""
+    settings = STYLE_LOSSES[name].Settings
+    types = typing.get_type_hints(settings)  # the settings' annotations may be strings (postponed evaluation)
+    fields = [("name", StyleLossName, field(default=StyleLossName[name]))]
+    fields += [(f.name, types[f.name], field(default=f.default)) for f in dataclasses.fields(settings)]
+    return _schema(f"{''.join(part.title() for part in name.split('_'))}StyleLossConfig", fields)
+
+
+STYLE_LOSS_SCHEMAS = {name: _style_loss_schema(name) for name in STYLE_LOSSES}
+
+
 def _layers_of_kind(network: Any, kind: str) -> list[str]:
     return [name for name in layer_names(getattr(network, "value", network)) if name.startswith(kind)]
 
@@ -218,8 +229,8 @@ def register() -> None:
         store.store(group="network", name=name, node={"name": name})
     for name in POOLING:
         store.store(group="pooling", name=name, node={"pooling": name}, package="network")
-    for name in STATISTICS:
-        store.store(group="gram", name=name, node={"name": name})
+    for name in STYLE_LOSSES:
+        store.store(group="gram", name=name, node=STYLE_LOSS_SCHEMAS[name])
     for name in INITS:
         store.store(group="init", name=name, node={"name": name})
     for name in OPTIMIZERS:

@@ -31,7 +31,8 @@ WEIGHTINGS = ("equal", "positions_squared")  # style_layers.weighting
 
 def applied(cfg: DictConfig, spec: Spec) -> Spec:
     """``spec`` (its weights as the config gives them) with the loss and layer weights the conventions of ``cfg``
-    make of them for its images."""
+    make of them for its images, and the style loss's unit (none under renormalise=running, where weights are
+    relative)."""
     network, shape = cfg.network.name.value, tuple(spec.shape[1:])
     weights, layer_weights = dict(spec.weights), dict(spec.layer_weights)
     if cfg.loss_units.value == "gatys":
@@ -44,6 +45,8 @@ def applied(cfg: DictConfig, spec: Spec) -> Spec:
             layer = spec.content_layer
             weights["content"] *= NETWORKS[network].channels(layer) * positions(network, layer, shape) / 2
         weights["style"] /= 4
+    if cfg.renormalise.value == "none":  # a weighted sum: loss.style in the Gram loss's units (StyleLoss.weight_unit)
+        weights["style"] *= spec.style_loss.weight_unit
     if cfg.style_layers.weighting.value == "positions_squared":
         layer_weights = {layer: w * positions(network, layer, shape) ** 2 for layer, w in layer_weights.items()}
     return dataclasses.replace(spec, weights=weights, layer_weights=layer_weights)

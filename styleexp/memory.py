@@ -20,9 +20,9 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from styleexp import devices, samples
+from styleexp import devices, samples, style_losses
 from styleexp.errors import UserError
-from styleexp.extractors import NETWORKS
+from styleexp.extractors import NETWORKS, positions, resolve_layer
 from styleexp.optimizers import OPTIMIZERS
 
 FIXED_MB = 400.0
@@ -54,11 +54,12 @@ def estimate(cfg: DictConfig, batch: int = 1) -> Estimate:
     aspect = samples.aspect(shaping[0]) if shaping else 1.0
     device = devices.device_of(cfg)
     available = available_mb(device)
-    need = FIXED_MB + float(cfg.size) ** 2 * aspect * per_pixel / 2**20
+    extra = batch * style_loss_mb(cfg, aspect)
+    need = FIXED_MB + extra + float(cfg.size) ** 2 * aspect * per_pixel / 2**20
     held = round(_held_mb(device), 1)
     if not math.isfinite(available):
         return Estimate(round(need, 1), available, held, cfg.size)
-    largest_pixels = max(0.0, (available - FIXED_MB) * 2**20 / per_pixel)
+    largest_pixels = max(0.0, (available - FIXED_MB - extra) * 2**20 / per_pixel)
     return Estimate(round(need, 1), round(available, 1), held, int(math.sqrt(largest_pixels / aspect)) // 8 * 8)
 
 
@@ -132,6 +133,24 @@ def bytes_per_pixel(cfg: DictConfig, steps: int) -> float:
     optimizer = OPTIMIZERS[cfg.optim.name.value]
     state = optimizer.state(optimizer.settings_of(cfg.optim), steps)
     return NETWORKS[cfg.network.name.value].bytes_per_pixel + FLOAT_BYTES_PER_PIXEL * state
+
+
+def style_loss_mb(cfg: DictConfig, aspect: float) -> float:
+    """The style loss's working memory for one image at its largest scale, over its style layers (MB): what a patch or
+    distribution loss holds beyond the activations (``StyleLoss.extra_bytes``); nothing for a statistic. Every layer of
+    the set counts (``style_layers.first`` or ``only`` would keep fewer): the estimate errs on the safe side."""
+    if cfg.style is None:
+        return 0.0
+    loss, network = style_losses.from_config(cfg.gram), cfg.network.name.value
+    shape = (max(1, round(cfg.size * aspect)), cfg.size)  # aspect: the short side over the long one
+    style_shape = tuple(max(1, round(side * cfg.style_scale)) for side in shape)
+    total = sum(
+        loss.extra_bytes(
+            NETWORKS[network].channels(layer), positions(network, layer, shape), positions(network, layer, style_shape)
+        )
+        for layer in (resolve_layer(network, layer) for layer in cfg.style_layers.layers)
+    )
+    return total / 2**20
 
 
 def _held_mb(device: torch.device) -> float:

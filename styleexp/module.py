@@ -125,6 +125,8 @@ class StyleTransfer(pl.LightningModule):
         ``backward`` runs a backward pass. Points an element evaluated in its previous step are answered from memory."""
         lockstep = getattr(optimizer, "optimizer", optimizer)
         previous, self.evaluated = self.evaluated, [[] for _ in self.evaluated]
+        if any([term.next_step() for term in self.terms]):  # every term told, so a list, not a generator
+            previous = [[] for _ in previous]
 
         def remembered(i: int) -> Evaluation | None:
             return next((e for e in previous[i] if torch.equal(e.image, self.image[i])), None)

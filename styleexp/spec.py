@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:  # style_losses imports the terms, which import this module
+    from styleexp.style_losses import StyleLoss
 
 
 def mode_of(content: object, style: object) -> str:
@@ -23,7 +27,8 @@ class Spec:
     none. ``style_blend`` holds one weight per style, summing to 1; ``blend_mode`` says whether the
     style loss blends the per-style losses (``loss``) or compares with the blended statistics
     (``statistics``). Layer names are resolved (``relu4_2``, not ``10``); ``layer_weights`` holds a
-    weight for every style layer; ``weights`` holds every term's loss weight by term name.
+    weight for every style layer; ``style_loss`` compares them (``style_losses/``); ``weights`` holds every term's loss
+    weight by term name.
     ``chroma`` (``[2, H, W]``) is the content's chrominance given to the output (``colors=luminance``);
     ``start`` the image ``init=image`` starts from; ``output_shape`` the output's shape where neither
     the content nor the style image gives it.
@@ -34,7 +39,7 @@ class Spec:
     content_layer: str
     style_layers: list[str]
     layer_weights: dict[str, float]
-    statistic: str
+    style_loss: StyleLoss
     weights: dict[str, float]
     init: str
     seed: int

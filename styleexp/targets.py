@@ -1,7 +1,7 @@
 """What the terms compare the image to, computed once from the content and style images.
 
 In a sweep, targets are also shared between jobs through a ``TargetCache`` on disk: one file per
-image, network, weights, pooling, layer and statistic, so a job reuses what an earlier job computed.
+image, network, weights, pooling, layer and style loss, so a job reuses what an earlier job computed.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from filelock import FileLock, Timeout
 
 from styleexp.errors import UserError
 from styleexp.extractors import Extractor
-from styleexp.statistics import STATISTICS
+from styleexp.style_losses import StyleLoss
 
 LOCK_TIMEOUT_S = 600  # far longer than any job takes to compute its targets
 
@@ -101,7 +101,7 @@ class TargetCache:
 
 
 class Targets:
-    """Content activations and style statistics of images, each computed once (one extractor pass per image).
+    """Content activations and style targets of images, each computed once (one extractor pass per image).
 
     Images are ``[3, H, W]`` in [0, 1]; targets keep a leading batch dimension of 1. With a ``cache``,
     targets found there are loaded instead, and new ones are stored there. ``computed`` and
@@ -119,9 +119,9 @@ class Targets:
         """``[1, C, H', W']``: the extractor's activations of ``image`` at ``layer``."""
         return self._target(image, layer, "content", lambda features: features)
 
-    def statistic(self, image: torch.Tensor, layer: str, statistic: str) -> torch.Tensor:
-        """``[1, ., C]``: the style statistic called ``statistic`` of ``image``'s activations at ``layer``."""
-        return self._target(image, layer, f"style-{statistic}", STATISTICS[statistic])
+    def style(self, image: torch.Tensor, layer: str, loss: StyleLoss) -> torch.Tensor:
+        """What the style loss ``loss`` keeps of ``image``'s activations at ``layer`` (its ``target``)."""
+        return self._target(image, layer, loss.cache_kind, loss.target)
 
     @torch.no_grad()
     def _target(self, image: torch.Tensor, layer: str, kind: str, transform) -> torch.Tensor:

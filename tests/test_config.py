@@ -15,12 +15,12 @@ from styleexp.cli import CONFIG_DIR, EXPERIMENTS_DIR, app
 from styleexp.extractors import NETWORKS, POOLING
 from styleexp.inits import INITS
 from styleexp.optimizers import OPTIMIZERS
-from styleexp.statistics import STATISTICS
+from styleexp.style_losses import STYLE_LOSSES
 from styleexp.terms import TERMS
 
 from .conftest import compose_config
 
-GROUPS = {"network": NETWORKS, "pooling": POOLING, "gram": STATISTICS, "init": INITS, "optim": OPTIMIZERS}
+GROUPS = {"network": NETWORKS, "pooling": POOLING, "gram": STYLE_LOSSES, "init": INITS, "optim": OPTIMIZERS}
 
 
 @pytest.mark.parametrize("group", sorted(GROUPS))
@@ -33,10 +33,10 @@ def test_every_registered_choice_is_a_group_option(group):
 def test_a_typo_in_a_group_option_lists_the_registry():
     with pytest.raises(MissingConfigException) as error:
         compose_config("gram=covariance")
-    assert all(name in str(error.value) for name in STATISTICS)
+    assert all(name in str(error.value) for name in STYLE_LOSSES)
     with pytest.raises(ConfigCompositionException) as error:
         compose_config("gram.name=covariance")
-    assert all(name in str(error.value.__cause__) for name in STATISTICS)
+    assert all(name in str(error.value.__cause__) for name in STYLE_LOSSES)
 
 
 def test_loss_weights_are_the_registered_terms_with_their_own_defaults():

@@ -10,6 +10,7 @@ from styleexp.extractors.vgg import VGGFeatures
 from styleexp.module import StyleTransfer
 from styleexp.optimizers import OPTIMIZERS
 from styleexp.spec import Spec
+from styleexp.style_losses import make
 from styleexp.targets import Targets
 from styleexp.terms import build_terms
 from styleexp.terms.tv import tv_loss
@@ -26,7 +27,7 @@ def _spec(seed: int = 0, statistic: str = "gram", tv: float = 0.1, style_layers:
         content_layer="relu2_1",
         style_layers=style_layers,
         layer_weights={layer: 1 / len(style_layers) for layer in style_layers},
-        statistic=statistic,
+        style_loss=make(statistic),
         weights={"content": 1.0, "style": 1.0, "tv": tv},
         init="noise",
         seed=seed,
@@ -128,7 +129,7 @@ def test_a_batch_holds_each_elements_own_settings_and_gives_each_its_solo_losses
     assert batch.image.shape == (3, 3, 16, 16)
     # Elements with the same statistic and layers share one style term; the others get their own.
     styles = [term for term in batch.terms if term.name == "style"]
-    assert sorted((term.statistic, term.elements) for term in styles) == [
+    assert sorted((term.loss.name, term.elements) for term in styles) == [
         ("centered", [1]),
         ("gram", [0]),
         ("gram", [2]),

@@ -13,6 +13,7 @@ from styleexp.images import load_image
 from styleexp.report import load_runs, table_rows
 from styleexp.spec import Spec
 from styleexp.statistics import STATISTICS
+from styleexp.style_losses import make
 from styleexp.targets import TargetCache, Targets
 from styleexp.terms import mse
 from styleexp.terms.style import Style
@@ -79,7 +80,7 @@ def test_a_loss_blend_adds_the_styles_spread_to_the_statistics_blend_and_optimis
             content_layer="relu2_1",
             style_layers=["relu1_1", "relu2_1"],
             layer_weights={"relu1_1": 0.5, "relu2_1": 0.5},
-            statistic="centered",
+            style_loss=make("centered"),
             weights={"content": 0, "style": 1, "tv": 0},
             init="noise",
             seed=0,
@@ -93,7 +94,7 @@ def test_a_loss_blend_adds_the_styles_spread_to_the_statistics_blend_and_optimis
     by_loss, by_statistics = term("loss").parts(features, image), term("statistics").parts(features, image)
     for layer in ("relu1_1", "relu2_1"):
         mine = STATISTICS["centered"](features[layer])
-        each = [targets.statistic(style, layer, "centered") for style in styles]
+        each = [targets.style(style, layer, make("centered")) for style in styles]
         blended = 0.25 * each[0] + 0.75 * each[1]
         assert float(by_loss[layer]) == pytest.approx(
             float(0.5 * (0.25 * mse(mine, each[0]) + 0.75 * mse(mine, each[1]))), rel=1e-5
@@ -168,7 +169,7 @@ def test_style_scale_changes_the_style_seen_its_statistics_and_the_cache_key(tmp
     }
     assert specs[1].style.shape[1:] == (64, 64) and specs[0.5].style.shape[1:] == (32, 32)
     assert specs[1].shape == specs[0.5].shape  # the output keeps the run's size
-    statistics = [Targets(extractor).statistic(spec.style, "relu1_1", "gram") for spec in specs.values()]
+    statistics = [Targets(extractor).style(spec.style, "relu1_1", make("gram")) for spec in specs.values()]
     assert not torch.allclose(statistics[0], statistics[1], rtol=1e-2)
     assert cache.path(specs[1].style, "relu1_1", "style-gram") != cache.path(specs[0.5].style, "relu1_1", "style-gram")
     synthesis = spec_of(compose_config("style_scale=0.5", "content=null", f"style={A}"), 64)

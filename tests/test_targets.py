@@ -7,6 +7,7 @@ import torch
 from styleexp import preprocessing
 from styleexp.extractors.vgg import VGGFeatures
 from styleexp.statistics import gram
+from styleexp.style_losses import make
 from styleexp.targets import TargetCache, Targets
 from styleexp.weights import random_state_dict
 
@@ -30,7 +31,7 @@ def test_targets_take_one_pass_per_image_and_match_the_extractor():
     extractor, image = _extractor(), torch.rand(3, 16, 16)
     targets = Targets(extractor)
     activations = targets.activations(image, "relu2_1")
-    statistic = targets.statistic(image, "relu1_1", "gram")
+    statistic = targets.style(image, "relu1_1", make("gram"))
     assert CountingExtractor.passes == 1 and targets.computed == 2 and targets.reused == 0
     features = extractor(image[None])
     assert torch.equal(activations, features["relu2_1"]) and torch.equal(statistic, gram(features["relu1_1"]))
@@ -41,11 +42,11 @@ def test_targets_take_one_pass_per_image_and_match_the_extractor():
 def test_the_cache_is_shared_between_jobs_and_keyed_by_everything_a_target_depends_on(tmp_path):
     image = torch.rand(3, 16, 16)
     first = Targets(_extractor(), TargetCache(tmp_path, "vgg16|random|0"))
-    stored = first.statistic(image, "relu1_1", "centered")
+    stored = first.style(image, "relu1_1", make("centered"))
     assert (first.computed, first.reused) == (1, 0)
 
     second = Targets(_extractor(), TargetCache(tmp_path, "vgg16|random|0"))
-    assert torch.equal(second.statistic(image, "relu1_1", "centered"), stored)
+    assert torch.equal(second.style(image, "relu1_1", make("centered")), stored)
     assert (second.computed, second.reused) == (0, 1) and CountingExtractor.passes == 0  # loaded, not computed
 
     cache = TargetCache(tmp_path, "vgg16|random|0")
@@ -67,16 +68,16 @@ def test_the_cache_is_shared_between_jobs_and_keyed_by_everything_a_target_depen
 def test_a_damaged_cache_entry_is_recomputed_replaced_and_named(tmp_path, capsys):
     image = torch.rand(3, 16, 16)
     cache = TargetCache(tmp_path, "vgg16|random|0")
-    stored = Targets(_extractor(), cache).statistic(image, "relu1_1", "gram")
+    stored = Targets(_extractor(), cache).style(image, "relu1_1", make("gram"))
     path = cache.path(image, "relu1_1", "style-gram")
     whole = path.read_bytes()
     for damage in (whole[: len(whole) // 2], whole[:-1] + bytes([whole[-1] ^ 1]), b""):
         path.write_bytes(damage)
         targets = Targets(_extractor(), cache)
-        assert torch.equal(targets.statistic(image, "relu1_1", "gram"), stored)
+        assert torch.equal(targets.style(image, "relu1_1", make("gram")), stored)
         assert (targets.computed, targets.reused) == (1, 0)
         assert f"the cached target {path} is damaged" in capsys.readouterr().err
         assert path.read_bytes() == whole  # replaced by a sound entry, which the next job reads
     again = Targets(_extractor(), cache)
-    again.statistic(image, "relu1_1", "gram")
+    again.style(image, "relu1_1", make("gram"))
     assert (again.computed, again.reused) == (0, 1) and capsys.readouterr().err == ""

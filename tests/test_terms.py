@@ -6,13 +6,16 @@ import pytest
 import torch
 
 from styleexp import statistics
+from styleexp.style_losses import make
 from styleexp.terms.content import Content
 from styleexp.terms.style import Style
 from styleexp.terms.tv import tv_loss
 
 
 def _style(targets: dict[str, torch.Tensor], statistic: str, layer_weights: list[float]) -> Style:
-    return Style([0], [1.0], statistic, targets, torch.tensor([layer_weights]))
+    held = {layer: [[target]] for layer, target in targets.items()}
+    return Style([0], [1.0], make(statistic), held, torch.ones(1, 1), torch.tensor([layer_weights]),
+                 torch.zeros(1, len(targets)), [0])  # fmt: skip
 
 
 def test_the_content_term_is_the_mean_squared_error_of_activations_per_element():

@@ -74,6 +74,11 @@ class Term(nn.Module):
     ) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
+    def next_step(self) -> bool:
+        """Called before each optimiser step: whether the term's value changes with it (a stochastic term draws
+        anew), so that what the last step evaluated cannot answer for this one."""
+        return False
+
     @staticmethod
     def pick(buffer: torch.Tensor, own: torch.Tensor | None) -> torch.Tensor:
         """The rows of a per-element ``buffer`` for the elements ``own`` (all if None)."""
