@@ -254,6 +254,12 @@ def test_measures_score_images_the_same_whatever_run_made_them(tmp_path, network
     from_noise = measures.measure(network, noise, content, style)
     assert from_noise["content/relu4_2"] > 0.1 and from_noise["ssim"] < 0.2
     assert all(from_noise[f"style/{name}"] > 0.01 for name in network_measures.STATISTICS)
+    # Sliced Wasserstein sees distributions, not places: the pattern shifted keeps to it, noise does not.
+    assert same_as_style["style/sliced_w"] < 1e-10
+    shifted = measures.measure(network, style.roll(shifts=(8, 8), dims=(1, 2)), content, style)["style/sliced_w"]
+    assert shifted < 0.1 * from_noise["style/sliced_w"] and from_noise["style/sliced_w"] > 0.1
+    smaller = measures.measure(network, style[:, :32, :32], None, style)["style/sliced_w"]
+    assert smaller < 0.5 * from_noise["style/sliced_w"]  # a crop, of other size: through the style's quantiles
 
     # Two runs of different networks, pooling and statistics that left the same image score the same.
     runs = []  # saved without measures, as runs were before every run took them
