@@ -216,3 +216,18 @@ def test_the_report_keeps_the_negative_controls_labelled_and_says_why_a_verdict_
     line = next(sentence for sentence in made.conclusions if " on style/gram:" in sentence)
     assert line.endswith("(A weak measure: below 0.75 on layout 0.60, so this verdict is not to be trusted.)")
     assert not any("A weak measure" in sentence for sentence in made.conclusions if " on colour:" in sentence)
+
+
+def test_a_baseline_is_compared_with_each_other_value_instead_of_every_pair():
+    values = ["gram", "centered", "both", "mmd_linear"]
+    runs = [
+        Run(f"{i}-{gram}", Path("/nowhere"), {"style": str(i), "gram": gram}, {"status": "completed"},
+            {"style/gram": 0.1 + i / 100 + values.index(gram) / 10})
+        for i in range(3) for gram in values
+    ]  # fmt: skip
+    keys = {"style": ["0", "1", "2"], "gram": values}
+    every = compare.paired(runs, keys, ["seed"], "style/gram")
+    against = compare.paired(runs, keys, ["seed"], "style/gram", baseline="gram")
+    assert len(every) == 6 and [(c.a, c.b) for c in against] == [("gram", v) for v in values[1:]]
+    assert [d for c in against for d in c.differences] == pytest.approx([-0.1] * 3 + [-0.2] * 3 + [-0.3] * 3)
+    assert len(compare.paired(runs, keys, ["seed"], "style/gram", baseline="not swept")) == 6

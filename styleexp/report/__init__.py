@@ -102,13 +102,15 @@ def write(
     checks: Sequence[validation.Result] = (),
     rank_by: str | None = None,
     verdicts: Sequence[str] | None = None,
+    baseline: str | None = None,
 ) -> Report:
     """Write the grid, the tables, the conclusions, the charts and the page into ``out``.
 
     ``checks`` are the validation results of the measures (``validation.validate``): the page lists
     them, and a conclusion that rests on a measure too weak at telling images apart says so.
     ``rank_by`` orders the runs by a measure, best first, in a section of its own. ``verdicts`` names the measures
-    whose comparisons make the verdict lines (a rule stated before the numbers); None: every measure.
+    whose comparisons make the verdict lines (a rule stated before the numbers); None: every measure. ``baseline``, a
+    value of the compared key, is compared with each other value instead of every pair being compared.
     """
     out.mkdir(parents=True, exist_ok=True)
     replicate = [*replicate, *(["sweep"] if "sweep" in keys else [])]
@@ -129,7 +131,7 @@ def write(
     checks = validation.plain_names(list(checks), first)
     weak = validation.reasons(checks)
     judged = [name for name in names if name != CHANGE and (verdicts is None or name in verdicts)]
-    comparisons = [c for name in judged for c in compare.paired(runs, keys, replicate, name)]
+    comparisons = [c for name in judged for c in compare.paired(runs, keys, replicate, name, baseline)]
     sentences = [
         line
         + (f" (A weak measure: {weak[c.measure]}, so this verdict is not to be trusted.)" if c.measure in weak else "")

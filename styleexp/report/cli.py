@@ -99,6 +99,7 @@ def main(argv: list[str] | None = None) -> None:
         checks=checks,
         rank_by=settings["rank_by"],
         verdicts=verdicts,
+        baseline=settings["baseline"],
     )
     if args.wandb != "disabled":
         group = args.folders[0].name if len(args.folders) == 1 else out.name

@@ -77,9 +77,12 @@ def units(keys: dict[str, list[str]], replicate: Sequence[str]) -> tuple[list[st
     return cell, " x ".join(varied) + " cell", one_image
 
 
-def paired(runs: Sequence[Run], keys: dict[str, list[str]], replicate: Sequence[str], name: str) -> list[Comparison]:
+def paired(
+    runs: Sequence[Run], keys: dict[str, list[str]], replicate: Sequence[str], name: str, baseline: str | None = None
+) -> list[Comparison]:
     """Each two values of the question (in sweep order) under measure ``name``, over the units where both have a
-    value: a unit's value is the mean over its completed runs (its seeds, where the unit is an image)."""
+    value: a unit's value is the mean over its completed runs (its seeds, where the unit is an image). With a
+    ``baseline`` among the values, only it against each other value: k - 1 comparisons instead of k(k - 1)/2."""
     asked = question(keys, replicate)
     if asked is None:
         return []
@@ -91,7 +94,10 @@ def paired(runs: Sequence[Run], keys: dict[str, list[str]], replicate: Sequence[
             cell.setdefault(run.choices.get(asked, ""), []).append(run.scores[name])
     means = [{value: float(np.mean(values)) for value, values in cell.items()} for cell in scores.values()]
     comparisons = []
-    for a, b in itertools.combinations(keys[asked], 2):
+    pairs = itertools.combinations(keys[asked], 2)
+    if baseline in keys[asked]:
+        pairs = ((baseline, value) for value in keys[asked] if value != baseline)
+    for a, b in pairs:
         differences = [mean[a] - mean[b] for mean in means if a in mean and b in mean]
         if differences:
             comparisons.append(Comparison(name, a, b, differences, not higher_is_better(name), unit, one_image))

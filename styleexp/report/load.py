@@ -97,9 +97,9 @@ def _load_sweep(sweep_dir: Path) -> tuple[list[Run], dict[str, list[str]]]:
 
 
 def report_settings(runs: list[Run]) -> dict:
-    """The sweep's ``report`` settings (``replicate``, ``rank_by``, ``verdicts``) as its first run saved them; defaults
-    for older runs."""
-    settings = {"replicate": ["seed"], "rank_by": None, "verdicts": None}
+    """The sweep's ``report`` settings (``replicate``, ``rank_by``, ``verdicts``, ``baseline``) as its first run saved
+    them; defaults for older runs."""
+    settings = {"replicate": ["seed"], "rank_by": None, "verdicts": None, "baseline": None}
     for run in runs:
         saved = run.folder / CONFIG
         if saved.is_file():
