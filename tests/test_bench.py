@@ -136,7 +136,28 @@ def test_the_precision_column_shows_the_precision_that_ran():
     assert cases.ran_precision({}, {"precision": "fp32"}) == "fp32"  # a summary from before the key
     result = {"network": "vgg16", "optimizer": "adam", "size": 32, "precision": "bf16", "mode": "pipeline",
               "seconds_per_step": 0.01, "passes_per_step": 1.0}  # fmt: skip
-    assert "| vgg16 | adam | 32 | bf16 | - | pipeline |" in bench.table([result])
+    assert "| vgg16 | gram | adam | 32 | bf16 | - | pipeline |" in bench.table([result])
+
+
+def test_each_style_loss_is_timed_beside_grams_step_at_the_same_settings(tmp_path, cli, monkeypatch):
+    cost = {"gram": 0.1, "sliced_w": 0.15, "mrf": 0.4}
+
+    def run_bare(case: dict) -> dict:
+        return {"seconds_per_step": cost[case["style_loss"]] * case["size"] / 64, "passes_per_step": 1.0}
+
+    monkeypatch.setattr(bench, "run_bare", run_bare)
+    monkeypatch.setattr(bench, "check_weights", lambda needed: None)
+    monkeypatch.setattr(bench, "conv_throughput", lambda device: 1e11)
+    monkeypatch.setattr(bench, "flops_per_pass", lambda network, size, device: 1e9)
+    out = tmp_path / "bench.json"
+    done = cli("--networks", "vgg19", "--optimizers", "lbfgs", "--sizes", "64", "128", "--modes", "bare", "--device",
+               "cpu", "--style-losses", "gram", "sliced_w", "mrf", "--out", str(out), main=bench.main)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    timed = {(r["style_loss"], r["size"]): r["x_gram"] for r in json.loads(out.read_text())["results"]}
+    assert timed == {(loss, size): round(cost[loss] / 0.1, 2) for loss in cost for size in (64, 128)}
+    assert "| vgg19 | mrf | lbfgs | 128 | fp32 | - | bare | 800.0 | 4.0 |" in done.stdout
+    refused = cli("--style-losses", "bogus", main=bench.main)
+    assert refused.returncode == 2 and "unknown style loss 'bogus'" in refused.stderr
 
 
 def test_the_bare_loop_resolves_automatic_precision_as_a_run_would(monkeypatch):

@@ -35,7 +35,21 @@ from styleexp import outcome
 from styleexp.bench import peers, quality, study
 from styleexp.bench.cases import bare, conv_throughput, end_to_end, flops_per_pass, peer, pipeline, run_bare
 from styleexp.errors import UserError
+from styleexp.style_losses import STYLE_LOSSES
 from styleexp.weights import load_weights, weights_file
+
+# What makes two timed cases alike, but for the style loss.
+CASE_KEYS = (
+    "network",
+    "optimizer",
+    "size",
+    "steps",
+    "device",
+    "requested_precision",
+    "channels_last",
+    "compile",
+    "mode",
+)
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -51,6 +65,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--precisions", nargs="+", default=["fp32"], choices=["auto", "fp32", "tf32", "bf16"])
     parser.add_argument("--channels-last", nargs="+", default=["false"], choices=["false", "true"])
     parser.add_argument("--compile", nargs="+", default=["false"], choices=["false", "true"])
+    parser.add_argument(
+        "--style-losses", nargs="+", default=["gram"], metavar="LOSS",
+        help="gram= options to time (style_losses/), or all; each beside gram's step at the same settings",
+    )  # fmt: skip
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=["cpu", "cuda"])
     parser.add_argument("--peer", type=Path, help="a checkout of neural-style-pt: also time its Adam step")
     parser.add_argument("--peer-sizes", nargs="+", type=int, default=[64, 128, 256])
@@ -117,6 +135,7 @@ def per_step(args: argparse.Namespace, device: torch.device) -> None:
     from styleexp.devices import device_name
 
     sizes = args.sizes or ([128, 256, 512, 1024] if device.type == "cuda" else [128, 256, 512])
+    losses = list(STYLE_LOSSES) if args.style_losses == ["all"] else [STYLE_LOSSES[n].name for n in args.style_losses]
     throughput = conv_throughput(device)
     print(
         f"styleexp-bench: {device_name(device)}, {torch.get_num_threads()} threads; "
@@ -124,8 +143,8 @@ def per_step(args: argparse.Namespace, device: torch.device) -> None:
         flush=True,
     )
     results = []
-    for network, optimizer, size, precision, channels_last, compiled, mode in itertools.product(
-        args.networks, args.optimizers, sizes, args.precisions, args.channels_last, args.compile, args.modes
+    for network, optimizer, size, precision, channels_last, compiled, mode, loss in itertools.product(
+        args.networks, args.optimizers, sizes, args.precisions, args.channels_last, args.compile, args.modes, losses
     ):
         case = {
             "network": network,
@@ -136,8 +155,11 @@ def per_step(args: argparse.Namespace, device: torch.device) -> None:
             "precision": precision,
             "channels_last": channels_last == "true",
             "compile": compiled == "true",
+            "style_loss": loss,
         }
         results.append(timed_case(case, mode, throughput))
+    if losses != ["gram"]:
+        results = [{**result, "x_gram": times_gram(result, results)} for result in results]
     if args.peer:
         results += peer_comparison(args.peer, args.peer_sizes, results, device, throughput)
     ratios = peers.ratios(results)
@@ -160,6 +182,17 @@ def timed_case(case: dict, mode: str, throughput: float) -> dict:
         result["of_peak"] = result["flops_per_step"] / result["seconds_per_step"] / throughput
     print(row(result), flush=True)
     return result
+
+
+def times_gram(result: dict, results: list[dict]) -> float | None:
+    """``result``'s seconds per step over the ``gram`` case's at the same settings; None without one."""
+    like = {key: value for key, value in result.items() if key in CASE_KEYS and key != "style_loss"}
+    gram = next(
+        (r for r in results if r.get("style_loss") == "gram" and all(r.get(k) == v for k, v in like.items())), None
+    )
+    if gram is None or not gram.get("seconds_per_step") or not result.get("seconds_per_step"):
+        return None
+    return round(result["seconds_per_step"] / gram["seconds_per_step"], 2)
 
 
 def peer_comparison(
@@ -203,7 +236,8 @@ def write_results(out: Path, device: torch.device, results: dict) -> None:
 
 def row(result: dict) -> str:
     switches = [result.get("precision", "fp32")] + [name for name in ("channels_last", "compile") if result.get(name)]
-    where = f"{result['network']} {result['optimizer']} {result['size']}px {'+'.join(switches)} {result['mode']}"
+    loss = f" gram={result['style_loss']}" if result.get("style_loss", "gram") != "gram" else ""
+    where = f"{result['network']}{loss} {result['optimizer']} {result['size']}px {'+'.join(switches)} {result['mode']}"
     if "error" in result:
         return f"{where}: {result['error']}"
     extra = (
@@ -218,24 +252,25 @@ def row(result: dict) -> str:
 def table(results: list[dict]) -> str:
     """A Markdown table of ``results``."""
     lines = [
-        "| network | optimizer | size | precision | switches | mode | ms/step | passes/step | peak MB | GFLOP/step | "
-        "% of conv peak | s to first step |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| network | style loss | optimizer | size | precision | switches | mode | ms/step | x gram | passes/step | "
+        "peak MB | GFLOP/step | % of conv peak | s to first step |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         switches = "+".join(name for name in ("channels_last", "compile") if r.get(name)) or "-"
         if "error" in r:
             lines.append(
-                f"| {r['network']} | {r['optimizer']} | {r['size']} | {r.get('precision')} | {switches} | {r['mode']} "
-                f"| {r['error']} | | | | | |"
+                f"| {r['network']} | {r.get('style_loss', 'gram')} | {r['optimizer']} | {r['size']} | "
+                f"{r.get('precision')} | {switches} | {r['mode']} | {r['error']} | | | | | | |"
             )
             continue
         peak_mb, flops, share = r.get("peak_memory_mb"), r.get("flops_per_step"), r.get("of_peak")
         start = r.get("seconds_to_first_step")
         lines.append(
-            f"| {r['network']} | {r['optimizer']} | {r['size']} | {r.get('precision', 'fp32')} | {switches} | "
-            f"{r['mode']} "
-            f"| {_milliseconds(r)} | {r['passes_per_step']:.2f} | {'-' if peak_mb is None else f'{peak_mb:.0f}'} "
+            f"| {r['network']} | {r.get('style_loss', 'gram')} | {r['optimizer']} | {r['size']} | "
+            f"{r.get('precision', 'fp32')} | {switches} | {r['mode']} | {_milliseconds(r)} "
+            f"| {'-' if r.get('x_gram') is None else r['x_gram']} | {r['passes_per_step']:.2f} "
+            f"| {'-' if peak_mb is None else f'{peak_mb:.0f}'} "
             f"| {'-' if flops is None else f'{flops / 1e9:.1f}'} | {'-' if share is None else f'{share:.0%}'} "
             f"| {'-' if start is None else f'{start:.1f}'} |"
         )

@@ -220,6 +220,7 @@ def _overrides(case: dict) -> list[str]:
         f"speed.precision={case['precision']}",
         f"speed.channels_last={str(case['channels_last']).lower()}",
         f"speed.compile={str(case['compile']).lower()}",
+        f"gram={case.get('style_loss', 'gram')}",
         *(["trainer=cpu"] if case["device"] == "cpu" else []),
     ]
 
