@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from hydra_plugins.styleexp_batched.batched_launcher import BatchedLauncher
 from styleexp import __version__, config, logs
 from styleexp.errors import UserError
-from styleexp.help import experiments_text
+from styleexp.help import experiments_text, style_losses_text
 
 log = logging.getLogger(__name__)
 # Other names for a group, as other projects' users type them: lightning-hydra-template's `experiment`.
@@ -48,6 +48,7 @@ Plugins.instance().register(BatchedLauncher)
 if not OmegaConf.has_resolver("experiments_dir"):
     OmegaConf.register_new_resolver("experiments_dir", lambda: EXPERIMENTS_DIR)
     OmegaConf.register_new_resolver("styleexp_experiments", lambda: experiments_text(EXPERIMENTS_DIR))
+    OmegaConf.register_new_resolver("styleexp_style_losses", style_losses_text)
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")

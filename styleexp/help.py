@@ -1,10 +1,13 @@
-"""What ``styleexp --help`` adds to Hydra's list of config groups: the studies, presets and searches of
-``experiments/``, each with the first sentence of its file's comment."""
+"""What ``styleexp --help`` adds to Hydra's list of config groups: the style losses with their settings, and the
+studies, presets and searches of ``experiments/``, each with the first sentence of its file's comment."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
+
+from styleexp.style_losses import STYLE_LOSSES
 
 KINDS = {
     "study": "a ready ablation study; runs as a sweep: styleexp study=NAME (or experiment=NAME)",
@@ -23,6 +26,17 @@ def experiments_text(experiments_dir: str) -> str:
         lines = [f"{group}: {what}"] + [f"  {path.stem:<{width}}  {description(path)}" for path in files]
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
+
+
+def style_losses_text() -> str:
+    """A line per style loss: its name, the first sentence of its docstring, and its settings with their defaults."""
+    width = max(len(name) for name in STYLE_LOSSES)
+    lines = []
+    for name, loss in STYLE_LOSSES.items():
+        settings = " ".join(f"gram.{f.name}={f.default}" for f in dataclasses.fields(loss.Settings))
+        first = re.split(r"(?<=[.?!])\s", " ".join((loss.__doc__ or "").split()), maxsplit=1)[0]
+        lines.append(f"  {name:<{width}}  {first}" + (f"\n  {'':<{width}}  {settings}" if settings else ""))
+    return "\n".join(lines)
 
 
 def description(path: Path) -> str:
