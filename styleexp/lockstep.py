@@ -123,7 +123,7 @@ class Lockstep(torch.optim.Optimizer):
         for element, state in zip(self.elements, states or []):
             if state is not None:  # a resumed element's optimiser goes on from its saved state
                 element.optimizer.load_state_dict(state)
-        weakref.finalize(self, _close, self.elements)
+        self.close = weakref.finalize(self, _close, self.elements)  # ends the elements' threads, once
 
     @torch.no_grad()
     def step(self, closure: Callable[[], torch.Tensor]) -> None:
