@@ -11,8 +11,17 @@ import functools
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 
 from styleexp.registry import Registry
+
+
+def mse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``[n]``: the mean squared error of each row of ``a`` (``[n, ...]``) against ``b`` (one row, or one per row of
+    ``a``)."""
+    # mse_loss runs in float32 under autocast, as a plain difference would not.
+    return F.mse_loss(a, b.expand_as(a), reduction="none").flatten(1).mean(1)
+
 
 StatisticFn = Callable[[torch.Tensor], torch.Tensor]
 STATISTICS: Registry[StatisticFn] = Registry("style statistic")

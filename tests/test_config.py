@@ -72,7 +72,10 @@ def test_help_lists_every_group_the_studies_presets_and_searches_and_the_compani
         app()
     done = capsys.readouterr()
     assert exit_.value.code == 0
-    assert "gram: both, centered, gram, mean_std" in done.out
+    assert f"gram: {', '.join(sorted(STYLE_LOSSES))}" in done.out
+    for name, loss in STYLE_LOSSES.items():  # each style loss with its settings and their defaults
+        assert f"  {name} " in done.out
+        assert all(f"gram.{f.name}={f.default}" in done.out for f in dataclasses.fields(loss.Settings)), name
     for group in ("study", "preset", "search"):
         for path in (Path(EXPERIMENTS_DIR) / group).glob("*.yaml"):
             assert f"  {path.stem} " in done.out, path.stem

@@ -70,6 +70,7 @@ def test_measures_follow_the_mode_and_can_be_turned_off(tmp_path):
         "style/centered",
         "style/both",
         "style/mean_std",
+        "style/sliced_w",
         "colour",
         "speckle",
         "layout_leakage",

@@ -262,7 +262,8 @@ def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, cli):
         (
             ["gram=gramm"],
             "styleexp: error: gram=gramm is not an option of gram; did you mean gram=gram? "
-            "(options: both, centered, gram, mean_std)",
+            "(options: both, centered, cmd, gaussian_w2, gram, histogram, mean_std, mmd_gaussian, mmd_linear, "
+            "mmd_poly, mrf, sliced_w)",
         ),
         (
             ["size=many"],

@@ -93,4 +93,4 @@ def test_the_benchmark_runs_a_tiny_case_and_writes_well_formed_results(tmp_path,
     for case in cases.values():
         assert case["seconds_per_step"] > 0 and case["peak_memory_mb"] > 0 and case["flops_per_step"] > 0
         assert 0 < case["of_peak"] and case["passes_per_step"] >= 1
-    assert "| vgg16 | lbfgs | 32 | fp32 | - | bare |" in done.stdout and "| end-to-end |" in done.stdout
+    assert "| vgg16 | gram | lbfgs | 32 | fp32 | - | bare |" in done.stdout and "| end-to-end |" in done.stdout

@@ -127,14 +127,17 @@ def histogram(x, s):
 def cmd(order: int):
     def formula(x, s):
         x, s = x.reshape(len(x), -1), s.reshape(len(s), -1)
+        spread = np.array([s[c].std() for c in range(len(s))])  # the style's, per channel: its units
+        spread = np.maximum(spread, 1e-3 * spread.mean())
         moments = []
         for k in range(1, order + 1):
             differences = []
             for c in range(len(x)):
                 if k == 1:
-                    differences.append(x[c].mean() - s[c].mean())
+                    difference = x[c].mean() - s[c].mean()
                 else:
-                    differences.append(((x[c] - x[c].mean()) ** k).mean() - ((s[c] - s[c].mean()) ** k).mean())
+                    difference = ((x[c] - x[c].mean()) ** k).mean() - ((s[c] - s[c].mean()) ** k).mean()
+                differences.append(difference / spread[c] ** k)
             moments.append(np.sqrt(np.sum(np.square(differences))))
         return sum(moments)
 

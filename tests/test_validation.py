@@ -181,6 +181,7 @@ def test_the_command_validates_every_measure_on_the_bundled_samples(tmp_path, cl
         "vgg19_caffe/style/centered",
         "vgg19_caffe/style/both",
         "vgg19_caffe/style/mean_std",
+        "vgg19_caffe/style/sliced_w",
         "vgg19_caffe/content/relu4_2",
         "portilla_simoncelli/style/ps",
         "ssim/ssim",

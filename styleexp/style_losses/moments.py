@@ -14,7 +14,8 @@ from styleexp.style_losses.common import at_least, in_fp32
 # Inside each norm's square root: the norm of a difference d is sqrt(|d|^2 + eps), whose gradient d / sqrt(|d|^2 + eps)
 # is finite (0) at d = 0, where sqrt's own derivative is infinite (and 0 * inf is NaN); its length stays below 1. The
 # value at a match is then sqrt(eps) = 1e-12 per norm, and elsewhere within eps / (2 |d|) of |d|.
-NORM_EPS = 1e-24  # still a normal float32: not lost to underflow
+NORM_EPS = 1e-24
+SPREAD_FLOOR = 1e-3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,33 +38,42 @@ def central_moments(flat: torch.Tensor, order: int) -> torch.Tensor:
 
 @register
 class CmdLoss(StyleLoss):
-    """Central moment discrepancy of the channels' means and central moments (Zellinger et al., 2017).
+    """Central moment discrepancy of the channels' means and central moments, in the style's units (Zellinger 2017).
 
-    The value is ``||mu_f - mu_s|| + sum_{k=2..K} ||c_k(f) - c_k(s)||``, the Euclidean norms (not squared, as in the
-    paper) over channels of the differences of each channel's mean and central moments (``central_moments``), as
-    Kalischek et al. (2021) match style.
+    The value is ``sum_{k=1..K} ||(c_k(f) - c_k(s)) / sigma_s^k||``, the Euclidean norms over channels (not squared, as
+    in the paper) of the differences of each channel's mean (k = 1) and central moments (``central_moments``), each
+    divided by that channel's style standard deviation to the k-th power, as Kalischek et al. (2021) match style.
 
-    Without Zellinger et al.'s division of the k-th term by ``(b - a)^k`` for activations bounded in [a, b]: ReLU
-    activations have no upper bound, so a higher moment weighs as much more as the activations are large.
+    Zellinger et al. divide the k-th term by ``(b - a)^k`` for activations bounded in [a, b]; ReLU activations have no
+    upper bound, so the style's own spread stands in for the range, per channel. Unscaled, a deep layer's fifth moment
+    reaches 1e18 and its gradient overflows (every run of two of three bundled styles turned NaN at its first step);
+    scaled, every term is a number of the style's standard deviations (to the k), whatever the layer. A channel the
+    style never activates counts with a spread of 1e-3 times the layer's mean spread.
 
-    Target: ``[1, K, C]``, the style's means and moments. Not averaged: the moments of a blend of styles are not the
-    blend of their moments.
+    Target: ``[1, K + 1, C]``, the style's means and moments, then its spreads. Not averaged: the moments of a blend of
+    styles are not the blend of their moments.
     """
 
     name = "cmd"
-    weight_unit = 2e-7
+    weight_unit = 1e-4
     Settings = CmdSettings
 
+    # In float64: a deep layer's activations reach 1e4, whose 5th power is past float32's range once squared.
     @in_fp32
     def target(self, features: torch.Tensor) -> torch.Tensor:
-        return central_moments(features.flatten(2), self.settings.moments)
+        flat = features.flatten(2).double()
+        spread = flat.std(2, unbiased=False)
+        spread = spread.clamp(min=SPREAD_FLOOR * float(spread.mean()) or 1.0)
+        return torch.cat([central_moments(flat, self.settings.moments), spread[:, None]], dim=1)
 
     @in_fp32
     def score(self, features: torch.Tensor, targets: Sequence[torch.Tensor], seeds: Sequence[int]) -> torch.Tensor:
-        own = central_moments(features.flatten(2), self.settings.moments)
-        difference = own - torch.cat(list(targets)).to(own.dtype)
-        return (difference.square().sum(2) + NORM_EPS).sqrt().sum(1)
+        own = central_moments(features.flatten(2).double(), self.settings.moments)
+        target = torch.cat(list(targets)).double()
+        powers = torch.arange(1, self.settings.moments + 1, device=own.device, dtype=own.dtype)[None, :, None]
+        difference = (own - target[:, :-1]) / target[:, -1:] ** powers
+        return (difference.square().sum(2) + NORM_EPS).sqrt().sum(1).to(features.dtype)
 
     def extra_bytes(self, channels: int, positions: int, style_positions: int) -> float:
-        # The centered activations and each power of them (kept for backward), and the target.
-        return 4.0 * channels * positions * self.settings.moments + 4.0 * self.settings.moments * channels
+        # The centered activations and each power of them in float64 (kept for backward), and the target.
+        return 8.0 * channels * positions * self.settings.moments + 8.0 * (self.settings.moments + 1) * channels

@@ -7,9 +7,8 @@ from collections.abc import Sequence
 
 import torch
 
-from styleexp.statistics import STATISTICS
+from styleexp.statistics import STATISTICS, mse
 from styleexp.style_losses import StyleLoss, register
-from styleexp.terms.term import mse
 
 
 class StatisticLoss(StyleLoss):

@@ -25,7 +25,8 @@ specs (computing its targets once), and its parts. Its weight becomes the config
 from __future__ import annotations
 
 from styleexp.registry import discover
-from styleexp.terms.term import RENORMALISATIONS, TERMS, Term, build_terms, layers_for, mse, register, total
+from styleexp.statistics import mse
+from styleexp.terms.term import RENORMALISATIONS, TERMS, Term, build_terms, layers_for, register, total
 
 __all__ = ["RENORMALISATIONS", "TERMS", "Term", "build_terms", "layers_for", "mse", "register", "total"]
 discover(__name__, __path__)  # each term's module registers it: a new term is a new file here

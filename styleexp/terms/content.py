@@ -7,8 +7,9 @@ from collections.abc import Mapping, Sequence
 import torch
 
 from styleexp.spec import Spec
+from styleexp.statistics import mse
 from styleexp.targets import Targets
-from styleexp.terms.term import Term, group, mse, register
+from styleexp.terms.term import Term, group, register
 
 
 @register

@@ -8,9 +8,10 @@ import torch
 from torch import nn
 
 from styleexp.spec import Spec
+from styleexp.statistics import mse
 from styleexp.style_losses import StyleLoss
 from styleexp.targets import Targets
-from styleexp.terms.term import Term, group, mse, register
+from styleexp.terms.term import Term, group, register
 
 BLEND_MODES = ("loss", "statistics")  # how a style term blends several style images
 

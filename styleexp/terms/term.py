@@ -6,7 +6,6 @@ from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from typing import ClassVar
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from styleexp.registry import Registry
@@ -21,11 +20,6 @@ from styleexp.targets import Targets
 # positive loss in the terms' units, as line searches and the stop rule need.
 RENORMALISATIONS = ("none", "running")
 RUNNING_EPS = 1e-10
-
-
-def mse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    # mse_loss runs in float32 under autocast, as a plain difference would not.
-    return F.mse_loss(a, b.expand_as(a), reduction="none").flatten(1).mean(1)
 
 
 class Term(nn.Module):
