@@ -127,8 +127,7 @@ def histogram(x, s):
 def cmd(order: int):
     def formula(x, s):
         x, s = x.reshape(len(x), -1), s.reshape(len(s), -1)
-        spread = np.array([s[c].std() for c in range(len(s))])  # the style's, per channel: its units
-        spread = np.maximum(spread, 1e-3 * spread.mean())
+        spread = [np.sqrt(np.mean([s[c].var() for c in range(len(s))]))] * len(s)  # the style's, per layer
         moments = []
         for k in range(1, order + 1):
             differences = []

@@ -15,7 +15,6 @@ from styleexp.style_losses.common import at_least, in_fp32
 # is finite (0) at d = 0, where sqrt's own derivative is infinite (and 0 * inf is NaN); its length stays below 1. The
 # value at a match is then sqrt(eps) = 1e-12 per norm, and elsewhere within eps / (2 |d|) of |d|.
 NORM_EPS = 1e-24
-SPREAD_FLOOR = 1e-3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,28 +41,31 @@ class CmdLoss(StyleLoss):
 
     The value is ``sum_{k=1..K} ||(c_k(f) - c_k(s)) / sigma_s^k||``, the Euclidean norms over channels (not squared, as
     in the paper) of the differences of each channel's mean (k = 1) and central moments (``central_moments``), each
-    divided by that channel's style standard deviation to the k-th power, as Kalischek et al. (2021) match style.
+    divided by the style's spread at that layer to the k-th power (the root mean variance of its channels), as
+    Kalischek et al. (2021) match style.
 
     Zellinger et al. divide the k-th term by ``(b - a)^k`` for activations bounded in [a, b]; ReLU activations have no
-    upper bound, so the style's own spread stands in for the range, per channel. Unscaled, a deep layer's fifth moment
+    upper bound, so the style's own spread at the layer stands in for the range. Unscaled, a deep layer's fifth moment
     reaches 1e18 and its gradient overflows (every run of two of three bundled styles turned NaN at its first step);
-    scaled, every term is a number of the style's standard deviations (to the k), whatever the layer. A channel the
-    style never activates counts with a spread of 1e-3 times the layer's mean spread.
+    scaled, every term is a number of the style's standard deviations (to the k), whatever the layer. One spread per
+    layer, not per channel: a channel the style hardly activates would weigh its differences by its near-zero spread
+    to the 5th power, and the loss would chase those channels alone.
 
-    Target: ``[1, K + 1, C]``, the style's means and moments, then its spreads. Not averaged: the moments of a blend of
-    styles are not the blend of their moments.
+    Target: ``[1, K + 1, C]``, the style's means and moments, then the layer's spread in every column. Not averaged:
+    the moments of a blend of styles are not the blend of their moments.
     """
 
     name = "cmd"
-    weight_unit = 1e-4
+    weight_unit = 9e7
     Settings = CmdSettings
 
     # In float64: a deep layer's activations reach 1e4, whose 5th power is past float32's range once squared.
     @in_fp32
     def target(self, features: torch.Tensor) -> torch.Tensor:
         flat = features.flatten(2).double()
-        spread = flat.std(2, unbiased=False)
-        spread = spread.clamp(min=SPREAD_FLOOR * float(spread.mean()) or 1.0)
+        # One spread for the layer, the channels' root mean variance: a channel the style hardly activates would
+        # otherwise weigh its differences by its own near-zero spread to the 5th power.
+        spread = flat.var(2, unbiased=False).mean(1, keepdim=True).sqrt().clamp(min=1e-12).expand(-1, flat.shape[1])
         return torch.cat([central_moments(flat, self.settings.moments), spread[:, None]], dim=1)
 
     @in_fp32
