@@ -6,7 +6,7 @@ Activations flattened per image are ``[C, M]``: C channels (the coordinates of a
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 import torch
@@ -36,6 +36,23 @@ def as_float(tensor: torch.Tensor, like: torch.Tensor | None = None) -> torch.Te
     if like is not None:
         return tensor.to(like.dtype)
     return tensor if tensor.dtype in (torch.float32, torch.float64) else tensor.float()
+
+
+def each_image(
+    features: torch.Tensor,
+    targets: Sequence[torch.Tensor],
+    seeds: Sequence[int],
+    score_one: Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor],
+) -> torch.Tensor:
+    """``[n]``: ``score_one(flat, target, seed)`` for each image of ``features`` ``[n, C, H, W]``, flattened to
+    ``[C, M]``, with its own target (in the activations' dtype) and seed: for the losses whose targets differ in shape
+    between images, which cannot be stacked."""
+    return torch.stack(
+        [
+            score_one(flat, target.to(flat.dtype), seed)
+            for flat, target, seed in zip(features.flatten(2), targets, seeds)
+        ]
+    )
 
 
 def draw_positions(flat: torch.Tensor, count: int, generator: torch.Generator | None) -> torch.Tensor:

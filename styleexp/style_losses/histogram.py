@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import torch
 
 from styleexp.style_losses import StyleLoss, register
-from styleexp.style_losses.common import in_fp32, quantiles
+from styleexp.style_losses.common import each_image, in_fp32, quantiles
 
 
 def remapped(flat: torch.Tensor, ordered: torch.Tensor) -> torch.Tensor:
@@ -44,12 +44,13 @@ class HistogramLoss(StyleLoss):
 
     @in_fp32
     def score(self, features: torch.Tensor, targets: Sequence[torch.Tensor], seeds: Sequence[int]) -> torch.Tensor:
-        values = []
-        for flat, target in zip(features.flatten(2), targets):
-            with torch.no_grad():
-                matched = remapped(flat, target[0].to(flat.dtype))
-            values.append((flat - matched).square().mean())
-        return torch.stack(values)
+        return each_image(features, targets, seeds, self.score_one)
+
+    def score_one(self, flat: torch.Tensor, target: torch.Tensor, seed: int) -> torch.Tensor:
+        """One image's values ``[C, M]`` against the style's sorted values (no draw: ``seed`` unused)."""
+        with torch.no_grad():
+            matched = remapped(flat, target[0])
+        return (flat - matched).square().mean()
 
     def extra_bytes(self, channels: int, positions: int, style_positions: int) -> float:
         # Float32: the resampled quantiles, the remapped activations, their difference (kept for backward); int64: the

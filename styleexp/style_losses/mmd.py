@@ -17,7 +17,7 @@ import torch
 
 from styleexp.errors import UserError
 from styleexp.style_losses import StyleLoss, generator, register
-from styleexp.style_losses.common import at_least, draw_positions, fixed_positions, in_fp32
+from styleexp.style_losses.common import at_least, draw_positions, each_image, fixed_positions, in_fp32
 
 Kernel = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # [C, m], [C, m'] -> [m, m']
 
@@ -94,16 +94,15 @@ class _SampledMmd(StyleLoss):
 
     @in_fp32
     def score(self, features: torch.Tensor, targets: Sequence[torch.Tensor], seeds: Sequence[int]) -> torch.Tensor:
-        values = []
-        for flat, target, seed in zip(features.flatten(2), targets, seeds):
-            target = target.to(flat.dtype)
-            draw = (
-                generator(seed, flat.device) if max(flat.shape[1], target.shape[2]) > self.settings.positions else None
-            )
-            points = draw_positions(flat, self.settings.positions, draw)
-            style = draw_positions(self.style_points(target), self.settings.positions, draw)
-            values.append(squared_mmd(self.kernel(target), points, style))
-        return torch.stack(values)
+        return each_image(features, targets, seeds, self.score_one)
+
+    def score_one(self, flat: torch.Tensor, target: torch.Tensor, seed: int) -> torch.Tensor:
+        """One image's points ``[C, M]`` against its target."""
+        many = max(flat.shape[1], target.shape[2]) > self.settings.positions
+        draw = generator(seed, flat.device) if many else None
+        points = draw_positions(flat, self.settings.positions, draw)
+        style = draw_positions(self.style_points(target), self.settings.positions, draw)
+        return squared_mmd(self.kernel(target), points, style)
 
     def extra_bytes(self, channels: int, positions: int, style_positions: int) -> float:
         # The kernel matrices: image-image and image-style twice over (the products and their kernel values, kept for

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import torch
 
 from styleexp.style_losses import StyleLoss, generator, register
-from styleexp.style_losses.common import at_least, in_fp32, quantiles
+from styleexp.style_losses.common import at_least, each_image, in_fp32, quantiles
 
 # Eigenvalues of the product below this share of (the style's mean channel variance)^2 count as that much (see
 # GaussianW2Loss): d sqrt(x)/dx = 1 / (2 sqrt(x)) is infinite at 0, where a covariance of fewer positions than
@@ -136,11 +136,12 @@ class SlicedWassersteinLoss(StyleLoss):
 
     @in_fp32
     def score(self, features: torch.Tensor, targets: Sequence[torch.Tensor], seeds: Sequence[int]) -> torch.Tensor:
-        values = []
-        for flat, target, seed in zip(features.flatten(2), targets, seeds):
-            projections = directions(len(flat), self.count(len(flat)), generator(seed, flat.device), flat)
-            values.append(sliced_wasserstein(flat, target[0].to(flat.dtype), projections))
-        return torch.stack(values)
+        return each_image(features, targets, seeds, self.score_one)
+
+    def score_one(self, flat: torch.Tensor, target: torch.Tensor, seed: int) -> torch.Tensor:
+        """One image's points ``[C, M]`` against its target, along the directions its seed draws."""
+        projections = directions(len(flat), self.count(len(flat)), generator(seed, flat.device), flat)
+        return sliced_wasserstein(flat, target[0], projections)
 
     def extra_bytes(self, channels: int, positions: int, style_positions: int) -> float:
         # Float32: both projections, their sorted values, the style's resampled and the difference (kept for
