@@ -198,8 +198,8 @@ class NaNGuard(pl.Callback):
 
 
 class StepClock(pl.Callback):
-    """Seconds per optimiser step: the median over intervals of ``every`` steps, the first interval left out; and
-    how long the process had been running when the first step ended (its start-up, for a run's command).
+    """Seconds per optimiser step: the median over intervals of ``every`` steps, the first interval left out, and
+    the mean over those intervals; and how long the process had been running when the first step ended (its start-up, for a run's command).
 
     Timing waits for the device only at those steps, so the steps between run unsynchronised.
     """
@@ -225,3 +225,13 @@ class StepClock(pl.Callback):
             (s0, t0), (s1, t1) = self.marks
             rates = [(t1 - t0) / (s1 - s0)]
         return statistics.median(rates) if rates else None
+
+    @property
+    def mean_seconds_per_step(self) -> float | None:
+        """From the end of the first interval to the last timed step: every step's share of what happens at logging
+        and image steps, with no process start or end in it; None if too few steps ran."""
+        marks = self.marks[1:] if len(self.marks) > 2 else self.marks
+        if len(marks) < 2:
+            return None
+        (s0, t0), (s1, t1) = marks[0], marks[-1]
+        return (t1 - t0) / (s1 - s0)

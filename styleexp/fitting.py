@@ -44,7 +44,7 @@ class Scale:
     size: int
     steps: int
     converged: bool
-    seconds_per_step: float | None  # the batch's, after warm-up
+    seconds_per_step: float | None  # the batch's, after warm-up: the median between logging steps
     first_step_process_s: float | None  # the process's age when the scale's first step ended
     wall_time_s: float
     evaluations: int  # network passes that evaluated this element
@@ -56,6 +56,8 @@ class Scale:
     failure: str | None  # why its loss stopped it (NaN or infinite), if it did
     units: dict[str, float]  # its relative terms' units, which later scales keep
     style_layers: list[str] = field(default_factory=list)  # those its style loss read at this scale
+    # The batch's, after warm-up: the mean, logging and image steps included (None in a point saved before it was kept).
+    mean_seconds_per_step: float | None = None
 
     def record(self) -> dict[str, Any]:
         """What ``summary.json`` keeps of the scale."""
@@ -116,6 +118,7 @@ def fit(
             steps=done[i] + module.steps_of(i, trainer.global_step),
             converged=stop.converged[i],
             seconds_per_step=clock.seconds_per_step,
+            mean_seconds_per_step=clock.mean_seconds_per_step,
             first_step_process_s=clock.first_step_process_s,
             wall_time_s=wall_time,
             evaluations=_evaluations(module, i, lane.resume),
@@ -191,6 +194,7 @@ def summary(scales: Sequence[Scale], max_steps: int, targets: dict[str, Any], de
         "initial_losses": next((scale.initial_losses for scale in scales if scale.initial_losses), {}),
         "targets": targets,
         "seconds_per_step": scales[-1].seconds_per_step,
+        "mean_seconds_per_step": scales[-1].mean_seconds_per_step,
         # From the command to the first step (imports, weights, targets); in a sweep's process, the jobs before too.
         "process_seconds_at_first_step": _rounded(scales[0].first_step_process_s),
         "peak_memory_mb": round(devices.peak_memory_mb(device), 1),

@@ -217,7 +217,9 @@ def test_the_quality_mode_runs_the_peer_for_the_main_jobs_wall_time(tmp_path, mo
     assert main["iterations"] == 10 and peer["iterations"] >= quality.MIN_ITERATIONS
     fit = quality.equal_time_iterations(main["wall_s"], peer["startup_s"], peer["seconds_per_iteration"])
     assert peer["iterations"] == fit and peer["attempts"] in (1, 2)
-    assert peer["wall_s"] == pytest.approx(main["wall_s"], rel=0.5)  # a shared 2-core machine is noisy
+    # A first run is kept only within TOLERANCE of the budget; a second is kept whatever a busy machine made of it.
+    if peer["attempts"] == 1:
+        assert peer["wall_s"] == pytest.approx(main["wall_s"], rel=quality.TOLERANCE)
     # At 32 px a few of the peer's first L-BFGS iterations leave its image flat (speckle 0): >= 0, not > 0.
     assert all(row[key] >= 0 for row in (main, peer) for key in ("style_distance", "content_distance", "speckle"))
     assert Path(main["side_by_side"]).is_file() and Path(main["side_by_side"]).parent == tmp_path / "quality"

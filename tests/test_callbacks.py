@@ -39,7 +39,8 @@ def test_the_step_clock_takes_the_median_interval_after_warm_up(monkeypatch):
         clock.on_train_batch_end(trainer, module)
     assert [s for s, _ in clock.marks] == [1, 2, 4, 6, 8]
     assert clock.seconds_per_step == pytest.approx(2.0)  # intervals 2, 5, 2 s/step after warm-up
-    assert StepClock(every=10).seconds_per_step is None
+    assert clock.mean_seconds_per_step == pytest.approx(3.0)  # the slow interval counts: 18 s over steps 2 to 8
+    assert StepClock(every=10).seconds_per_step is None and StepClock(every=10).mean_seconds_per_step is None
 
 
 def test_the_nan_guard_stops_only_the_element_that_went_bad_and_puts_back_its_last_finite_image():

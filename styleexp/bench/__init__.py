@@ -4,11 +4,11 @@ Every case runs in a fresh process, so its peak memory is its own: ``pipeline`` 
 command itself (Lightning, W&B offline, losses logged every 10 steps; its ``summary.json`` has the
 median seconds per step after warm-up), ``bare`` is a plain loop over the same module, extractor,
 targets and losses, with no Lightning and no logging. The difference is the pipeline's overhead.
-``end-to-end`` times whole ``styleexp`` processes with their default logging and image saving, as
-the peer is timed: the difference between a 40-step and a 10-step run, divided by 30, so that what
-happens at logging steps (image saves, syncs, the progress line) counts too (each run's own start-up, to its
-first step, is left out: its spread under load would swamp 30 small steps); beside it, the median
-between logging steps of the longer run (what ``pipeline`` reports).
+``end-to-end`` times a whole ``styleexp`` process with its default logging and image saving over the
+steps the peer is timed on: its own clock's mean over the 30 steps after 10 of warm-up, so that what
+happens at logging steps (image saves, syncs, the progress line) counts too, and the process's start
+and end, whose spread under load would swamp 30 small steps, do not; beside it, the median between
+logging steps of the same run (what ``pipeline`` reports).
 FLOPs are counted by torch's FlopCounterMode on one network pass (forward and backward) times
 passes per step; ``of_peak`` divides the achieved rate by a measured 3x3 convolution's. A case's
 ``precision`` is what ran (``auto`` resolved, from the run's summary), ``requested_precision`` what

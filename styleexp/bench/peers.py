@@ -1,13 +1,14 @@
 """styleexp beside neural-style-pt, like with like: the ratio of styleexp's end-to-end seconds per step to the peer's.
 
-Both are whole processes timed the same way (``cases.end_to_end`` and ``cases.peer``: a 40-step run
-minus a 10-step run, over 30), both VGG-19 with the Caffe weights, Adam, fp32, relu4_2 and
-relu1_1..relu5_1, the same images at the same size. A ratio below 1: styleexp's step is the faster.
+Both are whole processes timed over the same 30 steps after 10 of warm-up, logging included
+(``cases.end_to_end`` by its own clock; ``cases.peer``, which keeps none, as a 40-step run minus a
+10-step run), both VGG-19 with the Caffe weights, Adam, fp32, relu4_2 and relu1_1..relu5_1, the same
+images at the same size. A ratio below 1: styleexp's step is the faster.
 """
 
 from __future__ import annotations
 
-# The styleexp case the peer's Adam step is compared with; ``steps`` is not used by end-to-end (two run lengths).
+# The styleexp case the peer's Adam step is compared with; ``steps`` is not used by end-to-end (40 steps).
 LIKE = {"network": "vgg19", "optimizer": "adam", "precision": "fp32"}
 LIKE_STEPS = 40
 
