@@ -199,7 +199,8 @@ class NaNGuard(pl.Callback):
 
 class StepClock(pl.Callback):
     """Seconds per optimiser step: the median over intervals of ``every`` steps, the first interval left out, and
-    the mean over those intervals; and how long the process had been running when the first step ended (its start-up, for a run's command).
+    the mean over those intervals; and how long the process had been running when the first step ended (its
+    start-up, for a run's command).
 
     Timing waits for the device only at those steps, so the steps between run unsynchronised.
     """
