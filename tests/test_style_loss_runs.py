@@ -17,7 +17,7 @@ from styleexp.targets import TargetCache, Targets
 from styleexp.terms.style import Style
 from tests.conftest import compose_config, job_in, require_weights
 
-TINY = ["content=null", "style=brick", "size=40", "loss.tv=0", "logger=none", "measures.networks=[]", "stop.rtol=null"]
+TINY = ["content=null", "style=brick", "size=32", "loss.tv=0", "logger=none", "measures.networks=[]", "stop.rtol=null"]
 
 
 def _spec(styles: list[torch.Tensor], loss: str, blend: list[float], mode: str = "loss", seed: int = 0) -> Spec:
@@ -111,13 +111,13 @@ def test_the_memory_guard_counts_a_patch_or_distribution_losss_working_memory():
 @pytest.mark.slow
 def test_every_loss_moves_a_tiny_synthesis_toward_its_style_under_an_independent_evaluator():
     require_weights("vgg19", "caffe")
-    cfgs = [compose_config(*TINY, f"gram={name}", "steps=15") for name in STYLE_LOSSES]
+    cfgs = [compose_config(*TINY, f"gram={name}", "steps=10") for name in STYLE_LOSSES]
     built = build(cfgs)
-    module, style = built.module, load_sample("brick", 40)
+    module, style = built.module, load_sample("brick", 32)
     judge = measures.evaluators(["portilla_simoncelli"])
     start = [measures.measure(judge, image.detach(), None, style)["style/ps"] for image in module.image]
     optimizer = module.configure_optimizers()
-    for _ in range(15):
+    for _ in range(10):
         module.step(optimizer)
     for name, before, image in zip(STYLE_LOSSES, start, module.image):
         after = measures.measure(judge, image.detach().clamp(0, 1), None, style)["style/ps"]

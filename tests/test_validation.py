@@ -92,7 +92,7 @@ def test_the_negative_controls_fail_every_style_test_that_separates_textures():
 @pytest.mark.slow
 def test_a_style_measure_passes_the_circular_shift_invariance_and_the_pixel_distance_does_not():
     require_weights("vgg16", "torchvision")
-    images = probes.bundled_images(64)
+    images = probes.bundled_images(48)
     results = validation.validate(images, [measures.load("vgg16_torchvision")], kinds=["style"])
     results += validation.controls(images, ["style"])
     assert _accuracy(results, "vgg16_torchvision/style/gram", "layout") >= validation.THRESHOLD
