@@ -71,8 +71,7 @@ def job_dir(_root_: DictConfig) -> str:
     """
     sweep_dir = Path(_root_.hydra.sweep.dir)
     # An Optuna search writes no multirun.yaml: its swept keys are its parameters.
-    swept = swept_keys(sweep_dir) or set(_root_.hydra.sweeper.get("params") or {}) or None
-    name = job_name(list(_root_.hydra.overrides.task), swept)
+    name = job_name(list(_root_.hydra.overrides.task), naming_keys(sweep_dir, _root_.hydra.sweeper.get("params")))
     identity = config_identity(_root_)
     for attempt in count(1):
         candidate = name if attempt == 1 else f"{name}{ATTEMPT}{attempt}"
@@ -105,8 +104,14 @@ def _definition(sweep_dir: Path) -> list[Override] | None:
 
 
 def _written(sweep_dir: Path) -> list[str] | None:
+    hydra_cfg = _hydra_of(sweep_dir)
+    return None if hydra_cfg is None else _overrides(hydra_cfg)
+
+
+def _hydra_of(sweep_dir: Path) -> DictConfig | None:
+    """The ``hydra`` section of the sweep's ``multirun.yaml``; None without one."""
     try:
-        return _overrides(OmegaConf.load(sweep_dir / "multirun.yaml").hydra)
+        return OmegaConf.load(sweep_dir / "multirun.yaml").hydra
     except (OSError, AttributeError):
         return None
 
@@ -163,7 +168,7 @@ def planned_jobs(sweep_dir: Path) -> list[list[str]] | None:
 
 def attempts(sweep_dir: Path, overrides: list[str]) -> list[Path]:
     """The folders of the job with ``overrides`` in ``sweep_dir``: its attempts in order, empty if it has none."""
-    name = job_name(overrides, swept_keys(sweep_dir))
+    name = job_name(overrides, naming_keys(sweep_dir))
     later = {
         int(n): f
         for f in sweep_dir.glob(f"{glob.escape(name)}{ATTEMPT}*")
@@ -175,6 +180,16 @@ def attempts(sweep_dir: Path, overrides: list[str]) -> list[Path]:
 def swept_keys(sweep_dir: Path) -> set[str] | None:
     """The keys the sweep in ``sweep_dir`` varies (``gram`` in ``gram=gram,both``), or None if unknown."""
     return set(swept_values(sweep_dir) or {}) or None
+
+
+def naming_keys(sweep_dir: Path, params: DictConfig | None = None) -> set[str] | None:
+    """The keys a job's folder is named by: those the sweep varies; where none does (a study whose every swept key the
+    command line fixed), its sweeper's ``params`` (from ``multirun.yaml`` if not given); None (every override) without
+    either."""
+    if params is None:
+        hydra_cfg = _hydra_of(sweep_dir)
+        params = hydra_cfg.sweeper.get("params") if hydra_cfg is not None else None
+    return swept_keys(sweep_dir) or set(params or {}) or None
 
 
 def is_multirun() -> bool:
@@ -280,7 +295,7 @@ class SweepRecord(HydraCallback):
                 for folder in sorted(f.parent.parent for f in sweep_dir.glob(f"*/{output_subdir}/overrides.yaml"))
                 if touched(folder)
             }
-        swept = swept_keys(sweep_dir)
+        swept = naming_keys(sweep_dir)
         jobs: dict[str, Path | None] = {}
         for overrides in planned:
             folders = attempts(sweep_dir, overrides)

@@ -24,7 +24,7 @@ from styleexp.reproduce import check_resumable
 from styleexp.reproduce import reproduce_main as reproduce
 from styleexp.reproduce import resume_main as resume
 from styleexp.rundir import LATER_KEYS, completed_identity, config_identity
-from styleexp.sweeps import SweepRecord, job_dir, job_name, running_elsewhere
+from styleexp.sweeps import SweepRecord, job_dir, job_name, naming_keys, running_elsewhere
 
 from .conftest import (
     BIN,
@@ -186,6 +186,26 @@ def test_a_job_without_folder_is_missing_in_the_sweep_record_and_the_report(tmp_
     runs, keys = load_runs(sweep_dir)
     assert {run.name: run.status for run in runs} == {"gram=gram": "completed", "gram=both": "missing"}
     assert keys == {"gram": ["gram", "both"]}
+
+
+def test_a_study_whose_swept_keys_the_command_line_fixed_finds_its_job_in_the_record_and_the_report(tmp_path, capsys):
+    sweep_dir = tmp_path / "sweep"
+    sweep_dir.mkdir()
+    study = {"params": {"gram": "gram,both", "seed": "0"}}  # as study=... sets them, then gram=gram on the command line
+    (sweep_dir / "multirun.yaml").write_text(
+        yaml.safe_dump({"hydra": {"sweeper": study, "overrides": {"task": ["gram=gram", "size=32"], "hydra": []}}})
+    )
+    assert naming_keys(sweep_dir) == naming_keys(sweep_dir, OmegaConf.create(study["params"])) == {"gram", "seed"}
+    done = sweep_dir / "gram=gram,seed=0"  # the job's folder, named by the study's keys
+    (done / ".hydra").mkdir(parents=True)
+    (done / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(["gram=gram", "seed=0", "size=32"]))
+    (done / "summary.json").write_text(json.dumps({"status": "completed", "mode": "synthesis"}))
+    record = SweepRecord()
+    record.started = time.time() + 5
+    record.on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep_dir)}, "output_subdir": ".hydra"}}))
+    assert "1 jobs, 1 completed (1 skipped as done before), 0 failed" in capsys.readouterr().out
+    runs, _ = load_runs(sweep_dir)
+    assert {run.name: run.status for run in runs} == {"gram=gram,seed=0": "completed"}
 
 
 def test_resume_refuses_overrides_that_change_what_the_jobs_compute(tmp_path, capsys):

@@ -15,7 +15,7 @@ from omegaconf import OmegaConf
 from styleexp.errors import UserError
 from styleexp.images import load_image
 from styleexp.rundir import CONFIG, OVERRIDES, image_file, read_summary
-from styleexp.sweeps import ATTEMPT, job_name, overrides_dict, planned_jobs, swept_keys, swept_values
+from styleexp.sweeps import ATTEMPT, job_name, naming_keys, overrides_dict, planned_jobs, swept_values
 
 
 @dataclass
@@ -81,7 +81,7 @@ def _load_sweep(sweep_dir: Path) -> tuple[list[Run], dict[str, list[str]]]:
         runs.append(Run(name, folders[pick], overrides_dict(overrides), summary, dict(summary.get("measures") or {})))
     if not runs:
         raise UserError(f"{sweep_dir} holds no runs yet; launch the sweep first")
-    swept = swept_keys(sweep_dir)
+    swept = naming_keys(sweep_dir)
     for overrides in planned_jobs(sweep_dir) or []:
         if (name := job_name(overrides, swept)) not in attempts:
             missing = {"status": "missing", "message": f"no job folder; styleexp-resume {sweep_dir} runs it"}
