@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from styleexp.errors import UserError
@@ -85,3 +86,17 @@ def device_name(device: torch.device) -> str:
     except (OSError, StopIteration):
         model = platform.processor() or platform.machine()
     return f"{model}, {os.cpu_count()} cores"
+
+
+def cpu_threads(configured: int | None) -> int | None:
+    """CPU threads for this run: ``configured``, else the cores shared among parallel jobs, else None (all)."""
+    if configured:
+        return configured
+    if not HydraConfig.initialized():
+        return None
+    launcher = HydraConfig.get().launcher
+    cores = len(os.sched_getaffinity(0))
+    if launcher.get("n_jobs") is not None:  # joblib: -1 is all cores, -2 all but one, ...
+        jobs = launcher.n_jobs if launcher.n_jobs > 0 else cores + 1 + launcher.n_jobs
+        return max(1, cores // max(1, jobs))
+    return launcher.get("cpus_per_task") or (launcher.get("submitit") or {}).get("cpus_per_task")  # submitit

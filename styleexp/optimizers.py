@@ -3,6 +3,7 @@ rules its settings follow and the state it keeps."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +14,7 @@ from styleexp.registry import Registry
 from styleexp.rules import positive, whole
 
 LINE_SEARCH_EVALS = 25  # torch's default budget for one strong-Wolfe line search
+MAX_GRADIENT_NORM = 2.0**26  # what L-BFGS sees: its line search squares gradient products, which float32 holds to 3e38
 
 
 @dataclass(frozen=True)
@@ -53,12 +55,50 @@ class AdamSettings:
     eps: float = field(default=1e-8, metadata={"rule": positive("optim.eps=1e-8")})
 
 
+def loss_scale(gradient_norm: float) -> float:
+    """The largest power of two, 1 at most, that brings ``gradient_norm`` to ``MAX_GRADIENT_NORM`` or below (1 for a
+    norm that is not finite: the step that sees it ends anyway)."""
+    if not math.isfinite(gradient_norm) or gradient_norm <= MAX_GRADIENT_NORM:
+        return 1.0
+    return 2.0 ** -math.ceil(math.log2(gradient_norm / MAX_GRADIENT_NORM))
+
+
+class ScaledLBFGS(torch.optim.LBFGS):
+    """torch's L-BFGS on the loss times a power of two, fixed at its first evaluation, that keeps the gradient's norm
+    at most ``MAX_GRADIENT_NORM``.
+
+    Its strong-Wolfe line search squares products of gradients: past a norm of about 4e9 (a style loss of 1e9 and
+    more, as ``loss.style=1`` gives) they overflow float32, and its cubic step turns the next image NaN or gives way to
+    bisection. Scaling by a power of two is exact, so wherever nothing overflows every step is the one the unscaled
+    loss takes. The scale is kept in the saved state (``loss_scale``), so a resumed run goes on in its units.
+    """
+
+    def step(self, closure: Callable[[], torch.Tensor]) -> torch.Tensor:  # type: ignore[override]
+        group = self.param_groups[0]
+
+        def scaled() -> torch.Tensor:
+            loss = closure()
+            if "loss_scale" not in group:
+                group["loss_scale"] = loss_scale(
+                    math.sqrt(sum(float(p.grad.double().square().sum()) for p in group["params"]))
+                )
+            for p in group["params"]:
+                p.grad.mul_(group["loss_scale"])
+            return loss * group["loss_scale"]
+
+        return super().step(scaled)
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict(state_dict)
+        self.param_groups[0].setdefault("loss_scale", 1.0)  # saved before losses were scaled: in the loss's units
+
+
 def _lbfgs(params: Sequence[torch.Tensor], settings: LBFGSSettings) -> torch.optim.Optimizer:
     # One L-BFGS iteration per step, so `steps` counts iterations and per-step hooks (logging,
     # images, NaN checks) see every one; the history carries over. torch derives
     # max_eval = max_iter * 5 // 4, which for max_iter=1 leaves the line search no evaluations at
     # all, so it gets its own budget.
-    return torch.optim.LBFGS(
+    return ScaledLBFGS(
         params,
         lr=settings.lr,
         max_iter=1,

@@ -94,7 +94,7 @@ def admit(job: Job, batch_size: int) -> Element | Outcome:
     if not claims.claim(run_dir):
         error = UserError(f"{run_dir} already holds a run or another process works there; choose a new folder")
         return Outcome(run_dir, "failed", str(error), error)
-    if threads := sweeps.cpu_threads(cfg.threads):
+    if threads := devices.cpu_threads(cfg.threads):
         torch.set_num_threads(threads)
     mode = mode_of(cfg.content, cfg.style)
     record = {

@@ -184,8 +184,7 @@ def swept_keys(sweep_dir: Path) -> set[str] | None:
 
 def naming_keys(sweep_dir: Path, params: DictConfig | None = None) -> set[str] | None:
     """The keys a job's folder is named by: those the sweep varies; where none does (a study whose every swept key the
-    command line fixed), its sweeper's ``params`` (from ``multirun.yaml`` if not given); None (every override) without
-    either."""
+    command line fixed), its sweeper's ``params`` (from ``multirun.yaml`` if not given); else None (every override)."""
     if params is None:
         hydra_cfg = _hydra_of(sweep_dir)
         params = hydra_cfg.sweeper.get("params") if hydra_cfg is not None else None
@@ -221,20 +220,6 @@ def run_name(choices: dict[str, str | None], overrides: list[str], run_dir: Path
 def overrides_dict(overrides: list[str]) -> dict[str, str]:
     """``["gram=centered", "seed=1"]`` -> ``{"gram": "centered", "seed": "1"}``: the job's swept keys."""
     return dict(override.lstrip("+~").partition("=")[::2] for override in overrides)
-
-
-def cpu_threads(configured: int | None) -> int | None:
-    """CPU threads for this run: ``configured``, else the cores shared among parallel jobs, else None (all)."""
-    if configured:
-        return configured
-    if not HydraConfig.initialized():
-        return None
-    launcher = HydraConfig.get().launcher
-    cores = len(os.sched_getaffinity(0))
-    if launcher.get("n_jobs") is not None:  # joblib: -1 is all cores, -2 all but one, ...
-        jobs = launcher.n_jobs if launcher.n_jobs > 0 else cores + 1 + launcher.n_jobs
-        return max(1, cores // max(1, jobs))
-    return launcher.get("cpus_per_task") or (launcher.get("submitit") or {}).get("cpus_per_task")  # submitit
 
 
 class SweepRecord(HydraCallback):
