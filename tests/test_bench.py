@@ -4,6 +4,7 @@ peer's ratio to styleexp end to end, the precision that ran, and a study's total
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -129,6 +130,35 @@ def test_the_peer_comparison_times_styleexp_end_to_end_where_asked_for_nothing_l
     assert [case["size"] for case in timed] == [64, 128]  # 64 px was asked for; 128 px is added for the ratio
     assert "| 64 | 50.0 | 40.0 | 1.25 |" in done.stdout and "| 128 | 100.0 | 40.0 | 2.50 |" in done.stdout
     assert [row["ratio"] for row in json.loads(out.read_text())["peer_ratios"]] == pytest.approx([1.25, 2.5])
+
+
+FAKE_PEER = """
+import sys, time
+total, every = (int(sys.argv[sys.argv.index(flag) + 1]) for flag in ("-num_iterations", "-print_iter"))
+for t in range(1, total + 1):
+    time.sleep(0.02 if t > every else 0.0)  # its warm-up is instant, every later step at least 20 ms
+    if t % every == 0:
+        print(f"Iteration {t} / {total}")
+        print("  Total loss: 1.0")
+"""
+
+
+def test_the_peers_step_is_timed_by_its_own_progress_over_the_steps_after_its_warm_up(tmp_path, monkeypatch):
+    checkout = tmp_path / "peer"
+    checkout.mkdir()
+    (checkout / "neural_style.py").write_text(FAKE_PEER)
+    monkeypatch.setattr(cases, "peer_weights", lambda folder: Path(folder) / "vgg19.pth")  # the fake reads none
+    result = cases.peer(checkout, 16, torch.device("cpu"))
+    assert result["passes_per_step"] == 1.0 and result["seconds_per_step"] >= 0.02  # from iteration 10 to 40
+    silent = checkout / "silent.py"
+    silent.write_text("pass")
+    monkeypatch.setattr(cases, "peer_command", lambda *args: [sys.executable, str(silent)])
+    assert (
+        "printed no 'Iteration N' line at iterations 10 and 40"
+        in cases.peer(checkout, 16, torch.device("cpu"))["error"]
+    )
+    monkeypatch.setattr(cases, "peer_command", lambda *args: [sys.executable, "-c", "import sys; sys.exit('boom')"])
+    assert cases.peer(checkout, 16, torch.device("cpu")) == {"error": "boom"}
 
 
 def test_the_precision_column_shows_the_precision_that_ran():

@@ -1,9 +1,9 @@
 """styleexp beside neural-style-pt, like with like: the ratio of styleexp's end-to-end seconds per step to the peer's.
 
 Both are whole processes timed over the same 30 steps after 10 of warm-up, logging included
-(``cases.end_to_end`` by its own clock; ``cases.peer``, which keeps none, as a 40-step run minus a
-10-step run), both VGG-19 with the Caffe weights, Adam, fp32, relu4_2 and relu1_1..relu5_1, the same
-images at the same size. A ratio below 1: styleexp's step is the faster.
+(``cases.end_to_end`` by its own clock, ``cases.peer`` by its progress lines), both VGG-19 with the Caffe
+weights, Adam, fp32, relu4_2 and relu1_1..relu5_1, the same images at the same size. A ratio below 1:
+styleexp's step is the faster.
 """
 
 from __future__ import annotations
