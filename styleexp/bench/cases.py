@@ -25,23 +25,9 @@ STYLEEXP = [sys.executable, "-m", "styleexp"]
 
 def pipeline(case: dict) -> dict:
     """Run the ``styleexp`` command on ``case`` and read its summary."""
-    from styleexp.rundir import read_summary
-
-    with tempfile.TemporaryDirectory() as tmp:
-        run_dir = Path(tmp) / "run"
-        command = [
-            *STYLEEXP,
-            *_overrides(case),
-            "log_every=10",
-            "image_every=0",
-            "stop.rtol=null",
-            "measures.networks=[]",
-            f"hydra.run.dir={run_dir}",
-        ]
-        done = subprocess.run(command, capture_output=True, text=True)
-        if done.returncode != 0:
-            return {"error": (done.stderr.strip().splitlines() or ["failed"])[-1]}
-        summary = read_summary(run_dir)
+    summary, error = _command_summary(case, ["log_every=10", "image_every=0"])
+    if error:
+        return {"error": error}
     return {
         "seconds_per_step": summary["seconds_per_step"],
         "seconds_to_first_step": summary.get("process_seconds_at_first_step"),
@@ -55,22 +41,10 @@ def pipeline(case: dict) -> dict:
 def end_to_end(case: dict) -> dict:
     """Seconds per step of a whole ``styleexp`` process on ``case``, with the default logging and image saving: its own
     clock's mean over the 30 steps after 10 of warm-up, what happens at logging and image steps included."""
-    from styleexp.rundir import read_summary
-
-    with tempfile.TemporaryDirectory() as tmp:
-        run_dir = Path(tmp) / "run"
-        command = [
-            *STYLEEXP,
-            *_overrides({**case, "steps": PEER_WARMUP + PEER_STEPS}),
-            f"log_every={PEER_WARMUP}",  # the default, and where the warm-up ends
-            "stop.rtol=null",
-            "measures.networks=[]",
-            f"hydra.run.dir={run_dir}",
-        ]
-        done = subprocess.run(command, capture_output=True, text=True)
-        if done.returncode != 0:
-            return {"error": (done.stderr.strip().splitlines() or ["failed"])[-1]}
-        summary = read_summary(run_dir)
+    steps = PEER_WARMUP + PEER_STEPS
+    summary, error = _command_summary({**case, "steps": steps}, [f"log_every={PEER_WARMUP}"])  # the default
+    if error:
+        return {"error": error}
     return {
         "seconds_per_step": summary["mean_seconds_per_step"],
         "median_seconds_per_step": summary["seconds_per_step"],  # between logging steps
@@ -79,6 +53,21 @@ def end_to_end(case: dict) -> dict:
         "peak_memory_mb": summary["peak_memory_mb"],
         "precision": ran_precision(summary, case),
     }
+
+
+def _command_summary(case: dict, settings: list[str]) -> tuple[dict, str | None]:
+    """The ``summary.json`` of the ``styleexp`` command on ``case`` with ``settings``, no stop rule and no measures;
+    or its last error line."""
+    from styleexp.rundir import read_summary
+
+    with tempfile.TemporaryDirectory() as tmp:
+        run_dir = Path(tmp) / "run"
+        command = [*STYLEEXP, *_overrides(case), *settings, "stop.rtol=null", "measures.networks=[]",
+                   f"hydra.run.dir={run_dir}"]  # fmt: skip
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0:
+            return {}, (done.stderr.strip().splitlines() or ["failed"])[-1]
+        return read_summary(run_dir), None
 
 
 def bare(case: dict) -> dict:
