@@ -1,4 +1,5 @@
-"""What the distribution losses share: float32 under autocast, drawing positions, resampling sorted values.
+"""What the distribution losses share: float32 under autocast, scoring per image, drawing positions, resampling
+sorted values.
 
 Activations flattened per image are ``[C, M]``: C channels (the coordinates of a point) at M positions (the points).
 """
@@ -12,6 +13,7 @@ from typing import TypeVar
 import torch
 
 from styleexp.errors import UserError
+from styleexp.style_losses import StyleLoss
 
 Method = TypeVar("Method", bound=Callable)
 
@@ -38,21 +40,26 @@ def as_float(tensor: torch.Tensor, like: torch.Tensor | None = None) -> torch.Te
     return tensor if tensor.dtype in (torch.float32, torch.float64) else tensor.float()
 
 
-def each_image(
-    features: torch.Tensor,
-    targets: Sequence[torch.Tensor],
-    seeds: Sequence[int],
-    score_one: Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor],
-) -> torch.Tensor:
-    """``[n]``: ``score_one(flat, target, seed)`` for each image of ``features`` ``[n, C, H, W]``, flattened to
-    ``[C, M]``, with its own target (in the activations' dtype) and seed: for the losses whose targets differ in shape
-    between images, which cannot be stacked."""
-    return torch.stack(
-        [
-            score_one(flat, target.to(flat.dtype), seed)
-            for flat, target, seed in zip(features.flatten(2), targets, seeds)
-        ]
-    )
+class PerImageLoss(StyleLoss):
+    """A loss scored one image at a time (``score_one``): for the losses whose targets differ in shape between images,
+    which cannot be stacked. Its target, unless it says otherwise: the style's activations ``[1, C, M_s]``."""
+
+    @in_fp32
+    def target(self, features: torch.Tensor) -> torch.Tensor:
+        return features.flatten(2)
+
+    @in_fp32
+    def score(self, features: torch.Tensor, targets: Sequence[torch.Tensor], seeds: Sequence[int]) -> torch.Tensor:
+        return torch.stack(
+            [
+                self.score_one(flat, target.to(flat.dtype), seed)
+                for flat, target, seed in zip(features.flatten(2), targets, seeds)
+            ]
+        )
+
+    def score_one(self, flat: torch.Tensor, target: torch.Tensor, seed: int) -> torch.Tensor:
+        """One image's activations ``[C, M]`` against its target (in their dtype), drawing from ``seed`` if at all."""
+        raise NotImplementedError
 
 
 def draw_positions(flat: torch.Tensor, count: int, generator: torch.Generator | None) -> torch.Tensor:

@@ -3,12 +3,10 @@ Transfer Using Histogram Losses")."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
 
-from styleexp.style_losses import StyleLoss, register
-from styleexp.style_losses.common import each_image, in_fp32, quantiles
+from styleexp.style_losses import register
+from styleexp.style_losses.common import PerImageLoss, in_fp32, quantiles
 
 
 def remapped(flat: torch.Tensor, ordered: torch.Tensor) -> torch.Tensor:
@@ -20,7 +18,7 @@ def remapped(flat: torch.Tensor, ordered: torch.Tensor) -> torch.Tensor:
 
 
 @register
-class HistogramLoss(StyleLoss):
+class HistogramLoss(PerImageLoss):
     """Each channel's values against the style's histogram by exact matching (Risser et al., 2017): 1-D W2 each.
 
     The value is ``mean((F - R)^2)`` over channels and positions, R the activations ``F`` remapped to the style's
@@ -41,10 +39,6 @@ class HistogramLoss(StyleLoss):
     @in_fp32
     def target(self, features: torch.Tensor) -> torch.Tensor:
         return features.flatten(2).sort(dim=2).values
-
-    @in_fp32
-    def score(self, features: torch.Tensor, targets: Sequence[torch.Tensor], seeds: Sequence[int]) -> torch.Tensor:
-        return each_image(features, targets, seeds, self.score_one)
 
     def score_one(self, flat: torch.Tensor, target: torch.Tensor, seed: int) -> torch.Tensor:
         """One image's values ``[C, M]`` against the style's sorted values (no draw: ``seed`` unused)."""

@@ -17,7 +17,7 @@ import torch
 
 from styleexp.errors import UserError
 from styleexp.style_losses import StyleLoss, generator, register
-from styleexp.style_losses.common import at_least, draw_positions, each_image, fixed_positions, in_fp32
+from styleexp.style_losses.common import PerImageLoss, at_least, draw_positions, fixed_positions, in_fp32
 
 Kernel = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # [C, m], [C, m'] -> [m, m']
 
@@ -70,7 +70,7 @@ class MmdPolySettings:
         at_least(self.positions, 1, "positions")
 
 
-class _SampledMmd(StyleLoss):
+class _SampledMmd(PerImageLoss):
     """The squared MMD over at most ``positions`` positions of each side: with more, a fresh random subset of each is
     drawn every optimiser step (an estimate of the whole sets' MMD whose kernel matrices fit in memory, and whose
     draws over the steps cover every position); with fewer, all of them, exactly and deterministically.
@@ -87,14 +87,6 @@ class _SampledMmd(StyleLoss):
     def style_points(self, target: torch.Tensor) -> torch.Tensor:
         """The style's points ``[C, M_s]`` held in one image's ``target``."""
         return target[0]
-
-    @in_fp32
-    def target(self, features: torch.Tensor) -> torch.Tensor:
-        return features.flatten(2)
-
-    @in_fp32
-    def score(self, features: torch.Tensor, targets: Sequence[torch.Tensor], seeds: Sequence[int]) -> torch.Tensor:
-        return each_image(features, targets, seeds, self.score_one)
 
     def score_one(self, flat: torch.Tensor, target: torch.Tensor, seed: int) -> torch.Tensor:
         """One image's points ``[C, M]`` against its target."""

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import torch
 
 from styleexp.style_losses import StyleLoss, generator, register
-from styleexp.style_losses.common import at_least, each_image, in_fp32, quantiles
+from styleexp.style_losses.common import PerImageLoss, at_least, in_fp32, quantiles
 
 # Eigenvalues of the product below this share of (the style's mean channel variance)^2 count as that much (see
 # GaussianW2Loss): d sqrt(x)/dx = 1 / (2 sqrt(x)) is infinite at 0, where a covariance of fewer positions than
@@ -106,7 +106,7 @@ def sliced_wasserstein(flat: torch.Tensor, style: torch.Tensor, projections: tor
 
 
 @register
-class SlicedWassersteinLoss(StyleLoss):
+class SlicedWassersteinLoss(PerImageLoss):
     """Sliced Wasserstein distance over random directions drawn anew each step (Heitz et al., 2021).
 
     The squared Wasserstein-2 distance between the projections of the two point clouds onto random directions of
@@ -129,14 +129,6 @@ class SlicedWassersteinLoss(StyleLoss):
     def count(self, channels: int) -> int:
         """How many directions a step draws at a layer of ``channels`` channels."""
         return self.settings.projections or channels
-
-    @in_fp32
-    def target(self, features: torch.Tensor) -> torch.Tensor:
-        return features.flatten(2)
-
-    @in_fp32
-    def score(self, features: torch.Tensor, targets: Sequence[torch.Tensor], seeds: Sequence[int]) -> torch.Tensor:
-        return each_image(features, targets, seeds, self.score_one)
 
     def score_one(self, flat: torch.Tensor, target: torch.Tensor, seed: int) -> torch.Tensor:
         """One image's points ``[C, M]`` against its target, along the directions its seed draws."""
